@@ -1,0 +1,49 @@
+# Two commands, always true on a fresh machine with Python 3.11:
+#   make run   - install what is needed and serve on http://127.0.0.1:5000 (SQLite + local artifacts)
+#   make test  - install what is needed and run the whole suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+VENV2 := .venv-mlflow2
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+# the older client of the compatibility suite
+MLFLOW2_SPEC ?= mlflow-skinny==2.22.5
+
+.PHONY: run test test-main test-mlflow2 install install-test clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(VENV)/.installed $@
+
+$(VENV2)/.installed: Makefile
+	test -x $(VENV2)/bin/python || $(PYTHON) -m venv $(VENV2)
+	$(VENV2)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV2)/bin/python -m pip install --quiet '$(MLFLOW2_SPEC)' pytest requests pandas
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+run: $(VENV)/.installed
+	$(BIN)/modelops server --host $(HOST) --port $(PORT)
+
+test: test-main test-mlflow2
+
+test-main: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q tests
+
+# The e2e subset again, driven by the 2.x client from its own venv against our server.
+test-mlflow2: $(VENV)/.installed-test $(VENV2)/.installed
+	MODELOPS_BIN=$(abspath $(BIN)/modelops) $(VENV2)/bin/python -m pytest -q -p no:cacheprovider tests/mlflow2
+
+clean:
+	rm -rf $(VENV) $(VENV2) .pytest_cache

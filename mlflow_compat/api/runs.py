@@ -1,0 +1,131 @@
+"""runs/*: lifecycle, params, metrics, tags, inputs, outputs and search."""
+from flask import Blueprint
+
+from mlflow_compat import filters, page_tokens
+from mlflow_compat.errors import invalid
+from mlflow_compat.schemas import tracking as s
+from mlflow_compat.wire import rpc
+from registry_core import candidates, run_search
+
+bp = Blueprint("runs", __name__)
+_run = s.RunOut()
+_run_info = s.RunInfoOut()
+
+
+def run_id(m) -> str:
+    rid = m.get("run_id") or m.get("run_uuid")
+    if not rid:
+        raise invalid(
+            "Missing value for required parameter 'run_id'. "
+            "See the API docs for more information about request parameters."
+        )
+    return rid
+
+
+def _pairs(items, value="value"):
+    return [(i["key"], i[value]) for i in items]
+
+
+@bp.post("/runs/create")
+@rpc(s.CreateRun)
+def create(m):
+    run = candidates.create(
+        m["experiment_id"], m["user_id"], m["start_time"], _pairs(m["tags"]), m["run_name"]
+    )
+    return {"run": _run.dump(run)}
+
+
+@bp.get("/runs/get")
+@rpc(s.RunRef)
+def get(m):
+    return {"run": _run.dump(candidates.get(run_id(m)))}
+
+
+@bp.post("/runs/update")
+@rpc(s.UpdateRun)
+def update(m):
+    run = candidates.update(run_id(m), m["status"], m["end_time"], m["run_name"])
+    return {"run_info": _run_info.dump(run)}
+
+
+@bp.post("/runs/delete")
+@rpc(s.RunRef)
+def delete(m):
+    candidates.delete(run_id(m))
+    return {}
+
+
+@bp.post("/runs/restore")
+@rpc(s.RunRef)
+def restore(m):
+    candidates.restore(run_id(m))
+    return {}
+
+
+@bp.post("/runs/set-tag")
+@rpc(s.SetTag)
+def set_tag(m):
+    candidates.set_tag(run_id(m), m["key"], m["value"])
+    return {}
+
+
+@bp.post("/runs/delete-tag")
+@rpc(s.DeleteTag)
+def delete_tag(m):
+    candidates.delete_tag(run_id(m), m["key"])
+    return {}
+
+
+@bp.post("/runs/log-metric")
+@rpc(s.LogMetric)
+def log_metric(m):
+    candidates.log_metric(run_id(m), m)
+    return {}
+
+
+@bp.post("/runs/log-parameter")
+@rpc(s.LogParam)
+def log_param(m):
+    candidates.log_param(run_id(m), m["key"], m["value"])
+    return {}
+
+
+@bp.post("/runs/log-batch")
+@rpc(s.LogBatch)
+def log_batch(m):
+    candidates.log_batch(run_id(m), m["metrics"], _pairs(m["params"]), _pairs(m["tags"]))
+    return {}
+
+
+@bp.post("/runs/log-inputs")
+@rpc(s.LogInputs)
+def log_inputs(m):
+    datasets = [dict(d["dataset"], tags=_pairs(d["tags"])) for d in m["datasets"]]
+    candidates.log_inputs(run_id(m), datasets, [x["model_id"] for x in m["models"]])
+    return {}
+
+
+@bp.post("/runs/outputs")
+@rpc(s.LogOutputs)
+def log_outputs(m):
+    candidates.log_outputs(run_id(m), [(x["model_id"], x["step"]) for x in m["models"]])
+    return {}
+
+
+@bp.post("/runs/search")
+@rpc(s.SearchRuns)
+def search(m):
+    if m["max_results"] < 1:
+        raise invalid(
+            f"Invalid value {m['max_results']} for parameter 'max_results' supplied. "
+            "It must be a positive integer"
+        )
+    page = run_search.search(
+        m["experiment_ids"],
+        filters.parse_run_filter(m["filter"]),
+        m["run_view_type"],
+        filters.parse_run_order_by(m["order_by"]),
+        m["max_results"],
+        page_tokens.decode(m["page_token"]),
+    )
+    return {"runs": _run.dump(page.items, many=True), "next_page_token": page_tokens.encode(page.next_offset)}

@@ -1,0 +1,113 @@
+"""The Flask app factory: routes, per-request database connections and MLflow's error JSON."""
+from __future__ import annotations
+
+import logging
+
+import peewee
+from flask import Blueprint, Flask
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+
+from mlflow_compat.api import experiments, meta, metrics, runs
+from mlflow_compat.config import ServerConfig
+from mlflow_compat.errors import MlflowError
+from mlflow_compat.wire import error_response, json_response
+from registry_core import db as core_db
+from registry_core.errors import RegistryError
+
+log = logging.getLogger("modelops")
+
+# (blueprint, API versions it is served under); each under /api/<v>/mlflow and /ajax-api/<v>/mlflow
+_RESOURCES = [
+    (experiments.bp, ("2.0",)),
+    (runs.bp, ("2.0",)),
+    (metrics.bp, ("2.0", "2.11")),
+]
+
+
+def _mount(app: Flask, bp: Blueprint, prefix: str, versions) -> None:
+    for version in versions:
+        for root in ("api", "ajax-api"):
+            name = f"{bp.name}_{root.replace('-', '_')}_{version.replace('.', '_')}"
+            app.register_blueprint(bp, url_prefix=f"{prefix}/{root}/{version}/mlflow", name=name)
+
+
+def create_app(config: ServerConfig, database=None) -> Flask:
+    """``database``: an already bound peewee database (tests); else opened from the config."""
+    app = Flask("modelops")
+    app.config["MODELOPS"] = config
+    app.url_map.strict_slashes = False
+    db = database or core_db.bind(config.backend_store_uri)
+    prefix = config.static_prefix
+
+    for bp, versions in _RESOURCES:
+        _mount(app, bp, prefix, versions)
+    app.register_blueprint(meta.bp, url_prefix=prefix or None)
+    for root in ("api", "ajax-api"):
+        app.add_url_rule(
+            f"{prefix}/{root}/3.0/mlflow/server-info",
+            f"server_info_{root}",
+            lambda: json_response(meta.server_info()),
+        )
+
+    @app.before_request
+    def _connect():
+        db.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def _close(exc):
+        if not db.is_closed():
+            db.close()
+
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(MlflowError)
+    def _mlflow_error(err: MlflowError):
+        return error_response(err)
+
+    @app.errorhandler(RegistryError)
+    def _core_error(err: RegistryError):
+        mapped = MlflowError.from_core(err)
+        headers = {"Retry-After": "1"} if mapped.status == 503 else None
+        return error_response(mapped, headers)
+
+    @app.errorhandler(NotFound)
+    def _not_found(err):
+        from flask import request
+
+        return error_response(MlflowError(f"No API endpoint at {request.path}", "ENDPOINT_NOT_FOUND"))
+
+    @app.errorhandler(MethodNotAllowed)
+    def _method_not_allowed(err: MethodNotAllowed):
+        from flask import request
+
+        body = {
+            "error_code": "BAD_REQUEST",
+            "message": f"The method {request.method} is not allowed for {request.path}",
+        }
+        headers = {"Allow": ", ".join(sorted(err.valid_methods or []))}
+        return json_response(body, 405, headers)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException):
+        code = "BAD_REQUEST" if err.code and err.code < 500 else "INTERNAL_ERROR"
+        return json_response({"error_code": code, "message": err.description or err.name}, err.code or 500)
+
+    @app.errorhandler(peewee.OperationalError)
+    def _db_busy(err):
+        text = str(err).lower()
+        if "locked" in text or "busy" in text or "too many connections" in text or "timeout" in text:
+            # Raised before commit: nothing was applied, so the client's retry is safe.
+            return error_response(
+                MlflowError("The database is busy; retry the request", "TEMPORARILY_UNAVAILABLE"),
+                {"Retry-After": "1"},
+            )
+        log.exception("database error")
+        return error_response(MlflowError("Internal database error", "INTERNAL_ERROR"))
+
+    @app.errorhandler(Exception)
+    def _unexpected(err):
+        log.exception("unhandled error")
+        return error_response(MlflowError(f"Internal error: {type(err).__name__}", "INTERNAL_ERROR"))

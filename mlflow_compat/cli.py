@@ -1,0 +1,96 @@
+"""``modelops`` command line: ``modelops server`` (flags and env vars of ``mlflow server``)
+and ``modelops db upgrade URI``."""
+from __future__ import annotations
+
+import shlex
+import sys
+
+import click
+
+from mlflow_compat.config import ServerConfig
+
+
+@click.group()
+def main():
+    """modelops-registry: a model registry and experiment tracker speaking the MLflow protocol."""
+
+
+def _prepare(config: ServerConfig) -> None:
+    """Create an empty database's schema, or refuse to serve an outdated one."""
+    from registry_core import db as core_db
+    from registry_core import schema
+
+    database = core_db.open_database(config.backend_store_uri)
+    try:
+        schema.check(database, config.default_artifact_root)
+    except core_db.SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        if hasattr(database, "close_all"):
+            database.close_all()
+        elif not database.is_closed():
+            database.close()
+
+
+@main.command()
+@click.option("--host", "-h", envvar="MLFLOW_HOST", default="127.0.0.1", show_default=True,
+              help="The network address to listen on.")
+@click.option("--port", "-p", envvar="MLFLOW_PORT", default=5000, type=int, show_default=True)
+@click.option("--backend-store-uri", envvar="MLFLOW_BACKEND_STORE_URI", default=None,
+              help="sqlite:///path.db, postgresql://user:pw@host/db or mysql://user:pw@host/db "
+                   "(default: sqlite:///modelops-data/mlflow.db).")
+@click.option("--default-artifact-root", envvar="MLFLOW_DEFAULT_ARTIFACT_ROOT", default=None,
+              help="Artifact root for new experiments (default: mlflow-artifacts:/ when serving "
+                   "artifacts, else the artifacts destination).")
+@click.option("--artifacts-destination", envvar="MLFLOW_ARTIFACTS_DESTINATION", default=None,
+              help="Where proxied artifacts are stored: a local path or s3://bucket/prefix "
+                   "(default: ./modelops-data/artifacts).")
+@click.option("--serve-artifacts/--no-serve-artifacts", envvar="MLFLOW_SERVE_ARTIFACTS", default=True,
+              show_default=True, help="Proxy artifact uploads and downloads through this server.")
+@click.option("--workers", "-w", envvar="MLFLOW_WORKERS", default=1, type=int, show_default=True,
+              help="Number of gunicorn worker processes.")
+@click.option("--threads", envvar="MODELOPS_THREADS", default=8, type=int, show_default=True,
+              help="Threads per worker.")
+@click.option("--static-prefix", envvar="MLFLOW_STATIC_PREFIX", default=None,
+              help="A path prefix for every route, e.g. /mlflow.")
+@click.option("--gunicorn-opts", envvar="MLFLOW_GUNICORN_OPTS", default=None,
+              help="Extra gunicorn command-line options, e.g. '--timeout 300'.")
+def server(host, port, backend_store_uri, default_artifact_root, artifacts_destination,
+           serve_artifacts, workers, threads, static_prefix, gunicorn_opts):
+    """Run the tracking and registry server."""
+    try:
+        config = ServerConfig.resolve(
+            backend_store_uri, default_artifact_root, artifacts_destination, serve_artifacts, static_prefix
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    _prepare(config)
+    from mlflow_compat.serve import run_gunicorn
+
+    run_gunicorn(config, host, port, workers, threads, shlex.split(gunicorn_opts or ""))
+
+
+@main.group()
+def db():
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@click.argument("url")
+@click.option("--default-artifact-root", default="mlflow-artifacts:/", show_default=True,
+              help="Artifact root recorded for the Default experiment of a new database.")
+def upgrade(url, default_artifact_root):
+    """Create or upgrade the schema of the database at URL."""
+    from registry_core import db as core_db
+    from registry_core import schema
+
+    database = core_db.open_database(url)
+    try:
+        version = schema.upgrade(database, default_artifact_root)
+    except core_db.SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Database schema is at version {version}.")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Opaque page tokens, shaped as MLflow's SQL store shapes them: base64(JSON {"offset": N})."""
+import base64
+import binascii
+import json
+
+from mlflow_compat.errors import invalid
+
+
+def encode(offset: int | None) -> str | None:
+    if offset is None:
+        return None
+    return base64.b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def decode(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        raw = base64.b64decode(token, validate=False)
+    except (binascii.Error, ValueError, TypeError):
+        raise invalid("Invalid page token, could not base64-decode") from None
+    try:
+        parsed = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise invalid(f"Invalid page token, decoded value={raw!r}") from None
+    offset = parsed.get("offset") if isinstance(parsed, dict) else None
+    if not offset:
+        raise invalid(f"Invalid page token, parsed value={parsed}")
+    try:
+        offset = int(offset)
+    except (TypeError, ValueError):
+        raise invalid(f"Invalid page token, offset value={offset}") from None
+    if offset < 0:
+        raise invalid(f"Invalid page token, offset value={offset}")
+    return offset

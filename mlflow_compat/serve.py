@@ -1,0 +1,50 @@
+"""Serving through gunicorn (gthread workers), configured from Python rather than a file."""
+from __future__ import annotations
+
+import os
+
+from gunicorn.app.base import BaseApplication
+from gunicorn.config import Config
+
+from mlflow_compat.config import ServerConfig
+
+
+class _App(BaseApplication):
+    def __init__(self, config: ServerConfig, options: dict, argv: list[str]):
+        self._config = config
+        self._options = options
+        self._argv = argv
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+        if self._argv:
+            parser = Config(usage="").parser()
+            parsed = parser.parse_args(self._argv)
+            for key, value in vars(parsed).items():
+                if value is not None and key in self.cfg.settings and key != "args":
+                    self.cfg.set(key, value)
+
+    def load(self):
+        # Each worker opens its own connections after the fork.
+        from mlflow_compat.app import create_app
+
+        return create_app(self._config)
+
+
+def run_gunicorn(config: ServerConfig, host: str, port: int, workers: int, threads: int, argv: list[str]):
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": max(1, workers),
+        "worker_class": "gthread",
+        "threads": max(1, threads),
+        "timeout": 120,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        "limit_request_line": 16384,
+        "errorlog": "-",
+        "loglevel": os.environ.get("MODELOPS_LOG_LEVEL", "info"),
+        "proc_name": "modelops",
+    }
+    _App(config, options, argv).run()

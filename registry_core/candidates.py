@@ -1,0 +1,458 @@
+"""Candidates (MLflow runs): lifecycle, params, metrics, tags, inputs and outputs.
+
+Writes of a batch happen in one transaction with bulk statements: a batch is applied wholly or
+not at all, and a thousand metrics cost a handful of statements, not a thousand.
+"""
+from __future__ import annotations
+
+import random
+import uuid
+from collections import defaultdict
+
+from registry_core import validation as v
+from registry_core.clock import now_ms
+from registry_core.db import database
+from registry_core.entities import DatasetInputView, MetricPoint, RunView
+from registry_core.errors import InvalidInput, NotFound
+from registry_core.models import (
+    Dataset,
+    Experiment,
+    Input,
+    InputTag,
+    LatestMetric,
+    Metric,
+    Param,
+    Run,
+    RunModelLink,
+    Tag,
+)
+from registry_core.sqlutil import insert_ignore, upsert
+
+RUN_NAME_TAG = "mlflow.runName"
+ACTIVE, DELETED = "active", "deleted"
+RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+
+_ADJECTIVES = (
+    "able agreeable amazing ambitious bold brave bright calm capable careful casual clean clever "
+    "colorful crawling dashing debonair delicate dapper efficient enchanting fearless gentle gifted "
+    "glamorous grandiose honorable illustrious industrious intelligent judicious kindly languid "
+    "learned legendary likeable loud luminous marvelous masked melodic merciful mercurial monumental "
+    "mysterious nebulous omniscient orderly overjoyed peaceful polite popular powerful puzzled "
+    "receptive redolent resilient rogue rumbling salty sedate selective sincere skillful smiling "
+    "spiffy stately suave thundering traveling trusting unequaled unique unleashed upbeat valuable "
+    "vaunted victorious welcoming whimsical wise worried youthful zealous"
+).split()
+_NOUNS = (
+    "ant ape asp auk bass bat bear bee bird boar bug calf carp cat chimp cod colt conch cow crab "
+    "crane croc crow cub deer doe dog dolphin donkey dove duck eel elk fawn finch fish flea fly foal "
+    "fowl fox frog gnat gnu goat goose grouse grub gull hare hawk hen hog horse hound jay kit kite "
+    "koi lamb lark loon lynx mare midge mink mole moose moth mouse mule newt owl ox panda penguin "
+    "perch pig pug quail ram rat ray robin roo rook seal shad shark sheep shoat shrew shrike shrimp "
+    "skink skunk sloth slug smelt snail snake snipe sow sponge squid squirrel stag steed stoat swan "
+    "tern toad trout turtle vole wasp whale wolf worm wren yak zebra"
+).split()
+
+
+def random_run_name() -> str:
+    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randrange(1000)}"
+
+
+def _artifact_uri(experiment_location: str | None, run_id: str) -> str:
+    base = (experiment_location or "").rstrip("/")
+    if base.endswith(":"):  # "mlflow-artifacts:" from "mlflow-artifacts:/"
+        base += "/"
+        return f"{base}{run_id}/artifacts"
+    return f"{base}/{run_id}/artifacts"
+
+
+# --- reads ---------------------------------------------------------------------------------
+
+_RUN_FIELDS = (
+    Run.run_uuid,
+    Run.name,
+    Run.experiment,
+    Run.user_id,
+    Run.status,
+    Run.start_time,
+    Run.end_time,
+    Run.artifact_uri,
+    Run.lifecycle_stage,
+)
+
+
+def _run_row(run_id: str) -> tuple:
+    row = Run.select(*_RUN_FIELDS).where(Run.run_uuid == run_id).tuples().first()
+    if row is None:
+        raise NotFound(f"Run with id={run_id} not found")
+    return row
+
+
+def _active_run(run_id) -> tuple:
+    if not run_id:
+        raise InvalidInput("Missing value for required parameter 'run_id'.")
+    row = _run_row(run_id)
+    if row[8] != ACTIVE:
+        raise InvalidInput(
+            f"The run {run_id} must be in the 'active' state. Current state is {row[8]}."
+        )
+    return row
+
+
+def load_runs(rows: list[tuple]) -> list[RunView]:
+    """Complete RunViews for run rows (as selected with _RUN_FIELDS): a fixed number of
+    queries whatever the number of runs."""
+    views = {
+        r[0]: RunView(
+            run_id=r[0], run_name=r[1], experiment_id=r[2], user_id=r[3], status=r[4],
+            start_time=r[5], end_time=r[6], artifact_uri=r[7], lifecycle_stage=r[8],
+        )
+        for r in rows
+    }
+    if not views:
+        return []
+    ids = list(views)
+    for rid, key, value, ts, step, is_nan in (
+        LatestMetric.select(
+            LatestMetric.run, LatestMetric.key, LatestMetric.value, LatestMetric.timestamp,
+            LatestMetric.step, LatestMetric.is_nan,
+        ).where(LatestMetric.run.in_(ids)).order_by(LatestMetric.key).tuples()
+    ):
+        views[rid].metrics.append(MetricPoint(key, v.stored_metric_value(value, is_nan), ts, step))
+    for rid, key, value in Param.select(Param.run, Param.key, Param.value).where(
+        Param.run.in_(ids)
+    ).order_by(Param.key).tuples():
+        views[rid].params.append((key, value))
+    for rid, key, value in Tag.select(Tag.run, Tag.key, Tag.value).where(Tag.run.in_(ids)).order_by(
+        Tag.key
+    ).tuples():
+        views[rid].tags.append((key, value))
+    _load_inputs(views, ids)
+    for rid, model_id, direction, step in RunModelLink.select(
+        RunModelLink.run, RunModelLink.model_id, RunModelLink.direction, RunModelLink.step
+    ).where(RunModelLink.run.in_(ids)).order_by(RunModelLink.model_id).tuples():
+        if direction == "output":
+            views[rid].model_outputs.append((model_id, step))
+        else:
+            views[rid].model_inputs.append(model_id)
+    return [views[r[0]] for r in rows]
+
+
+def _load_inputs(views: dict, ids: list[str]) -> None:
+    rows = list(
+        Input.select(
+            Input.input_uuid, Input.run, Dataset.name, Dataset.digest, Dataset.source_type,
+            Dataset.source, Dataset.schema, Dataset.profile,
+        )
+        .join(Dataset)
+        .where(Input.run.in_(ids))
+        .order_by(Dataset.name, Dataset.digest)
+        .tuples()
+    )
+    if not rows:
+        return
+    tags = defaultdict(list)
+    for input_uuid, name, value in InputTag.select(InputTag.input, InputTag.name, InputTag.value).where(
+        InputTag.input.in_([r[0] for r in rows])
+    ).order_by(InputTag.name).tuples():
+        tags[input_uuid].append((name, value))
+    for input_uuid, rid, name, digest, source_type, source, schema, profile in rows:
+        views[rid].dataset_inputs.append(
+            DatasetInputView(name, digest, source_type, source, schema, profile, tags[input_uuid])
+        )
+
+
+def get(run_id: str) -> RunView:
+    if not run_id:
+        raise InvalidInput("Missing value for required parameter 'run_id'.")
+    return load_runs([_run_row(run_id)])[0]
+
+
+# --- lifecycle -------------------------------------------------------------------------------
+
+
+def create(experiment_id, user_id, start_time, tags, run_name) -> RunView:
+    from registry_core.experiments import ACTIVE as EXP_ACTIVE
+
+    eid = v.experiment_id(experiment_id if experiment_id not in (None, "") else 0)
+    exp = Experiment.select(Experiment.lifecycle_stage, Experiment.artifact_location).where(
+        Experiment.experiment_id == eid
+    ).tuples().first()
+    if exp is None:
+        raise NotFound(f"No Experiment with id={eid} exists")
+    if exp[0] != EXP_ACTIVE:
+        raise InvalidInput(
+            f"The experiment {eid} must be in the 'active' state. Current state is {exp[0]}."
+        )
+    tags = {k: val for k, val in _validated_tags(tags)}
+    tag_name = tags.get(RUN_NAME_TAG)
+    if run_name and tag_name and run_name != tag_name:
+        raise InvalidInput(
+            "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different "
+            f"values (run_name='{run_name}', mlflow.runName='{tag_name}')."
+        )
+    run_name = v.truncate(run_name or tag_name or random_run_name(), v.MAX_RUN_NAME_LENGTH)
+    tags[RUN_NAME_TAG] = run_name
+    run_id = uuid.uuid4().hex
+    start = v.int_value("start_time", start_time, 0) if start_time not in (None, "") else now_ms()
+    with database.atomic():
+        Run.insert(
+            run_uuid=run_id,
+            name=run_name,
+            experiment=eid,
+            user_id=user_id,
+            status="RUNNING",
+            start_time=start,
+            end_time=None,
+            lifecycle_stage=ACTIVE,
+            artifact_uri=_artifact_uri(exp[1], run_id),
+        ).execute()
+        Tag.insert_many([{"run": run_id, "key": k, "value": val} for k, val in tags.items()]).execute()
+    return get(run_id)
+
+
+def update(run_id, status=None, end_time=None, run_name=None) -> RunView:
+    _active_run(run_id)
+    changes = {}
+    if status not in (None, ""):
+        if status not in RUN_STATUSES:
+            raise InvalidInput(f"Invalid value {status} for parameter 'status' supplied.")
+        changes[Run.status] = status
+    if end_time not in (None, ""):
+        changes[Run.end_time] = v.int_value("end_time", end_time, 0)
+    with database.atomic():
+        if run_name:
+            run_name = v.truncate(run_name, v.MAX_RUN_NAME_LENGTH)
+            changes[Run.name] = run_name
+            upsert(
+                Tag, [{"run": run_id, "key": RUN_NAME_TAG, "value": run_name}],
+                [Tag.run, Tag.key], [Tag.value],
+            )
+        if changes:
+            Run.update(changes).where(Run.run_uuid == run_id).execute()
+    return get(run_id)
+
+
+def delete(run_id) -> None:
+    row = _run_row(run_id)
+    if row[8] == DELETED:
+        return
+    Run.update(lifecycle_stage=DELETED, deleted_time=now_ms()).where(Run.run_uuid == run_id).execute()
+
+
+def restore(run_id) -> None:
+    _run_row(run_id)
+    Run.update(lifecycle_stage=ACTIVE, deleted_time=None).where(Run.run_uuid == run_id).execute()
+
+
+# --- tags ----------------------------------------------------------------------------------
+
+
+def _validated_tags(tags) -> list[tuple[str, str]]:
+    return [(v.validate_key("tag", k), v.tag_value(val)) for k, val in (tags or [])]
+
+
+def _write_tags(run_id: str, tags: list[tuple[str, str]]) -> None:
+    latest = dict(tags)  # the last value of a repeated key wins
+    if not latest:
+        return
+    upsert(
+        Tag, [{"run": run_id, "key": k, "value": val} for k, val in latest.items()],
+        [Tag.run, Tag.key], [Tag.value],
+    )
+    if RUN_NAME_TAG in latest:
+        Run.update(name=v.truncate(latest[RUN_NAME_TAG], v.MAX_RUN_NAME_LENGTH)).where(
+            Run.run_uuid == run_id
+        ).execute()
+
+
+def set_tag(run_id, key, value) -> None:
+    tags = _validated_tags([(key, value)])
+    _active_run(run_id)
+    with database.atomic():
+        _write_tags(run_id, tags)
+
+
+def delete_tag(run_id, key) -> None:
+    _active_run(run_id)
+    deleted = Tag.delete().where((Tag.run == run_id) & (Tag.key == key)).execute()
+    if not deleted:
+        raise NotFound(f"No tag with name: {key} in run with id {run_id}")
+
+
+# --- params and metrics ----------------------------------------------------------------------
+
+
+def _validated_params(params) -> dict[str, str]:
+    seen: dict[str, str] = {}
+    dupes = set()
+    for key, value in params or []:
+        v.validate_key("param", key)
+        value = v.param_value(value)
+        if key in seen and seen[key] != value:
+            dupes.add(key)
+        seen[key] = value
+    if dupes:
+        raise InvalidInput(
+            f"Duplicate parameter keys have been submitted: {sorted(dupes)}. Please ensure the "
+            "request contains only one param value per param key."
+        )
+    return seen
+
+
+def _write_params(run_id: str, params: dict[str, str]) -> None:
+    if not params:
+        return
+    existing = dict(
+        Param.select(Param.key, Param.value)
+        .where((Param.run == run_id) & Param.key.in_(list(params)))
+        .tuples()
+    )
+    for key, value in params.items():
+        old = existing.get(key)
+        if old is not None and old != value:
+            raise InvalidInput(
+                f"Changing param values is not allowed. Param with key='{key}' was already logged "
+                f"with value='{old}' for run ID='{run_id}'. Attempted logging new value '{value}'."
+            )
+    insert_ignore(
+        Param, [{"run": run_id, "key": k, "value": val} for k, val in params.items() if k not in existing]
+    )
+
+
+def _validated_metrics(metrics) -> list[tuple]:
+    """(key, stored value, timestamp, step, is_nan) per metric, exact duplicates removed."""
+    out = {}
+    for m in metrics or []:
+        key = v.validate_key("metric", m.get("key"))
+        value, is_nan = v.metric_value(key, m.get("value"))
+        ts = m.get("timestamp")
+        timestamp = v.int_value("timestamp", ts, 0) if ts not in (None, "") else now_ms()
+        step = m.get("step")
+        step = v.int_value("step", step) if step not in (None, "") else 0
+        out[(key, value, timestamp, step, is_nan)] = None
+    return list(out)
+
+
+def _write_metrics(run_id: str, points: list[tuple]) -> None:
+    if not points:
+        return
+    insert_ignore(
+        Metric,
+        [
+            {"run": run_id, "key": k, "value": val, "timestamp": ts, "step": step, "is_nan": nan}
+            for k, val, ts, step, nan in points
+        ],
+    )
+    # The latest value per key: greatest (step, timestamp, value), as MLflow decides it.
+    newest = {}
+    for k, val, ts, step, nan in points:
+        cur = newest.get(k)
+        if cur is None or (step, ts, val) > (cur[3], cur[2], cur[1]):
+            newest[k] = (k, val, ts, step, nan)
+    current = {
+        k: (k, val, ts, step, nan)
+        for k, val, ts, step, nan in LatestMetric.select(
+            LatestMetric.key, LatestMetric.value, LatestMetric.timestamp, LatestMetric.step,
+            LatestMetric.is_nan,
+        ).where((LatestMetric.run == run_id) & LatestMetric.key.in_(list(newest))).tuples()
+    }
+    changed = []
+    for k, new in newest.items():
+        old = current.get(k)
+        if old is None or (new[3], new[2], new[1]) > (old[3], old[2], old[1]):
+            changed.append(
+                {"run": run_id, "key": k, "value": new[1], "timestamp": new[2], "step": new[3], "is_nan": new[4]}
+            )
+    upsert(
+        LatestMetric, changed, [LatestMetric.run, LatestMetric.key],
+        [LatestMetric.value, LatestMetric.timestamp, LatestMetric.step, LatestMetric.is_nan],
+    )
+
+
+def log_param(run_id, key, value) -> None:
+    params = _validated_params([(key, value)])
+    _active_run(run_id)
+    with database.atomic():
+        _write_params(run_id, params)
+
+
+def log_metric(run_id, metric: dict) -> None:
+    points = _validated_metrics([metric])
+    _active_run(run_id)
+    with database.atomic():
+        _write_metrics(run_id, points)
+
+
+def log_batch(run_id, metrics: list[dict], params: list, tags: list) -> None:
+    """Params, then tags, then metrics of one request, in one transaction."""
+    v.batch_sizes(len(metrics or []), len(params or []), len(tags or []))
+    param_values = _validated_params(params)
+    tag_values = _validated_tags(tags)
+    points = _validated_metrics(metrics)
+    _active_run(run_id)
+    with database.atomic():
+        _write_params(run_id, param_values)
+        _write_tags(run_id, tag_values)
+        _write_metrics(run_id, points)
+
+
+# --- inputs and outputs ----------------------------------------------------------------------
+
+
+def log_inputs(run_id, datasets: list[dict], model_ids: list[str]) -> None:
+    """``datasets``: [{"name", "digest", "source_type", "source", "schema", "profile",
+    "tags": [(key, value)]}]."""
+    for d in datasets:
+        v.limited("dataset.name", d.get("name"), v.MAX_DATASET_NAME_SIZE)
+        v.limited("dataset.digest", d.get("digest"), v.MAX_DATASET_DIGEST_SIZE)
+        v.limited("dataset.source_type", d.get("source_type"), 36)
+        v.limited("dataset.source", d.get("source"), v.MAX_DATASET_SOURCE_SIZE)
+        v.limited("dataset.schema", d.get("schema"), v.MAX_DATASET_SCHEMA_SIZE, required=False)
+        v.limited("dataset.profile", d.get("profile"), v.MAX_DATASET_PROFILE_SIZE, required=False)
+        for key, value in d.get("tags") or []:
+            v.limited("input_tag.key", key, v.MAX_INPUT_TAG_KEY_SIZE)
+            v.limited("input_tag.value", value, v.MAX_INPUT_TAG_VALUE_SIZE)
+    row = _active_run(run_id)
+    experiment_id = row[2]
+    with database.atomic():
+        for d in datasets:
+            found = Dataset.select(Dataset.dataset_uuid).where(
+                (Dataset.experiment == experiment_id) & (Dataset.name == d["name"]) & (Dataset.digest == d["digest"])
+            ).scalar()
+            if found is None:
+                found = uuid.uuid4().hex
+                Dataset.insert(
+                    dataset_uuid=found, experiment=experiment_id, name=d["name"], digest=d["digest"],
+                    source_type=d["source_type"], source=d["source"], schema=d.get("schema"),
+                    profile=d.get("profile"),
+                ).execute()
+            input_uuid = Input.select(Input.input_uuid).where(
+                (Input.run == run_id) & (Input.dataset == found)
+            ).scalar()
+            if input_uuid is None:
+                input_uuid = uuid.uuid4().hex
+                Input.insert(input_uuid=input_uuid, dataset=found, run=run_id).execute()
+                upsert(
+                    InputTag,
+                    [{"input": input_uuid, "name": k, "value": val} for k, val in dict(d.get("tags") or []).items()],
+                    [InputTag.input, InputTag.name], [InputTag.value],
+                )
+        _link_models(run_id, [(m, 0) for m in model_ids], "input")
+
+
+def log_outputs(run_id, models: list[tuple[str, int]]) -> None:
+    _active_run(run_id)
+    with database.atomic():
+        _link_models(run_id, models, "output")
+
+
+def _link_models(run_id: str, models: list[tuple[str, int]], direction: str) -> None:
+    for model_id, _ in models:
+        if not model_id:
+            raise InvalidInput("Missing value for required parameter 'model_id'.")
+    upsert(
+        RunModelLink,
+        [{"run": run_id, "model_id": m, "direction": direction, "step": step} for m, step in models],
+        [RunModelLink.run, RunModelLink.model_id, RunModelLink.direction],
+        [RunModelLink.step],
+    )

@@ -1,0 +1,103 @@
+"""Database connection from MLflow-style backend store URIs, and the schema version.
+
+Supported URIs (spelled as MLflow users spell them):
+    sqlite:///relative/file.db   sqlite:////absolute/file.db   sqlite:///:memory:
+    postgresql://user:pw@host:port/db   (also postgres://, postgresql+psycopg2://)
+    mysql://user:pw@host:port/db        (also mysql+pymysql://, mariadb://)
+"""
+from __future__ import annotations
+
+import os
+import threading
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import peewee
+from playhouse.pool import PooledMySQLDatabase, PooledPostgresqlDatabase
+
+from registry_core.errors import InvalidInput
+
+database = peewee.DatabaseProxy()
+
+# Bump when the schema changes; registry_core.schema.upgrade() knows every step.
+SCHEMA_VERSION = 1
+
+_POOL_SIZE = int(os.environ.get("MODELOPS_DB_POOL_SIZE", "16"))
+
+
+class SchemaError(RuntimeError):
+    """The database schema is missing, outdated or newer than this server."""
+
+
+def _split(uri: str):
+    parts = urlsplit(uri)
+    options = dict(parse_qsl(parts.query))
+    return parts, options
+
+
+def open_database(uri: str) -> peewee.Database:
+    """A peewee database for ``uri`` (not yet bound to the models)."""
+    scheme = uri.split(":", 1)[0].lower()
+    if scheme == "sqlite":
+        path = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else ""
+        if not path:
+            raise InvalidInput(f"Invalid SQLite URI {uri!r}: use sqlite:///path/to/file.db")
+        if path != ":memory:":
+            directory = os.path.dirname(os.path.abspath(path))
+            os.makedirs(directory, exist_ok=True)
+        return peewee.SqliteDatabase(
+            path,
+            pragmas={
+                "journal_mode": "wal",
+                "synchronous": "normal",
+                "busy_timeout": 5000,
+                "foreign_keys": 1,
+                "cache_size": -16000,
+            },
+            timeout=5,
+            check_same_thread=False,
+        )
+    parts, options = _split(uri)
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    name = parts.path.lstrip("/")
+    if not name:
+        raise InvalidInput(f"Backend store URI {uri!r} names no database")
+    kwargs = {"host": parts.hostname or "localhost", "user": user}
+    if password is not None:
+        kwargs["password"] = password
+    if parts.port:
+        kwargs["port"] = parts.port
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg"):
+        kwargs.update({k: v for k, v in options.items() if k in ("sslmode", "options", "application_name")})
+        return PooledPostgresqlDatabase(
+            name, max_connections=_POOL_SIZE, stale_timeout=300, timeout=10, **kwargs
+        )
+    if scheme in ("mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql", "mysql+mysqldb"):
+        if "unix_socket" in options:
+            kwargs["unix_socket"] = options["unix_socket"]
+        return PooledMySQLDatabase(
+            name, max_connections=_POOL_SIZE, stale_timeout=300, timeout=10, charset="utf8mb4", **kwargs
+        )
+    raise InvalidInput(
+        f"Unsupported backend store URI {uri!r}: expected sqlite:///, postgresql:// or mysql://"
+    )
+
+
+def dialect(db: peewee.Database | None = None) -> str:
+    db = db or database.obj
+    if isinstance(db, peewee.PostgresqlDatabase):
+        return "postgresql"
+    if isinstance(db, peewee.MySQLDatabase):
+        return "mysql"
+    return "sqlite"
+
+
+_bind_lock = threading.Lock()
+
+
+def bind(uri_or_db) -> peewee.Database:
+    """Bind the models to the database named by ``uri_or_db`` and return it."""
+    db = open_database(uri_or_db) if isinstance(uri_or_db, str) else uri_or_db
+    with _bind_lock:
+        database.initialize(db)
+    return db

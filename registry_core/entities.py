@@ -1,0 +1,60 @@
+"""Plain values the core returns. The protocol layer renders them; nothing here is an ORM row."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ExperimentView:
+    experiment_id: int
+    name: str
+    artifact_location: str | None
+    lifecycle_stage: str
+    creation_time: int | None
+    last_update_time: int | None
+    tags: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class MetricPoint:
+    key: str
+    value: float
+    timestamp: int
+    step: int
+    run_id: str | None = None
+
+
+@dataclass
+class DatasetInputView:
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None
+    profile: str | None
+    tags: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class RunView:
+    run_id: str
+    run_name: str | None
+    experiment_id: int
+    user_id: str | None
+    status: str
+    start_time: int | None
+    end_time: int | None
+    artifact_uri: str | None
+    lifecycle_stage: str
+    metrics: list[MetricPoint] = field(default_factory=list)
+    params: list[tuple[str, str]] = field(default_factory=list)
+    tags: list[tuple[str, str]] = field(default_factory=list)
+    dataset_inputs: list[DatasetInputView] = field(default_factory=list)
+    model_inputs: list[str] = field(default_factory=list)
+    model_outputs: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass
+class Page:
+    items: list
+    next_offset: int | None = None

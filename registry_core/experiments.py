@@ -1,0 +1,218 @@
+"""Experiments: the folders candidates are logged into. One function per use case."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import peewee as pw
+
+from registry_core import validation as v
+from registry_core.clock import now_ms
+from registry_core.db import database
+from registry_core.entities import ExperimentView, Page
+from registry_core.errors import AlreadyExists, InvalidInput, NotFound
+from registry_core.models import Experiment, ExperimentTag, Run
+from registry_core.search_ast import Comparison, OrderKey
+from registry_core.sqlutil import compare, upsert
+
+ACTIVE, DELETED = "active", "deleted"
+VIEW_TYPES = ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")
+
+
+def _location(root: str, experiment_id: int) -> str:
+    if root.endswith(":/") or root.endswith("/"):
+        return f"{root}{experiment_id}"
+    return f"{root}/{experiment_id}"
+
+
+def _views(rows: list[dict]) -> list[ExperimentView]:
+    ids = [r["experiment_id"] for r in rows]
+    tags = defaultdict(list)
+    if ids:
+        for eid, key, value in (
+            ExperimentTag.select(ExperimentTag.experiment, ExperimentTag.key, ExperimentTag.value)
+            .where(ExperimentTag.experiment.in_(ids))
+            .order_by(ExperimentTag.key)
+            .tuples()
+        ):
+            tags[eid].append((key, value))
+    return [ExperimentView(**r, tags=tags[r["experiment_id"]]) for r in rows]
+
+
+def _row(experiment_id: int) -> dict:
+    row = Experiment.select().where(Experiment.experiment_id == experiment_id).dicts().first()
+    if row is None:
+        raise NotFound(f"No Experiment with id={experiment_id} exists")
+    return row
+
+
+def get(experiment_id) -> ExperimentView:
+    return _views([_row(v.experiment_id(experiment_id))])[0]
+
+
+def get_by_name(name: str) -> ExperimentView:
+    row = Experiment.select().where(Experiment.name == name).dicts().first()
+    if row is None or row["name"] != name:  # MySQL compares case-insensitively
+        raise NotFound(f"Could not find experiment with name '{name}'")
+    return _views([row])[0]
+
+
+def create(name, artifact_location: str | None, tags, default_artifact_root: str) -> int:
+    name = v.experiment_name(name)
+    tags = [v.experiment_tag(k, val) for k, val in (tags or [])]
+    now = now_ms()
+    with database.atomic():
+        if Experiment.select().where(Experiment.name == name).exists():
+            raise AlreadyExists(f"Experiment(name={name}) already exists. Error: (UNIQUE constraint failed)")
+        try:
+            eid = Experiment.insert(
+                name=name,
+                artifact_location=artifact_location or None,
+                lifecycle_stage=ACTIVE,
+                creation_time=now,
+                last_update_time=now,
+            ).execute()
+        except pw.IntegrityError:
+            raise AlreadyExists(f"Experiment(name={name}) already exists.") from None
+        if not artifact_location:
+            Experiment.update(artifact_location=_location(default_artifact_root, eid)).where(
+                Experiment.experiment_id == eid
+            ).execute()
+        if tags:
+            upsert(
+                ExperimentTag,
+                [{"experiment": eid, "key": k, "value": val} for k, val in dict(tags).items()],
+                [ExperimentTag.experiment, ExperimentTag.key],
+                [ExperimentTag.value],
+            )
+    return eid
+
+
+def _set_stage(experiment_id, expected: str, new: str) -> None:
+    eid = v.experiment_id(experiment_id)
+    if _row(eid)["lifecycle_stage"] != expected:
+        raise NotFound(f"No Experiment with id={eid} exists")
+    now = now_ms()
+    with database.atomic():
+        Experiment.update(lifecycle_stage=new, last_update_time=now).where(
+            Experiment.experiment_id == eid
+        ).execute()
+        # The experiment's runs follow it, as in MLflow.
+        Run.update(lifecycle_stage=new, deleted_time=now if new == DELETED else None).where(
+            Run.experiment == eid
+        ).execute()
+
+
+def delete(experiment_id) -> None:
+    _set_stage(experiment_id, ACTIVE, DELETED)
+
+
+def restore(experiment_id) -> None:
+    _set_stage(experiment_id, DELETED, ACTIVE)
+
+
+def rename(experiment_id, new_name) -> None:
+    eid = v.experiment_id(experiment_id)
+    new_name = v.experiment_name(new_name)
+    row = _row(eid)
+    if row["lifecycle_stage"] != ACTIVE:
+        raise InvalidInput("Cannot rename a non-active experiment.")
+    with database.atomic():
+        clash = Experiment.select().where((Experiment.name == new_name) & (Experiment.experiment_id != eid))
+        if clash.exists():
+            raise AlreadyExists(f"Experiment(name={new_name}) already exists.")
+        Experiment.update(name=new_name, last_update_time=now_ms()).where(
+            Experiment.experiment_id == eid
+        ).execute()
+
+
+def _active_row(experiment_id) -> int:
+    eid = v.experiment_id(experiment_id)
+    row = _row(eid)
+    if row["lifecycle_stage"] != ACTIVE:
+        raise InvalidInput(
+            f"The experiment {eid} must be in the 'active' state. "
+            f"Current state is {row['lifecycle_stage']}."
+        )
+    return eid
+
+
+def set_tag(experiment_id, key, value) -> None:
+    key, value = v.experiment_tag(key, value)
+    eid = _active_row(experiment_id)
+    with database.atomic():
+        upsert(
+            ExperimentTag,
+            [{"experiment": eid, "key": key, "value": value}],
+            [ExperimentTag.experiment, ExperimentTag.key],
+            [ExperimentTag.value],
+        )
+
+
+def delete_tag(experiment_id, key) -> None:
+    eid = _active_row(experiment_id)
+    deleted = ExperimentTag.delete().where(
+        (ExperimentTag.experiment == eid) & (ExperimentTag.key == key)
+    ).execute()
+    if not deleted:
+        raise NotFound(f"No tag with name: {key} in experiment with id {eid}")
+
+
+# --- search -------------------------------------------------------------------------------
+
+_ATTRIBUTE_COLUMNS = {
+    "name": Experiment.name,
+    "experiment_id": Experiment.experiment_id,
+    "creation_time": Experiment.creation_time,
+    "last_update_time": Experiment.last_update_time,
+}
+
+
+def _stage_filter(view_type: str):
+    if view_type == "ACTIVE_ONLY":
+        return Experiment.lifecycle_stage == ACTIVE
+    if view_type == "DELETED_ONLY":
+        return Experiment.lifecycle_stage == DELETED
+    return Experiment.lifecycle_stage.in_([ACTIVE, DELETED])
+
+
+def search(
+    view_type: str,
+    comparisons: list[Comparison],
+    order: list[OrderKey],
+    max_results: int,
+    offset: int,
+) -> Page:
+    query = Experiment.select().where(_stage_filter(view_type))
+    for n, c in enumerate(comparisons):
+        if c.kind == "attribute":
+            column = _ATTRIBUTE_COLUMNS[c.key]
+            value = c.value
+            if c.key == "experiment_id":
+                value = tuple(int(x) for x in value) if isinstance(value, tuple) else int(value)
+            query = query.where(compare(column, c.op, value))
+        elif c.kind == "tag":
+            alias = ExperimentTag.alias(f"t{n}")
+            if c.op == "IS NULL":
+                sub = alias.select(alias.experiment).where(alias.key == c.key)
+                query = query.where(Experiment.experiment_id.not_in(sub))
+            else:
+                cond = alias.key == c.key
+                if c.op != "IS NOT NULL":
+                    cond &= compare(alias.value, c.op, c.value)
+                sub = alias.select(alias.experiment).where(cond)
+                query = query.where(Experiment.experiment_id.in_(sub))
+        else:
+            raise InvalidInput(f"Invalid search expression type '{c.kind}'")
+    ordering = []
+    seen = set()
+    for o in order:
+        column = _ATTRIBUTE_COLUMNS[o.key]
+        seen.add(o.key)
+        ordering.append(column.asc() if o.ascending else column.desc())
+    if "creation_time" not in seen:
+        ordering.append(Experiment.creation_time.desc())
+    if "experiment_id" not in seen:
+        ordering.append(Experiment.experiment_id.asc())
+    rows = list(query.order_by(*ordering).offset(offset).limit(max_results + 1).dicts())
+    next_offset = offset + max_results if len(rows) > max_results else None
+    return Page(_views(rows[:max_results]), next_offset)

@@ -1,0 +1,112 @@
+"""Metric history: paged full history, and MLflow's sampled bulk-interval view."""
+from __future__ import annotations
+
+import peewee as pw
+
+from registry_core import validation as v
+from registry_core.candidates import _run_row
+from registry_core.entities import MetricPoint, Page
+from registry_core.errors import InvalidInput
+from registry_core.models import Metric
+
+MAX_RESULTS_GET_METRIC_HISTORY = 25000
+MAX_RUNS_BULK_INTERVAL = 100
+MAX_RESULTS_PER_RUN = 2500
+
+
+def history(run_id: str, key: str, max_results: int | None, offset: int) -> Page:
+    """One page of (key, value, timestamp, step) rows ordered as MLflow orders them."""
+    if not run_id:
+        raise InvalidInput("Missing value for required parameter 'run_id'.")
+    _run_row(run_id)
+    query = (
+        Metric.select(Metric.value, Metric.timestamp, Metric.step, Metric.is_nan)
+        .where((Metric.run == run_id) & (Metric.key == key))
+        .order_by(Metric.timestamp, Metric.step, Metric.value)
+        .offset(offset)
+    )
+    if max_results is not None:
+        query = query.limit(max_results + 1)
+    stored = v.stored_metric_value
+    points = [
+        MetricPoint(key, stored(value, nan), ts, step, run_id)
+        for value, ts, step, nan in query.tuples().iterator()
+    ]
+    next_offset = None
+    if max_results is not None and len(points) > max_results:
+        points.pop()
+        next_offset = offset + max_results
+    return Page(points, next_offset)
+
+
+def bulk_interval(run_ids: list[str], key: str, max_results: int, start_step, end_step) -> list[MetricPoint]:
+    """Up to ``max_results`` points per run, evenly sampled over its ordered history (one row
+    per NTILE bucket, in SQL), always keeping the last point, as MLflow 3 samples it."""
+    if (start_step is None) != (end_step is None):
+        raise InvalidInput("If either start step or end step are specified, both must be specified.")
+    if start_step is not None and start_step > end_step:
+        raise InvalidInput(
+            "end_step must be greater than start_step. "
+            f"Found start_step={start_step} and end_step={end_step}."
+        )
+    max_results = max(1, max_results)
+    for run_id in run_ids:
+        _run_row(run_id)
+    out: list[MetricPoint] = []
+    for run_id in run_ids:
+        out.extend(_sample_run(run_id, key, max_results, start_step, end_step))
+    return out
+
+
+def _sample_run(run_id, key, max_results, start_step, end_step) -> list[MetricPoint]:
+    cond = (Metric.run == run_id) & (Metric.key == key)
+    if start_step is not None:
+        cond &= (Metric.step >= start_step) & (Metric.step <= end_step)
+    order = (Metric.step, Metric.timestamp, Metric.value, Metric.is_nan)
+    bucketed = (
+        Metric.select(
+            Metric.value, Metric.timestamp, Metric.step, Metric.is_nan,
+            pw.fn.NTILE(max_results).over(order_by=order).alias("bucket"),
+        )
+        .where(cond)
+        .alias("b")
+    )
+    ranked = (
+        pw.Select(
+            [bucketed],
+            [
+                bucketed.c.value, bucketed.c.timestamp, bucketed.c.step, bucketed.c.is_nan,
+                pw.fn.ROW_NUMBER().over(
+                    partition_by=[bucketed.c.bucket],
+                    order_by=[bucketed.c.step, bucketed.c.timestamp, bucketed.c.value, bucketed.c.is_nan],
+                ).alias("rn"),
+            ],
+        )
+        .alias("r")
+    )
+    rows = list(
+        pw.Select([ranked], [ranked.c.value, ranked.c.timestamp, ranked.c.step, ranked.c.is_nan])
+        .where(ranked.c.rn == 1)
+        .order_by(ranked.c.step, ranked.c.timestamp, ranked.c.value, ranked.c.is_nan)
+        .bind(Metric._meta.database)
+        .tuples()
+    )
+    last = (
+        Metric.select(Metric.value, Metric.timestamp, Metric.step, Metric.is_nan)
+        .where(cond)
+        .order_by(Metric.step.desc(), Metric.timestamp.desc(), Metric.value.desc(), Metric.is_nan.desc())
+        .tuples()
+        .first()
+    )
+    if last is not None and (not rows or _norm(rows[-1]) != _norm(last)):
+        if len(rows) >= max_results:
+            rows[-1] = last
+        else:
+            rows.append(last)
+    stored = v.stored_metric_value
+    return [MetricPoint(key, stored(val, bool(nan)), ts, step, run_id) for val, ts, step, nan in rows]
+
+
+def _norm(row):
+    value, ts, step, nan = row
+    return (step, ts, None if nan else value, bool(nan))

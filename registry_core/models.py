@@ -1,0 +1,195 @@
+"""Peewee models of the native registry: experiments, candidates (runs), their metrics,
+params, tags, datasets and inputs.
+
+Values, not ORM objects, travel on hot paths: services select tuples/dicts and bulk-insert
+rows. Column sizes follow MLflow's limits so the same data fits on every backend.
+"""
+from __future__ import annotations
+
+import peewee as pw
+
+from registry_core.db import database
+
+
+class BigIntField(pw.BigIntegerField):
+    pass
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class SchemaVersion(BaseModel):
+    """One row: the schema version this database is at."""
+
+    version = pw.IntegerField()
+
+    class Meta:
+        table_name = "modelops_schema"
+        primary_key = False
+
+
+class Experiment(BaseModel):
+    experiment_id = pw.AutoField()
+    name = pw.CharField(max_length=500, unique=True)
+    artifact_location = pw.TextField(null=True)
+    lifecycle_stage = pw.CharField(max_length=32, default="active")
+    creation_time = BigIntField(null=True)
+    last_update_time = BigIntField(null=True)
+
+    class Meta:
+        table_name = "experiments"
+        indexes = ((("lifecycle_stage", "creation_time"), False),)
+
+
+class ExperimentTag(BaseModel):
+    experiment = pw.ForeignKeyField(Experiment, column_name="experiment_id", on_delete="CASCADE")
+    key = pw.CharField(max_length=250)
+    value = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "experiment_tags"
+        primary_key = pw.CompositeKey("experiment", "key")
+
+
+class Run(BaseModel):
+    """A candidate: one training run with its params, metrics, tags and artifacts."""
+
+    run_uuid = pw.CharField(max_length=32, primary_key=True)
+    name = pw.CharField(max_length=250, null=True)
+    experiment = pw.ForeignKeyField(Experiment, column_name="experiment_id", on_delete="CASCADE")
+    user_id = pw.CharField(max_length=256, null=True)
+    status = pw.CharField(max_length=20, default="RUNNING")
+    start_time = BigIntField(null=True)
+    end_time = BigIntField(null=True)
+    deleted_time = BigIntField(null=True)
+    lifecycle_stage = pw.CharField(max_length=20, default="active")
+    artifact_uri = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "runs"
+        indexes = (
+            (("experiment", "lifecycle_stage", "start_time"), False),
+        )
+
+
+class Param(BaseModel):
+    run = pw.ForeignKeyField(Run, column_name="run_uuid", on_delete="CASCADE")
+    key = pw.CharField(max_length=250)
+    value = pw.TextField()
+
+    class Meta:
+        table_name = "params"
+        primary_key = pw.CompositeKey("run", "key")
+
+
+class Tag(BaseModel):
+    run = pw.ForeignKeyField(Run, column_name="run_uuid", on_delete="CASCADE")
+    key = pw.CharField(max_length=250)
+    value = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "tags"
+        primary_key = pw.CompositeKey("run", "key")
+
+
+class Metric(BaseModel):
+    """Full metric history. Infinite values are stored as +/- the largest double and NaN as
+    value 0 with ``is_nan`` so every backend (MySQL has neither) keeps them."""
+
+    id = pw.BigAutoField()
+    run = pw.ForeignKeyField(Run, column_name="run_uuid", on_delete="CASCADE", index=False)
+    key = pw.CharField(max_length=250)
+    value = pw.DoubleField()
+    timestamp = BigIntField()
+    step = BigIntField(default=0)
+    is_nan = pw.BooleanField(default=False)
+
+    class Meta:
+        table_name = "metrics"
+        indexes = ((("run", "key", "timestamp", "step"), False), (("run", "key", "step"), False))
+
+
+class LatestMetric(BaseModel):
+    """The latest value (max step, then timestamp, then value) of each metric of a run,
+    kept in step with every write, so search filters and orders without scanning history."""
+
+    run = pw.ForeignKeyField(Run, column_name="run_uuid", on_delete="CASCADE")
+    key = pw.CharField(max_length=250)
+    value = pw.DoubleField()
+    timestamp = BigIntField()
+    step = BigIntField(default=0)
+    is_nan = pw.BooleanField(default=False)
+
+    class Meta:
+        table_name = "latest_metrics"
+        primary_key = pw.CompositeKey("run", "key")
+        indexes = ((("key", "value"), False),)
+
+
+class Dataset(BaseModel):
+    dataset_uuid = pw.CharField(max_length=36, primary_key=True)
+    experiment = pw.ForeignKeyField(Experiment, column_name="experiment_id", on_delete="CASCADE")
+    name = pw.CharField(max_length=500)
+    digest = pw.CharField(max_length=36)
+    source_type = pw.CharField(max_length=36)
+    source = pw.TextField()
+    schema = pw.TextField(null=True)
+    profile = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "datasets"
+        indexes = ((("experiment", "name", "digest"), True),)
+
+
+class Input(BaseModel):
+    """A dataset a run took as input (source DATASET -> destination RUN)."""
+
+    input_uuid = pw.CharField(max_length=36, primary_key=True)
+    dataset = pw.ForeignKeyField(Dataset, column_name="dataset_uuid", on_delete="CASCADE")
+    run = pw.ForeignKeyField(Run, column_name="run_uuid", on_delete="CASCADE")
+
+    class Meta:
+        table_name = "inputs"
+        indexes = ((("run", "dataset"), True),)
+
+
+class InputTag(BaseModel):
+    input = pw.ForeignKeyField(Input, column_name="input_uuid", on_delete="CASCADE")
+    name = pw.CharField(max_length=255)
+    value = pw.CharField(max_length=500)
+
+    class Meta:
+        table_name = "input_tags"
+        primary_key = pw.CompositeKey("input", "name")
+
+
+class RunModelLink(BaseModel):
+    """A logged model a run produced ("output") or consumed ("input"), by model id."""
+
+    run = pw.ForeignKeyField(Run, column_name="run_uuid", on_delete="CASCADE")
+    model_id = pw.CharField(max_length=64)
+    direction = pw.CharField(max_length=8)
+    step = BigIntField(default=0)
+
+    class Meta:
+        table_name = "run_model_links"
+        primary_key = pw.CompositeKey("run", "model_id", "direction")
+
+
+TABLES = [
+    SchemaVersion,
+    Experiment,
+    ExperimentTag,
+    Run,
+    Param,
+    Tag,
+    Metric,
+    LatestMetric,
+    Dataset,
+    Input,
+    InputTag,
+    RunModelLink,
+]

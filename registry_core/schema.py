@@ -1,0 +1,97 @@
+"""Schema creation, upgrade and the start-up check.
+
+The version lives in the ``modelops_schema`` table from the first day; each future change adds a
+step to ``_STEPS`` and bumps ``SCHEMA_VERSION``.
+"""
+from __future__ import annotations
+
+import peewee as pw
+
+from registry_core import db as dbmod
+from registry_core.clock import now_ms
+from registry_core.db import SCHEMA_VERSION, SchemaError
+from registry_core.models import TABLES, Experiment, SchemaVersion
+
+DEFAULT_EXPERIMENT_ID = 0
+DEFAULT_EXPERIMENT_NAME = "Default"
+
+
+def current_version(db: pw.Database) -> int | None:
+    """The schema version recorded in ``db``, or None for an empty database."""
+    if not db.table_exists(SchemaVersion._meta.table_name):
+        if db.table_exists(Experiment._meta.table_name):
+            raise SchemaError(
+                "The database holds tables but no modelops schema version: it is not a modelops "
+                "registry database (an MLflow database cannot be served directly)."
+            )
+        return None
+    row = SchemaVersion.select(pw.fn.MAX(SchemaVersion.version)).scalar()
+    return int(row) if row is not None else None
+
+
+def _create_v1(db: pw.Database) -> None:
+    db.create_tables(TABLES, safe=True)
+
+
+# version reached -> function that brings the previous version to it
+_STEPS = {1: _create_v1}
+
+
+def upgrade(db: pw.Database, default_artifact_root: str) -> int:
+    """Create or upgrade the schema of ``db`` to SCHEMA_VERSION; returns the version."""
+    dbmod.bind(db)
+    with db.connection_context():
+        version = current_version(db) or 0
+        if version > SCHEMA_VERSION:
+            raise SchemaError(
+                f"Database schema version {version} is newer than this server's ({SCHEMA_VERSION}); "
+                "upgrade modelops-registry."
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with db.atomic():
+                _STEPS[target](db)
+                SchemaVersion.delete().execute()
+                SchemaVersion.insert(version=target).execute()
+        _ensure_default_experiment(db, default_artifact_root)
+    return SCHEMA_VERSION
+
+
+def _ensure_default_experiment(db: pw.Database, default_artifact_root: str) -> None:
+    if Experiment.select().where(Experiment.experiment_id == DEFAULT_EXPERIMENT_ID).exists():
+        return
+    now = now_ms()
+    location = default_artifact_root.rstrip("/") + "/" + str(DEFAULT_EXPERIMENT_ID)
+    if default_artifact_root.endswith(":/"):
+        location = default_artifact_root + str(DEFAULT_EXPERIMENT_ID)
+    with db.atomic():
+        if dbmod.dialect(db) == "mysql":
+            # An explicit 0 in an AUTO_INCREMENT column means "next value" unless told otherwise.
+            db.execute_sql("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')")
+        Experiment.insert(
+            experiment_id=DEFAULT_EXPERIMENT_ID,
+            name=DEFAULT_EXPERIMENT_NAME,
+            artifact_location=location,
+            lifecycle_stage="active",
+            creation_time=now,
+            last_update_time=now,
+        ).execute()
+
+
+def check(db: pw.Database, default_artifact_root: str, create_if_empty: bool = True) -> int:
+    """At server start: create an empty database's schema, refuse an outdated one."""
+    dbmod.bind(db)
+    with db.connection_context():
+        version = current_version(db)
+    if version is None and create_if_empty:
+        return upgrade(db, default_artifact_root)
+    if version is None or version < SCHEMA_VERSION:
+        raise SchemaError(
+            f"Database schema is at version {version or 0}, this server needs {SCHEMA_VERSION}. "
+            "Back up the database, then run: modelops db upgrade <backend-store-uri>"
+        )
+    if version > SCHEMA_VERSION:
+        raise SchemaError(
+            f"Database schema version {version} is newer than this server's ({SCHEMA_VERSION}); "
+            "upgrade modelops-registry."
+        )
+    return version
