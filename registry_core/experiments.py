@@ -59,6 +59,10 @@ def get_by_name(name: str) -> ExperimentView:
 def create(name, artifact_location: str | None, tags, default_artifact_root: str) -> int:
     name = v.experiment_name(name)
     tags = [v.experiment_tag(k, val) for k, val in (tags or [])]
+    if artifact_location and artifact_location.startswith("runs:"):
+        raise InvalidInput(
+            f"Artifact location cannot be a runs:/ URI. Given: '{artifact_location}'"
+        )
     now = now_ms()
     with database.atomic():
         if Experiment.select().where(Experiment.name == name).exists():

@@ -97,9 +97,9 @@ class Tag(BaseModel):
 
 class Metric(BaseModel):
     """Full metric history. Infinite values are stored as +/- the largest double and NaN as
-    value 0 with ``is_nan`` so every backend (MySQL has neither) keeps them."""
+    value 0 with ``is_nan`` so every backend (MySQL has neither) keeps them. The primary key is
+    the whole point, as in MLflow: a retried request cannot store a point twice."""
 
-    id = pw.BigAutoField()
     run = pw.ForeignKeyField(Run, column_name="run_uuid", on_delete="CASCADE", index=False)
     key = pw.CharField(max_length=250)
     value = pw.DoubleField()
@@ -109,7 +109,8 @@ class Metric(BaseModel):
 
     class Meta:
         table_name = "metrics"
-        indexes = ((("run", "key", "timestamp", "step"), False), (("run", "key", "step"), False))
+        primary_key = pw.CompositeKey("run", "key", "timestamp", "step", "value", "is_nan")
+        indexes = ((("run", "key", "step"), False),)
 
 
 class LatestMetric(BaseModel):

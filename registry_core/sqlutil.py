@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import peewee as pw
 
-from registry_core.db import database, dialect
+from registry_core.db import dialect
 from registry_core.errors import InvalidInput
 
 
@@ -43,13 +43,11 @@ def compare(column, op: str, value):
         expr = column.in_(values) if op == "IN" else column.not_in(values)
         return expr
     if op == "LIKE":
-        if dialect() == "postgresql":
-            return pw.Expression(column, "LIKE", value)
-        return pw.Expression(column, "LIKE", _binary(value))
+        # peewee renders LIKE as GLOB on SQLite and LIKE BINARY on MySQL: case-sensitive everywhere.
+        return column % (like_to_glob(value) if dialect() == "sqlite" else value)
     if op == "ILIKE":
-        if dialect() == "postgresql":
-            return pw.Expression(column, "ILIKE", value)
-        return pw.Expression(pw.fn.LOWER(column), "LIKE", pw.fn.LOWER(value))
+        # ILIKE natively on PostgreSQL, LIKE (case-insensitive) on SQLite and MySQL.
+        return column ** value
     if isinstance(value, str):
         if op == "=":
             return column == _binary(value)
@@ -68,5 +66,17 @@ def compare(column, op: str, value):
     return ops[op]()
 
 
-def atomic():
-    return database.atomic()
+def like_to_glob(pattern: str) -> str:
+    """A SQL LIKE pattern as the equivalent (case-sensitive) SQLite GLOB pattern."""
+    out = []
+    for ch in pattern:
+        if ch == "%":
+            out.append("*")
+        elif ch == "_":
+            out.append("?")
+        elif ch in "*?[":
+            out.append(f"[{ch}]")
+        else:
+            out.append(ch)
+    return "".join(out)
+

@@ -1,5 +1,5 @@
 """runs/*: lifecycle, params, metrics, tags, inputs, outputs and search."""
-from flask import Blueprint
+from flask import Blueprint, request
 
 from mlflow_compat import filters, page_tokens
 from mlflow_compat.errors import invalid
@@ -90,9 +90,18 @@ def log_param(m):
     return {}
 
 
+MAX_BATCH_LOG_REQUEST_SIZE = 1_000_000
+
+
 @bp.post("/runs/log-batch")
 @rpc(s.LogBatch)
 def log_batch(m):
+    size = request.content_length or 0
+    if size > MAX_BATCH_LOG_REQUEST_SIZE:
+        raise invalid(
+            f"Batched logging API requests must be at most {MAX_BATCH_LOG_REQUEST_SIZE} bytes, "
+            f"got a request of size {size}."
+        )
     candidates.log_batch(run_id(m), m["metrics"], _pairs(m["params"]), _pairs(m["tags"]))
     return {}
 
