@@ -46,5 +46,7 @@ def run_gunicorn(config: ServerConfig, host: str, port: int, workers: int, threa
         "errorlog": "-",
         "loglevel": os.environ.get("MODELOPS_LOG_LEVEL", "info"),
         "proc_name": "modelops",
+        # Several servers may run side by side (tests, benchmarks): no shared control socket.
+        "control_socket_disable": True,
     }
     _App(config, options, argv).run()
