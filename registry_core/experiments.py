@@ -171,6 +171,15 @@ _ATTRIBUTE_COLUMNS = {
 }
 
 
+def _int_id(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            f"Invalid experiment ID '{value}'. Experiment ID must be a valid integer."
+        ) from None
+
+
 def _stage_filter(view_type: str):
     if view_type == "ACTIVE_ONLY":
         return Experiment.lifecycle_stage == ACTIVE
@@ -192,7 +201,7 @@ def search(
             column = _ATTRIBUTE_COLUMNS[c.key]
             value = c.value
             if c.key == "experiment_id":
-                value = tuple(int(x) for x in value) if isinstance(value, tuple) else int(value)
+                value = tuple(map(_int_id, value)) if isinstance(value, tuple) else _int_id(value)
             query = query.where(compare(column, c.op, value))
         elif c.kind == "tag":
             alias = ExperimentTag.alias(f"t{n}")
