@@ -7,7 +7,7 @@ import peewee
 from flask import Blueprint, Flask
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from mlflow_compat.api import experiments, meta, metrics, runs
+from mlflow_compat.api import experiments, logged_models, meta, metrics, runs
 from mlflow_compat.config import ServerConfig
 from mlflow_compat.errors import MlflowError
 from mlflow_compat.wire import error_response, json_response
@@ -21,6 +21,7 @@ _RESOURCES = [
     (experiments.bp, ("2.0",)),
     (runs.bp, ("2.0",)),
     (metrics.bp, ("2.0", "2.11")),
+    (logged_models.bp, ("2.0",)),
 ]
 
 

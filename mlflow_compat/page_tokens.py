@@ -33,3 +33,25 @@ def decode(token: str | None) -> int:
     if offset < 0:
         raise invalid(f"Invalid page token, offset value={offset}")
     return offset
+
+
+def encode_bound(offset: int | None, context: dict) -> str | None:
+    """A token that also carries the search it belongs to (as MLflow's logged-model search)."""
+    if offset is None:
+        return None
+    return base64.b64encode(json.dumps(dict(context, offset=offset)).encode()).decode()
+
+
+def decode_bound(token: str | None, context: dict) -> int:
+    """The offset of ``token``, refused if it was issued for another search."""
+    if not token:
+        return 0
+    offset = decode(token)
+    parsed = json.loads(base64.b64decode(token))
+    for key, value in context.items():
+        if parsed.get(key) != value:
+            raise invalid(
+                f"The {key} of this request does not match the page token's; "
+                "a page token only continues the search that issued it."
+            )
+    return offset

@@ -5,15 +5,16 @@ not at all, and a thousand metrics cost a handful of statements, not a thousand.
 """
 from __future__ import annotations
 
-import random
 import uuid
 from collections import defaultdict
 
+from registry_core import logged_models
 from registry_core import validation as v
 from registry_core.clock import now_ms
 from registry_core.db import database
 from registry_core.entities import DatasetInputView, MetricPoint, RunView
 from registry_core.errors import InvalidInput, NotFound
+from registry_core.names import random_run_name
 from registry_core.models import (
     Dataset,
     Experiment,
@@ -31,31 +32,6 @@ from registry_core.sqlutil import insert_ignore, upsert
 RUN_NAME_TAG = "mlflow.runName"
 ACTIVE, DELETED = "active", "deleted"
 RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
-
-_ADJECTIVES = (
-    "able agreeable amazing ambitious bold brave bright calm capable careful casual clean clever "
-    "colorful crawling dashing debonair delicate dapper efficient enchanting fearless gentle gifted "
-    "glamorous grandiose honorable illustrious industrious intelligent judicious kindly languid "
-    "learned legendary likeable loud luminous marvelous masked melodic merciful mercurial monumental "
-    "mysterious nebulous omniscient orderly overjoyed peaceful polite popular powerful puzzled "
-    "receptive redolent resilient rogue rumbling salty sedate selective sincere skillful smiling "
-    "spiffy stately suave thundering traveling trusting unequaled unique unleashed upbeat valuable "
-    "vaunted victorious welcoming whimsical wise worried youthful zealous"
-).split()
-_NOUNS = (
-    "ant ape asp auk bass bat bear bee bird boar bug calf carp cat chimp cod colt conch cow crab "
-    "crane croc crow cub deer doe dog dolphin donkey dove duck eel elk fawn finch fish flea fly foal "
-    "fowl fox frog gnat gnu goat goose grouse grub gull hare hawk hen hog horse hound jay kit kite "
-    "koi lamb lark loon lynx mare midge mink mole moose moth mouse mule newt owl ox panda penguin "
-    "perch pig pug quail ram rat ray robin roo rook seal shad shark sheep shoat shrew shrike shrimp "
-    "skink skunk sloth slug smelt snail snake snipe sow sponge squid squirrel stag steed stoat swan "
-    "tern toad trout turtle vole wasp whale wolf worm wren yak zebra"
-).split()
-
-
-def random_run_name() -> str:
-    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randrange(1000)}"
-
 
 def _artifact_uri(experiment_location: str | None, run_id: str) -> str:
     base = (experiment_location or "").rstrip("/")
@@ -319,9 +295,11 @@ def _write_params(run_id: str, params: dict[str, str]) -> None:
     )
 
 
-def _validated_metrics(metrics) -> list[tuple]:
-    """(key, stored value, timestamp, step, is_nan) per metric, exact duplicates removed."""
+def _validated_metrics(metrics) -> tuple[list[tuple], list[dict]]:
+    """(points, model points): (key, stored value, timestamp, step, is_nan) per metric with exact
+    duplicates removed, and the metrics logged with a ``model_id`` for that model's record."""
     out = {}
+    model_points = []
     for m in metrics or []:
         key = v.validate_key("metric", m.get("key"))
         value, is_nan = v.metric_value(key, m.get("value"))
@@ -330,7 +308,13 @@ def _validated_metrics(metrics) -> list[tuple]:
         step = m.get("step")
         step = v.int_value("step", step) if step not in (None, "") else 0
         out[(key, value, timestamp, step, is_nan)] = None
-    return list(out)
+        if m.get("model_id"):
+            model_points.append({
+                "key": key, "value": value, "is_nan": is_nan, "timestamp": timestamp, "step": step,
+                "model_id": m["model_id"], "dataset_name": m.get("dataset_name") or None,
+                "dataset_digest": m.get("dataset_digest") or None,
+            })
+    return list(out), model_points
 
 
 def _write_metrics(run_id: str, points: list[tuple]) -> None:
@@ -377,10 +361,11 @@ def log_param(run_id, key, value) -> None:
 
 
 def log_metric(run_id, metric: dict) -> None:
-    points = _validated_metrics([metric])
+    points, model_points = _validated_metrics([metric])
     _active_run(run_id)
     with database.atomic():
         _write_metrics(run_id, points)
+        logged_models.record_metrics(run_id, model_points)
 
 
 def log_batch(run_id, metrics: list[dict], params: list, tags: list) -> None:
@@ -388,12 +373,13 @@ def log_batch(run_id, metrics: list[dict], params: list, tags: list) -> None:
     v.batch_sizes(len(metrics or []), len(params or []), len(tags or []))
     param_values = _validated_params(params)
     tag_values = _validated_tags(tags)
-    points = _validated_metrics(metrics)
+    points, model_points = _validated_metrics(metrics)
     _active_run(run_id)
     with database.atomic():
         _write_params(run_id, param_values)
         _write_tags(run_id, tag_values)
         _write_metrics(run_id, points)
+        logged_models.record_metrics(run_id, model_points)
 
 
 # --- inputs and outputs ----------------------------------------------------------------------

@@ -180,6 +180,65 @@ class RunModelLink(BaseModel):
         primary_key = pw.CompositeKey("run", "model_id", "direction")
 
 
+class LoggedModel(BaseModel):
+    """An MLflow 3 logged model: a candidate model with its own artifacts, params and metrics."""
+
+    model_id = pw.CharField(max_length=64, primary_key=True)
+    experiment = pw.ForeignKeyField(Experiment, column_name="experiment_id", on_delete="CASCADE")
+    name = pw.CharField(max_length=500)
+    artifact_location = pw.TextField()
+    creation_timestamp = BigIntField()
+    last_updated_timestamp = BigIntField()
+    status = pw.CharField(max_length=40, default="LOGGED_MODEL_PENDING")
+    status_message = pw.TextField(null=True)
+    lifecycle_stage = pw.CharField(max_length=32, default="active")
+    model_type = pw.CharField(max_length=500, null=True)
+    source_run_id = pw.CharField(max_length=32, null=True, index=True)
+
+    class Meta:
+        table_name = "logged_models"
+        indexes = ((("experiment", "lifecycle_stage", "creation_timestamp"), False),)
+
+
+class LoggedModelTag(BaseModel):
+    logged_model = pw.ForeignKeyField(LoggedModel, column_name="model_id", on_delete="CASCADE")
+    key = pw.CharField(max_length=255)
+    value = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "logged_model_tags"
+        primary_key = pw.CompositeKey("logged_model", "key")
+
+
+class LoggedModelParam(BaseModel):
+    logged_model = pw.ForeignKeyField(LoggedModel, column_name="model_id", on_delete="CASCADE")
+    key = pw.CharField(max_length=255)
+    value = pw.TextField()
+
+    class Meta:
+        table_name = "logged_model_params"
+        primary_key = pw.CompositeKey("logged_model", "key")
+
+
+class LoggedModelMetric(BaseModel):
+    """Metrics logged with a model_id attach to the model too (with the run and dataset)."""
+
+    logged_model = pw.ForeignKeyField(LoggedModel, column_name="model_id", on_delete="CASCADE", index=False)
+    key = pw.CharField(max_length=250)
+    value = pw.DoubleField()
+    is_nan = pw.BooleanField(default=False)
+    timestamp = BigIntField()
+    step = BigIntField(default=0)
+    run_id = pw.CharField(max_length=32)
+    dataset_name = pw.CharField(max_length=500, null=True)
+    dataset_digest = pw.CharField(max_length=36, null=True)
+
+    class Meta:
+        table_name = "logged_model_metrics"
+        primary_key = pw.CompositeKey("logged_model", "key", "timestamp", "step", "run_id", "value")
+        indexes = ((("key", "value"), False),)
+
+
 TABLES = [
     SchemaVersion,
     Experiment,
@@ -193,4 +252,8 @@ TABLES = [
     Input,
     InputTag,
     RunModelLink,
+    LoggedModel,
+    LoggedModelTag,
+    LoggedModelParam,
+    LoggedModelMetric,
 ]

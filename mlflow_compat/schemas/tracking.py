@@ -175,6 +175,10 @@ class MetricIn(RequestSchema):
     value = Double(required=True)
     timestamp = Int64(load_default=None)
     step = Int64(load_default=None)
+    # MLflow 3: a metric may be logged for a logged model (and a dataset) of the run
+    model_id = fields.String(load_default=None)
+    dataset_name = fields.String(load_default=None)
+    dataset_digest = fields.String(load_default=None)
 
 
 class LogMetric(RunRef, MetricIn):

@@ -1,0 +1,86 @@
+"""Messages of MLflow 3's logged-model endpoints (service.proto: LoggedModel*)."""
+from marshmallow import fields
+
+from mlflow_compat.schemas.base import KeyValueIn, ProtoSchema, RequestSchema
+from mlflow_compat.wire import Double, IdString, Int64
+
+
+class LoggedModelMetricOut(ProtoSchema):
+    key = fields.String()
+    value = Double()
+    timestamp = fields.Integer()
+    step = fields.Integer()
+    dataset_name = fields.String()
+    dataset_digest = fields.String()
+    model_id = fields.String()
+    run_id = fields.String()
+
+
+class LoggedModelInfoOut(ProtoSchema):
+    model_id = fields.String()
+    experiment_id = fields.Function(lambda m: str(m.experiment_id))
+    name = fields.String()
+    creation_timestamp_ms = fields.Integer(attribute="creation_timestamp")
+    last_updated_timestamp_ms = fields.Integer(attribute="last_updated_timestamp")
+    artifact_uri = fields.String(attribute="artifact_location")
+    status = fields.String()
+    status_message = fields.String()
+    model_type = fields.String()
+    source_run_id = fields.String()
+    tags = fields.Function(lambda m: [{"key": k, "value": val} for k, val in m.tags])
+
+
+class LoggedModelDataOut(ProtoSchema):
+    params = fields.Function(lambda m: [{"key": k, "value": val} for k, val in m.params])
+    metrics = fields.Function(lambda m: LoggedModelMetricOut(many=True).dump(m.metrics))
+
+
+class LoggedModelOut(ProtoSchema):
+    info = fields.Function(lambda m: LoggedModelInfoOut().dump(m))
+    data = fields.Function(lambda m: LoggedModelDataOut().dump(m))
+
+
+class CreateLoggedModel(RequestSchema):
+    experiment_id = IdString(required=True)
+    name = fields.String(load_default=None)
+    model_type = fields.String(load_default=None)
+    source_run_id = fields.String(load_default=None)
+    params = fields.List(fields.Nested(KeyValueIn), load_default=list)
+    tags = fields.List(fields.Nested(KeyValueIn), load_default=list)
+
+
+class GetLoggedModel(RequestSchema):
+    allow_deleted = fields.Boolean(load_default=False)
+
+
+class FinalizeLoggedModel(RequestSchema):
+    status = fields.Raw(required=True)
+
+
+class SetLoggedModelTags(RequestSchema):
+    tags = fields.List(fields.Nested(KeyValueIn), load_default=list)
+
+
+class LogLoggedModelParams(RequestSchema):
+    params = fields.List(fields.Nested(KeyValueIn), load_default=list)
+
+
+class DatasetFilterIn(RequestSchema):
+    dataset_name = fields.String(load_default=None)
+    dataset_digest = fields.String(load_default=None)
+
+
+class OrderByIn(RequestSchema):
+    field_name = fields.String(required=True)
+    ascending = fields.Boolean(load_default=True)
+    dataset_name = fields.String(load_default=None)
+    dataset_digest = fields.String(load_default=None)
+
+
+class SearchLoggedModels(RequestSchema):
+    experiment_ids = fields.List(IdString(), required=True)
+    filter = fields.String(load_default=None)
+    datasets = fields.List(fields.Nested(DatasetFilterIn), load_default=list)
+    max_results = Int64(load_default=None)
+    order_by = fields.List(fields.Nested(OrderByIn), load_default=list)
+    page_token = fields.String(load_default=None)
