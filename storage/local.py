@@ -1,0 +1,214 @@
+"""Artifacts in a directory on local disk."""
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import shutil
+
+from storage.base import (
+    CHUNK_SIZE, ArtifactNotFound, ArtifactStore, ByteChunks, FileInfo, StorageError,
+    UnsafePath, WriteSource, iter_source, resolve_range,
+)
+from storage.paths import is_reachable_name, safe_relpath
+
+__all__ = ["LocalArtifactStore"]
+
+# In-progress writes live next to their target under this prefix and are hidden from listings.
+_TMP_PREFIX = ".modelops-tmp-"
+
+
+class LocalArtifactStore(ArtifactStore):
+    """Artifacts as files under ``root``.
+
+    * Writes go to a temporary file in the target's directory and are moved into place with
+      ``os.replace``, so a reader (or a crash) never sees a half-written artifact.
+    * Every path is resolved with ``os.path.realpath`` and must stay inside the (resolved) root
+      *after* resolution: a symlink inside the store that points outside is refused with
+      :class:`UnsafePath` for every operation, and such links are left out of listings.
+    * Multipart upload and presigned URLs are not supported (``NotSupported``).
+    """
+
+    def __init__(self, root: str | os.PathLike, fsync: bool = False, create: bool = True):
+        root = os.fspath(root)
+        if create:
+            os.makedirs(root, exist_ok=True)
+        if not os.path.isdir(root):
+            raise StorageError(f"Artifact root {root!r} is not a directory")
+        self.root = os.path.realpath(root)
+        self.fsync = fsync
+
+    def __repr__(self) -> str:
+        return f"LocalArtifactStore({self.root!r})"
+
+    # -- path resolution ---------------------------------------------------------------------
+    def _inside(self, real: str) -> bool:
+        return real == self.root or real.startswith(self.root.rstrip(os.sep) + os.sep)
+
+    def _resolve(self, path: str, *, allow_root: bool = True) -> tuple[str, str, str]:
+        """``(relpath, lexical full path, resolved real path)``, containment checked."""
+        rel = safe_relpath(path)
+        if not rel and not allow_root:
+            raise UnsafePath("Invalid path: the artifact root itself cannot be used here")
+        full = os.path.join(self.root, *rel.split("/")) if rel else self.root
+        real = os.path.realpath(full)
+        if not self._inside(real):
+            raise UnsafePath(f"Invalid path {path!r}: resolves outside the artifact root")
+        return rel, full, real
+
+    # -- writing ------------------------------------------------------------------------------
+    def write(self, path: str, stream: WriteSource, length: int | None = None) -> int:
+        rel, _, real = self._resolve(path, allow_root=False)
+        if os.path.isdir(real):
+            raise StorageError(f"Cannot write {rel!r}: a directory exists at that path")
+        parent = os.path.dirname(real)
+        try:
+            os.makedirs(parent, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise StorageError(f"Cannot write {rel!r}: a parent path is a file") from None
+        except OSError as exc:
+            raise StorageError(f"Cannot write {rel!r}: {exc.strerror or exc}") from exc
+        # makedirs may have raced with a symlink swap; check the parent again once it exists.
+        if not self._inside(os.path.realpath(parent)):
+            raise UnsafePath(f"Invalid path {path!r}: resolves outside the artifact root")
+
+        tmp = os.path.join(parent, f"{_TMP_PREFIX}{secrets.token_hex(8)}")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        try:
+            fd = os.open(tmp, flags, 0o666)  # 0o666 & ~umask, like any other new file
+        except OSError as exc:
+            raise StorageError(f"Cannot write {rel!r}: {exc.strerror or exc}") from exc
+        written = 0
+        try:
+            with os.fdopen(fd, "wb", buffering=0) as out:
+                for chunk in iter_source(stream, length):
+                    view = memoryview(chunk)
+                    while view:
+                        n = out.write(view)
+                        view = view[n:]
+                    written += len(chunk)
+                if self.fsync:
+                    os.fsync(out.fileno())
+            try:
+                os.replace(tmp, real)
+            except OSError as exc:
+                raise StorageError(f"Cannot write {rel!r}: {exc.strerror or exc}") from exc
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        if self.fsync:
+            _fsync_dir(parent)
+        return written
+
+    # -- reading ------------------------------------------------------------------------------
+    def open_read(self, path: str, start: int | None = None,
+                  end: int | None = None) -> tuple[ByteChunks, int]:
+        rel, _, real = self._resolve(path, allow_root=False)
+        try:
+            fh = open(real, "rb")
+        except OSError as exc:
+            raise _read_error(rel, exc) from None
+        try:
+            size = os.fstat(fh.fileno()).st_size
+            if os.path.isdir(real):  # some platforms let open() succeed on a directory
+                raise ArtifactNotFound(f"No artifact at {rel!r}")
+            offset, count = resolve_range(size, start, end)
+            fh.seek(offset)
+        except BaseException:
+            fh.close()
+            raise
+        return ByteChunks(_file_chunks(fh, count), fh.close), size
+
+    def list_dir(self, path: str = "") -> list[FileInfo]:
+        _, _, real = self._resolve(path)
+        try:
+            entries = list(os.scandir(real))
+        except OSError as exc:
+            error = _read_error(path, exc)
+            if isinstance(error, ArtifactNotFound):
+                return []
+            raise error from exc
+        infos = []
+        for entry in entries:
+            if entry.name.startswith(_TMP_PREFIX) or not is_reachable_name(entry.name):
+                continue  # in-progress write, or a name no client could address
+            if entry.is_symlink() and not self._inside(os.path.realpath(entry.path)):
+                continue  # not part of the store; don't leak anything about the target
+            try:
+                if entry.is_dir():
+                    infos.append(FileInfo(entry.name, True, None))
+                else:
+                    infos.append(FileInfo(entry.name, False, entry.stat().st_size))
+            except OSError:  # dangling symlink, or removed while listing
+                continue
+        infos.sort(key=lambda info: info.path)
+        return infos
+
+    def exists(self, path: str) -> bool:
+        _, _, real = self._resolve(path)
+        return os.path.exists(real)
+
+    def is_dir(self, path: str) -> bool:
+        _, _, real = self._resolve(path)
+        return os.path.isdir(real)
+
+    def size(self, path: str) -> int:
+        rel, _, real = self._resolve(path, allow_root=False)
+        if not os.path.isfile(real):
+            raise ArtifactNotFound(f"No artifact at {rel!r}")
+        try:
+            return os.path.getsize(real)
+        except OSError as exc:
+            raise _read_error(rel, exc) from None
+
+    # -- deleting -----------------------------------------------------------------------------
+    def delete(self, path: str) -> None:
+        rel, full, _ = self._resolve(path, allow_root=False)
+        # Operate on the lexical path (containment of its resolution was checked above): a link
+        # inside the store is removed itself, never the thing it points to.
+        try:
+            if os.path.islink(full):
+                os.unlink(full)
+            elif os.path.isdir(full):
+                shutil.rmtree(full)  # does not follow symlinks inside the tree
+            else:
+                os.unlink(full)
+        except OSError as exc:
+            raise _read_error(rel, exc, "Cannot delete") from None
+
+
+_MISSING = (errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG)
+
+
+def _read_error(rel: str, exc: OSError, action: str = "Cannot read") -> StorageError:
+    """A path that does not exist (or cannot: too long, through a file) is ArtifactNotFound."""
+    if exc.errno in _MISSING:
+        return ArtifactNotFound(f"No artifact at {rel!r}")
+    return StorageError(f"{action} {rel!r}: {exc.strerror or exc}")
+
+
+def _file_chunks(fh, count: int):
+    remaining = count
+    while remaining > 0:
+        chunk = fh.read(min(CHUNK_SIZE, remaining))
+        if not chunk:
+            return
+        remaining -= len(chunk)
+        yield chunk
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:  # not supported on some filesystems
+        if exc.errno not in (errno.EINVAL, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
