@@ -7,11 +7,12 @@ import peewee
 from flask import Blueprint, Flask
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from mlflow_compat.api import experiments, logged_models, meta, metrics, runs
+from mlflow_compat.api import artifacts, experiments, logged_models, meta, metrics, runs
 from mlflow_compat.config import ServerConfig
 from mlflow_compat.errors import MlflowError
 from mlflow_compat.wire import error_response, json_response
 from registry_core import db as core_db
+from registry_core.artifacts import ArtifactRepository
 from registry_core.errors import RegistryError
 
 log = logging.getLogger("modelops")
@@ -22,14 +23,15 @@ _RESOURCES = [
     (runs.bp, ("2.0",)),
     (metrics.bp, ("2.0", "2.11")),
     (logged_models.bp, ("2.0",)),
+    (artifacts.tracking, ("2.0",)),
 ]
 
 
-def _mount(app: Flask, bp: Blueprint, prefix: str, versions) -> None:
+def _mount(app: Flask, bp: Blueprint, prefix: str, versions, service: str = "mlflow") -> None:
     for version in versions:
         for root in ("api", "ajax-api"):
             name = f"{bp.name}_{root.replace('-', '_')}_{version.replace('.', '_')}"
-            app.register_blueprint(bp, url_prefix=f"{prefix}/{root}/{version}/mlflow", name=name)
+            app.register_blueprint(bp, url_prefix=f"{prefix}/{root}/{version}/{service}", name=name)
 
 
 def create_app(config: ServerConfig, database=None) -> Flask:
@@ -42,12 +44,17 @@ def create_app(config: ServerConfig, database=None) -> Flask:
 
     for bp, versions in _RESOURCES:
         _mount(app, bp, prefix, versions)
+    _mount(app, artifacts.proxy, prefix, ("2.0",), service="mlflow-artifacts")
     app.register_blueprint(meta.bp, url_prefix=prefix or None)
+    app.register_blueprint(artifacts.ui, url_prefix=prefix or None)
+    app.extensions["modelops.artifacts"] = ArtifactRepository(config.artifacts_destination)
     for root in ("api", "ajax-api"):
         app.add_url_rule(
             f"{prefix}/{root}/3.0/mlflow/server-info",
             f"server_info_{root}",
-            lambda: json_response(meta.server_info()),
+            lambda: json_response(
+                meta.server_info(config.serve_artifacts and app.extensions["modelops.artifacts"].supports_multipart)
+            ),
         )
 
     @app.before_request

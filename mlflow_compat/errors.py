@@ -33,6 +33,8 @@ _CORE_CODES = (
     (core.AlreadyExists, "RESOURCE_ALREADY_EXISTS"),
     (core.InvalidState, "INVALID_STATE"),
     (core.Busy, "TEMPORARILY_UNAVAILABLE"),
+    (core.StoreUnavailable, "TEMPORARILY_UNAVAILABLE"),
+    (core.Unsupported, "NOT_IMPLEMENTED"),
 )
 
 

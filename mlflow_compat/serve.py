@@ -40,7 +40,7 @@ def run_gunicorn(config: ServerConfig, host: str, port: int, workers: int, threa
         "worker_class": "gthread",
         "threads": max(1, threads),
         "timeout": 120,
-        "graceful_timeout": 10,
+        "graceful_timeout": 3,
         "keepalive": 5,
         "limit_request_line": 16384,
         "errorlog": "-",

@@ -21,7 +21,7 @@ JSON_MIMETYPE = "application/json"
 
 def json_response(payload, status: int = 200, headers: dict | None = None) -> Response:
     if isinstance(payload, dict):  # unset fields are absent, as in protobuf JSON
-        payload = {k: val for k, val in payload.items() if val is not None}
+        payload = {k: val for k, val in payload.items() if val is not None and val != []}
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return Response(body, status=status, mimetype=JSON_MIMETYPE, headers=headers)
 
@@ -42,11 +42,18 @@ def _query_message(schema: Schema) -> dict:
 
 
 def _body_message() -> dict:
+    if request.method in ("POST", "PUT"):  # MLflow's _validate_content_type (no cross-site form posts)
+        if not request.content_type:
+            raise invalid("Bad Request. Content-Type header is missing.")
+        if request.content_type.split(";")[0].strip().lower() != JSON_MIMETYPE:
+            raise invalid(f"Bad Request. Content-Type must be one of ['{JSON_MIMETYPE}'].")
     raw = request.get_data(cache=False)
     if not raw or not raw.strip():
         return {}
     try:
         data = json.loads(raw)
+        if isinstance(data, str):  # older clients (R) post their JSON double-encoded, as MLflow allows
+            data = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MlflowError(f"Malformed request body: it is not valid JSON ({exc})", "BAD_REQUEST") from None
     if not isinstance(data, dict):
@@ -120,7 +127,10 @@ class Int64(fields.Integer):
             raise self.make_error("invalid", input=value)
         if isinstance(value, float) and not value.is_integer():
             raise self.make_error("invalid", input=value)
-        return super()._deserialize(value, attr, data, **kwargs)
+        number = super()._deserialize(value, attr, data, **kwargs)
+        if not -(2**63) <= number < 2**63:  # as protobuf refuses it: a 400, never a DB overflow
+            raise ValidationError(f"Value {value} is out of range for a 64-bit integer.")
+        return number
 
 
 class Double(fields.Field):

@@ -175,7 +175,7 @@ def create(experiment_id, user_id, start_time, tags, run_name) -> RunView:
             run_uuid=run_id,
             name=run_name,
             experiment=eid,
-            user_id=user_id,
+            user_id=user_id or "",
             status="RUNNING",
             start_time=start,
             end_time=None,
@@ -260,17 +260,16 @@ def delete_tag(run_id, key) -> None:
 
 def _validated_params(params) -> dict[str, str]:
     seen: dict[str, str] = {}
-    dupes = set()
+    dupes = []
     for key, value in params or []:
         v.validate_key("param", key)
-        value = v.param_value(value)
-        if key in seen and seen[key] != value:
-            dupes.add(key)
-        seen[key] = value
+        if key in seen:
+            dupes.append(key)
+        seen[key] = v.param_value(value)
     if dupes:
         raise InvalidInput(
-            f"Duplicate parameter keys have been submitted: {sorted(dupes)}. Please ensure the "
-            "request contains only one param value per param key."
+            f"Duplicate parameter keys have been submitted: {dupes}. Please ensure the request "
+            "contains only one param value per param key."
         )
     return seen
 
@@ -283,13 +282,23 @@ def _write_params(run_id: str, params: dict[str, str]) -> None:
         .where((Param.run == run_id) & Param.key.in_(list(params)))
         .tuples()
     )
-    for key, value in params.items():
-        old = existing.get(key)
-        if old is not None and old != value:
-            raise InvalidInput(
-                f"Changing param values is not allowed. Param with key='{key}' was already logged "
-                f"with value='{old}' for run ID='{run_id}'. Attempted logging new value '{value}'."
-            )
+    conflicts = [
+        {"key": k, "old_value": existing[k], "new_value": val}
+        for k, val in params.items()
+        if k in existing and existing[k] != val
+    ]
+    if len(conflicts) == 1 and len(params) == 1:
+        c = conflicts[0]
+        raise InvalidInput(
+            f"Changing param values is not allowed. Param with key='{c['key']}' was already logged "
+            f"with value='{c['old_value']}' for run ID='{run_id}'. Attempted logging new value "
+            f"'{c['new_value']}'."
+        )
+    if conflicts:
+        raise InvalidInput(
+            f"Changing param values is not allowed. Params were already logged='{conflicts}' "
+            f"for run ID='{run_id}'."
+        )
     insert_ignore(
         Param, [{"run": run_id, "key": k, "value": val} for k, val in params.items() if k not in existing]
     )

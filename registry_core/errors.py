@@ -27,3 +27,11 @@ class InvalidState(RegistryError):
 
 class Busy(RegistryError):
     """The database could not take the write now; nothing was applied, retry is safe."""
+
+
+class Unsupported(RegistryError):
+    """The backend cannot do this (multipart upload on local disk, ...)."""
+
+
+class StoreUnavailable(RegistryError):
+    """The artifact store could not be reached; nothing was changed."""

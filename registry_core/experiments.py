@@ -51,7 +51,7 @@ def get(experiment_id) -> ExperimentView:
 
 def get_by_name(name: str) -> ExperimentView:
     row = Experiment.select().where(Experiment.name == name).dicts().first()
-    if row is None or row["name"] != name:  # MySQL compares case-insensitively
+    if row is None:
         raise NotFound(f"Could not find experiment with name '{name}'")
     return _views([row])[0]
 

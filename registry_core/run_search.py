@@ -48,9 +48,14 @@ def _clause(n: int, c: Comparison):
         if c.op != "IS NOT NULL":
             value = c.value
             if c.kind == "metric":
-                value = float(value)
-                cond &= model.is_nan == False  # noqa: E712  (NaN never compares true)
-            cond &= compare(model.value, c.op, value)
+                # NaN is stored as value 0 with is_nan: it satisfies "!=" and nothing else (MLflow).
+                value_cond = compare(model.value, c.op, float(value))
+                if c.op == "!=":
+                    cond &= value_cond | (model.is_nan == True)  # noqa: E712
+                else:
+                    cond &= value_cond & (model.is_nan == False)  # noqa: E712
+            else:
+                cond &= compare(model.value, c.op, value)
         return Run.run_uuid.in_(model.select(model.run).where(cond))
     if c.kind == "dataset":
         if c.key == "context":

@@ -29,8 +29,25 @@ def current_version(db: pw.Database) -> int | None:
     return int(row) if row is not None else None
 
 
+def _mysql_collation(db: pw.Database) -> str:
+    """A binary collation without space padding: keys that differ only in case or trailing
+    spaces ('lr', 'LR', 'lr ') are distinct, as on SQLite and PostgreSQL."""
+    version = db.execute_sql("SELECT VERSION()").fetchone()[0]
+    return "utf8mb4_nopad_bin" if "mariadb" in version.lower() else "utf8mb4_0900_bin"
+
+
 def _create_v1(db: pw.Database) -> None:
-    db.create_tables(TABLES, safe=True)
+    if dbmod.dialect(db) != "mysql":
+        db.create_tables(TABLES, safe=True)
+        return
+    settings = ["DEFAULT CHARSET=utf8mb4", f"COLLATE={_mysql_collation(db)}"]
+    for model in TABLES:
+        saved = model._meta.table_settings
+        model._meta.table_settings = settings
+        try:
+            model.create_table(safe=True)
+        finally:
+            model._meta.table_settings = saved
 
 
 # version reached -> function that brings the previous version to it

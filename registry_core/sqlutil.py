@@ -1,6 +1,6 @@
 """Dialect-aware SQL building blocks shared by the services: upserts and the comparisons of
 the search grammar, with the same case rules on SQLite, PostgreSQL and MySQL/MariaDB:
-``=``, ``!=`` and ``LIKE`` are case-sensitive, ``ILIKE`` is not."""
+``=``, ``!=``, ``IN`` and ``LIKE`` are case-sensitive, ``ILIKE`` is not."""
 from __future__ import annotations
 
 import peewee as pw
@@ -26,33 +26,24 @@ def insert_ignore(model, rows: list[dict]) -> None:
         model.insert_many(rows).on_conflict_ignore().execute()
 
 
-def _binary(value):
-    return pw.NodeList((pw.SQL("BINARY"), value)) if dialect() == "mysql" else value
-
-
 def compare(column, op: str, value):
-    """``column <op> value`` for one clause of the search grammar."""
+    """``column <op> value`` for one clause of the search grammar. Text columns are
+    case-sensitive on every backend (MySQL tables use a binary, no-pad collation)."""
     if op == "IS NULL":
         return column.is_null(True)
     if op == "IS NOT NULL":
         return column.is_null(False)
     if op in ("IN", "NOT IN"):
         values = list(value)
-        if dialect() == "mysql" and values and isinstance(values[0], str):
-            column = pw.NodeList((pw.SQL("BINARY"), column))
-        expr = column.in_(values) if op == "IN" else column.not_in(values)
-        return expr
+        return column.in_(values) if op == "IN" else column.not_in(values)
     if op == "LIKE":
         # peewee renders LIKE as GLOB on SQLite and LIKE BINARY on MySQL: case-sensitive everywhere.
         return column % (like_to_glob(value) if dialect() == "sqlite" else value)
     if op == "ILIKE":
-        # ILIKE natively on PostgreSQL, LIKE (case-insensitive) on SQLite and MySQL.
+        if dialect() == "mysql":  # binary collation: fold both sides
+            return pw.fn.LOWER(column) ** pw.fn.LOWER(value)
+        # ILIKE natively on PostgreSQL, LIKE (case-insensitive) on SQLite.
         return column ** value
-    if isinstance(value, str):
-        if op == "=":
-            return column == _binary(value)
-        if op == "!=":
-            return column != _binary(value)
     ops = {
         "=": lambda: column == value,
         "!=": lambda: column != value,

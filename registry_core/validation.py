@@ -150,10 +150,9 @@ def experiment_id(value) -> int:
     try:
         return int(text)
     except ValueError:
-        # A well-formed but non-numeric id can name no experiment of this store.
-        from registry_core.errors import NotFound
-
-        raise NotFound(f"No Experiment with id={value} exists") from None
+        raise InvalidInput(
+            f"Invalid experiment ID '{value}'. Experiment ID must be a valid integer."
+        ) from None
 
 
 def experiment_name(name) -> str:
@@ -200,9 +199,9 @@ def batch_sizes(n_metrics: int, n_params: int, n_tags: int) -> None:
     total = n_metrics + n_params + n_tags
     if total > MAX_ENTITIES_PER_BATCH:
         raise InvalidInput(
-            f"A batch logging request can contain at most {MAX_ENTITIES_PER_BATCH} total entities "
-            f"(metrics, params, tags). Got {total} total entities. Please split up entities across "
-            "multiple requests and try again."
+            f"A batch logging request can contain at most {MAX_ENTITIES_PER_BATCH} metrics, params, "
+            f"and tags. Got {total} metrics, params, and tags. Please split up metrics, params, and "
+            "tags across multiple requests and try again."
         )
 
 

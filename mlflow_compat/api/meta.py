@@ -1,8 +1,6 @@
 """Service endpoints: /health, /version and the 3.x server-info capability probe."""
 from flask import Blueprint, Response
 
-from registry_core.db import database
-
 bp = Blueprint("meta", __name__)
 
 # The MLflow protocol release this server answers as (clients gate features on /version).
@@ -19,17 +17,16 @@ def version():
     return Response(MLFLOW_PROTOCOL_VERSION, mimetype="text/plain")
 
 
-def server_info():
+def server_info(multipart: bool = False):
+    """The 3.x capability probe; multipart is advertised when the proxied store supports it."""
     return {
         "store_type": "SqlStore",
         "workspaces_enabled": False,
         "trace_archival_enabled": False,
-        "multipart_uploads_enabled": False,
-        "multipart_downloads_enabled": False,
+        "multipart_uploads_enabled": multipart,
+        "multipart_downloads_enabled": multipart,
         "presigned_upload_run_id_supported": False,
         "presigned_upload_model_id_supported": False,
         "features_enabled": {},
     }
 
-
-__all__ = ["bp", "server_info", "database"]

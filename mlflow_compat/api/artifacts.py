@@ -1,0 +1,255 @@
+"""The proxied artifact API (``/api/2.0/mlflow-artifacts/*``) and the run / logged-model
+artifact listings and UI download routes. Bytes stream through in fixed-size chunks."""
+from __future__ import annotations
+
+import mimetypes
+import posixpath
+import re
+from urllib.parse import quote
+
+from flask import Blueprint, Response, current_app, request
+from marshmallow import fields
+
+from mlflow_compat.errors import MlflowError, invalid
+from mlflow_compat.schemas.base import ProtoSchema, RequestSchema
+from mlflow_compat.wire import Int64, json_response, read_message, rpc
+from registry_core import candidates, logged_models
+from registry_core.artifacts import ArtifactRepository
+
+proxy = Blueprint("mlflow_artifacts", __name__)  # mounted at /api/2.0/mlflow-artifacts
+tracking = Blueprint("run_artifacts", __name__)  # mounted at /api/2.0/mlflow
+ui = Blueprint("artifact_downloads", __name__)  # mounted at the root
+
+MULTIPART_UNSUPPORTED = "Multipart upload is not supported for the current artifact repository"
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def repository() -> ArtifactRepository:
+    return current_app.extensions["modelops.artifacts"]
+
+
+def _serving():
+    if not current_app.config["MODELOPS"].serve_artifacts:
+        return Response(
+            f"Endpoint: {request.url_rule} disabled due to the server running with "
+            "`--no-serve-artifacts`. To enable artifacts server functionality, run "
+            "`modelops server` with `--serve-artifacts`",
+            503,
+        )
+    return None
+
+
+proxy.before_request(_serving)
+
+
+class FileInfoOut(ProtoSchema):
+    path = fields.String()
+    is_dir = fields.Boolean()
+    file_size = fields.Integer()
+
+
+_files = FileInfoOut(many=True)
+
+
+def _listing(infos, relative_to: str | None = None) -> list[dict]:
+    """FileInfos with paths relative to the listed directory, or to ``relative_to``'s root."""
+    out = []
+    for info in infos:
+        name = posixpath.basename(info.path.rstrip("/"))
+        path = posixpath.join(relative_to, name) if relative_to else name
+        out.append({"path": path, "is_dir": info.is_dir, "file_size": None if info.is_dir else info.file_size})
+    return _files.dump(out)
+
+
+def _content_disposition(name: str) -> str:
+    try:
+        name.encode("ascii")
+        return f'attachment; filename="{name}"'
+    except UnicodeEncodeError:
+        fallback = name.encode("ascii", "ignore").decode() or "download"
+        return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
+
+
+def send_artifact(store_path: str) -> Response:
+    """Stream a stored file, honouring a single byte ``Range``."""
+    repo = repository()
+    start = end = None
+    status = 200
+    match = _RANGE.match(request.headers.get("Range", ""))
+    if match and (match.group(1) or match.group(2)):
+        total = repo.size(store_path)
+        if match.group(1):
+            start = int(match.group(1))
+            end = min(int(match.group(2)), total - 1) if match.group(2) else total - 1
+        else:
+            start, end = max(0, total - int(match.group(2))), total - 1
+        if start >= total or start > end:
+            return Response(status=416, headers={"Content-Range": f"bytes */{total}"})
+        status = 206
+    chunks, total = repo.download(store_path, start, end)
+    name = posixpath.basename(store_path)
+    mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    headers = {
+        "Content-Disposition": _content_disposition(name),
+        "X-Content-Type-Options": "nosniff",
+        "Accept-Ranges": "bytes",
+    }
+    if status == 206:
+        headers["Content-Range"] = f"bytes {start}-{end}/{total}"
+        headers["Content-Length"] = str(end - start + 1)
+    else:
+        headers["Content-Length"] = str(total)
+    return Response(chunks, status=status, mimetype=mime, headers=headers, direct_passthrough=True)
+
+
+# --- /api/2.0/mlflow-artifacts ---------------------------------------------------------------
+
+
+@proxy.get("/artifacts/<path:artifact_path>")
+def download(artifact_path):
+    return send_artifact(artifact_path)
+
+
+@proxy.put("/artifacts/<path:artifact_path>")
+def upload(artifact_path):
+    repository().upload(artifact_path, request.stream, request.content_length)
+    return json_response({})
+
+
+class _ListPath(RequestSchema):
+    path = fields.String(load_default=None)
+
+
+@proxy.get("/artifacts")
+@rpc(_ListPath)
+def list_artifacts(m):
+    return {"files": _listing(repository().list(m["path"] or ""))}
+
+
+@proxy.delete("/artifacts/<path:artifact_path>")
+def delete(artifact_path):
+    repository().delete(artifact_path)
+    return json_response({})
+
+
+class _CreateMultipart(RequestSchema):
+    path = fields.String(required=True)
+    num_parts = Int64(load_default=1)
+
+
+class _PartIn(RequestSchema):
+    part_number = Int64(required=True)
+    etag = fields.String(required=True)
+    url = fields.String(load_default=None)
+
+
+class _CompleteMultipart(RequestSchema):
+    path = fields.String(required=True)
+    upload_id = fields.String(required=True)
+    parts = fields.List(fields.Nested(_PartIn), required=True)
+
+
+class _AbortMultipart(RequestSchema):
+    path = fields.String(required=True)
+    upload_id = fields.String(required=True)
+
+
+def _require_multipart():
+    if not repository().supports_multipart:
+        raise MlflowError(MULTIPART_UNSUPPORTED, "NOT_IMPLEMENTED")
+
+
+@proxy.post("/mpu/create/<path:artifact_path>")
+def mpu_create(artifact_path):
+    m = read_message(_CreateMultipart())
+    _require_multipart()
+    if not 1 <= m["num_parts"] <= 10000:
+        raise invalid("num_parts must be between 1 and 10000")
+    upload_id, parts = repository().create_multipart(artifact_path, m["path"], m["num_parts"])
+    credentials = [
+        {"part_number": p.part_number, "url": p.url, "headers": p.headers or {}} for p in parts
+    ]
+    return json_response({"upload_id": upload_id, "credentials": credentials})
+
+
+@proxy.post("/mpu/complete/<path:artifact_path>")
+def mpu_complete(artifact_path):
+    m = read_message(_CompleteMultipart())
+    _require_multipart()
+    parts = [(p["part_number"], p["etag"]) for p in m["parts"]]
+    repository().complete_multipart(artifact_path, m["path"], m["upload_id"], parts)
+    return json_response({})
+
+
+@proxy.post("/mpu/abort/<path:artifact_path>")
+def mpu_abort(artifact_path):
+    m = read_message(_AbortMultipart())
+    _require_multipart()
+    repository().abort_multipart(artifact_path, m["path"], m["upload_id"])
+    return json_response({})
+
+
+@proxy.get("/presigned/<path:artifact_path>")
+def presigned(artifact_path):
+    if not repository().supports_multipart:
+        raise MlflowError("Presigned download URLs are not supported for the current artifact repository", "NOT_IMPLEMENTED")
+    url, headers, size = repository().presigned_get(artifact_path)
+    return json_response({"url": url, "headers": headers or {}, "file_size": size})
+
+
+# --- /api/2.0/mlflow/artifacts/list and logged-model artifact listings ------------------------
+
+
+class _RunArtifacts(RequestSchema):
+    run_id = fields.String(load_default=None)
+    run_uuid = fields.String(load_default=None)
+    path = fields.String(load_default=None)
+    page_token = fields.String(load_default=None)
+
+
+@tracking.get("/artifacts/list")
+@rpc(_RunArtifacts)
+def list_run_artifacts(m):
+    run_id = m["run_id"] or m["run_uuid"]
+    if not run_id:
+        raise invalid("Missing value for required parameter 'run_id'.")
+    run = candidates.get(run_id)
+    repo = repository()
+    infos = repo.list(repo.resolve(run.artifact_uri, m["path"]))
+    return {"root_uri": run.artifact_uri, "files": _listing(infos, m["path"] or None)}
+
+
+class _ModelArtifacts(RequestSchema):
+    artifact_directory_path = fields.String(load_default=None)
+
+
+@tracking.get("/logged-models/<model_id>/artifacts/directories")
+@rpc(_ModelArtifacts)
+def list_logged_model_artifacts(m):
+    model = logged_models.get(m["model_id"])
+    repo = repository()
+    path = m["artifact_directory_path"]
+    infos = repo.list(repo.resolve(model.artifact_location, path))
+    return {"root_uri": model.artifact_location, "files": _listing(infos, path or None)}
+
+
+@tracking.get("/logged-models/<model_id>/artifacts/files")
+def download_logged_model_artifact(model_id):
+    path = request.args.get("artifact_file_path")
+    if not path:
+        raise MlflowError('Request must include the "artifact_file_path" query parameter.', "BAD_REQUEST")
+    model = logged_models.get(model_id)
+    return send_artifact(repository().resolve(model.artifact_location, path))
+
+
+# --- UI download routes ----------------------------------------------------------------------
+
+
+@ui.get("/get-artifact")
+def get_run_artifact():
+    run_id = request.args.get("run_id") or request.args.get("run_uuid")
+    path = request.args.get("path")
+    if not run_id or not path:
+        raise invalid("Both 'run_id' and 'path' query parameters are required.")
+    run = candidates.get(run_id)
+    return send_artifact(repository().resolve(run.artifact_uri, path))
