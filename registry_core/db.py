@@ -55,6 +55,10 @@ def open_database(uri: str) -> peewee.Database:
             },
             timeout=5,
             check_same_thread=False,
+            # Write transactions take the write lock when they begin: a deferred transaction that
+            # read first and then writes fails at once (SQLITE_BUSY_SNAPSHOT) under concurrent
+            # writers instead of waiting out busy_timeout.
+            lock_type="IMMEDIATE",
         )
     parts, options = _split(uri)
     user = unquote(parts.username) if parts.username else None
