@@ -7,7 +7,16 @@ import peewee
 from flask import Blueprint, Flask
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from mlflow_compat.api import artifacts, experiments, logged_models, meta, metrics, runs
+from mlflow_compat.api import (
+    artifacts,
+    experiments,
+    logged_models,
+    meta,
+    metrics,
+    model_versions,
+    registered_models,
+    runs,
+)
 from mlflow_compat.config import ServerConfig
 from mlflow_compat.errors import MlflowError
 from mlflow_compat.wire import error_response, json_response
@@ -24,6 +33,8 @@ _RESOURCES = [
     (metrics.bp, ("2.0", "2.11")),
     (logged_models.bp, ("2.0",)),
     (artifacts.tracking, ("2.0",)),
+    (registered_models.bp, ("2.0",)),
+    (model_versions.bp, ("2.0",)),
 ]
 
 
@@ -45,8 +56,10 @@ def create_app(config: ServerConfig, database=None) -> Flask:
     for bp, versions in _RESOURCES:
         _mount(app, bp, prefix, versions)
     _mount(app, artifacts.proxy, prefix, ("2.0",), service="mlflow-artifacts")
+    _mount(app, model_versions.native, prefix, ("2.0",), service="modelops")
     app.register_blueprint(meta.bp, url_prefix=prefix or None)
     app.register_blueprint(artifacts.ui, url_prefix=prefix or None)
+    app.register_blueprint(model_versions.ui, url_prefix=prefix or None)
     app.extensions["modelops.artifacts"] = ArtifactRepository(config.artifacts_destination)
     for root in ("api", "ajax-api"):
         app.add_url_rule(

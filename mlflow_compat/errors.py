@@ -35,6 +35,7 @@ _CORE_CODES = (
     (core.Busy, "TEMPORARILY_UNAVAILABLE"),
     (core.StoreUnavailable, "TEMPORARILY_UNAVAILABLE"),
     (core.Unsupported, "NOT_IMPLEMENTED"),
+    (core.Forbidden, "PERMISSION_DENIED"),
 )
 
 

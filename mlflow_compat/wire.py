@@ -90,7 +90,12 @@ def load(schema: Schema, data: dict) -> dict:
 
 
 def read_message(schema: Schema) -> dict:
-    data = _query_message(schema) if request.method == "GET" else _body_message()
+    if request.method == "GET":
+        data = _query_message(schema)
+    elif request.method == "DELETE" and not request.content_length and request.args:
+        data = _query_message(schema)  # curl -X DELETE '...?name=x' with no body
+    else:
+        data = _body_message()
     return load(schema, data)
 
 

@@ -18,9 +18,11 @@ from storage.base import (
 )
 from storage.paths import safe_relpath
 
-from registry_core.errors import InvalidInput, NotFound, StoreUnavailable, Unsupported
+from registry_core.errors import Forbidden, InvalidInput, NotFound, StoreUnavailable, Unsupported
 
 PROXY_SCHEME = "mlflow-artifacts"
+# Model version snapshots live under this top-level folder (experiment folders are numeric).
+REGISTRY_ROOT = "registry"
 CHUNK_SIZE = 1024 * 1024
 
 
@@ -78,7 +80,8 @@ class ArtifactRepository:
             raise InvalidInput("Empty artifact URI")
         parts = urlsplit(uri)
         if parts.scheme == PROXY_SCHEME:
-            return _clean(parts.path)
+            # mlflow-artifacts:/1/x, or mlflow-artifacts://host:port/1/x as older clients form it
+            return _clean(parts.path.lstrip("/"))
         for prefix in self._prefixes:
             if uri.startswith(prefix):
                 return _clean(uri[len(prefix):])
@@ -104,8 +107,16 @@ class ArtifactRepository:
 
     # --- operations (paths are store paths, already resolved or cleaned) -----------------------
 
+    @staticmethod
+    def _writable(path: str) -> str:
+        if path == REGISTRY_ROOT or path.startswith(REGISTRY_ROOT + "/"):
+            raise Forbidden(
+                f"'{path}' belongs to a registered model version, whose artifacts never change"
+            )
+        return path
+
     def upload(self, path: str, stream, length: int | None) -> int:
-        path = _clean(path)
+        path = self._writable(_clean(path))
         if not path:
             raise InvalidInput("An artifact path is required")
         with mapped_errors():
@@ -129,7 +140,7 @@ class ArtifactRepository:
             return self.store.list_dir(_clean(path))
 
     def delete(self, path: str) -> None:
-        path = _clean(path)
+        path = self._writable(_clean(path))
         if not path:
             raise InvalidInput("Refusing to delete the artifact root")
         with mapped_errors():
@@ -144,7 +155,7 @@ class ArtifactRepository:
 
     def create_multipart(self, directory: str, filename: str, num_parts: int):
         """(upload_id, [MultipartPart]) for ``directory/basename(filename)``."""
-        path = self._mpu_path(directory, filename)
+        path = self._writable(self._mpu_path(directory, filename))
         with mapped_errors():
             upload_id = self.store.create_multipart(path)
             return upload_id, self.store.multipart_part_urls(path, upload_id, num_parts)
@@ -163,6 +174,23 @@ class ArtifactRepository:
             size = self.store.size(path)
             url, headers = self.store.presigned_get(path)
             return url, headers, size
+
+    def copy_tree(self, src: str, dst: str) -> int:
+        """Copy the file or directory tree at ``src`` to ``dst`` (streamed); files copied."""
+        src, dst = _clean(src), _clean(dst)
+        with mapped_errors():
+            if not self.store.is_dir(src):
+                if not self.store.exists(src):
+                    return 0
+                chunks, size = self.store.open_read(src)
+                with contextlib.closing(chunks):
+                    self.store.write(dst, chunks, size)
+                return 1
+            copied = 0
+            for info in self.store.list_dir(src):
+                name = posixpath.basename(info.path.rstrip("/"))
+                copied += self.copy_tree(posixpath.join(src, name) if src else name, posixpath.join(dst, name))
+            return copied
 
     def _mpu_path(self, directory: str, filename: str) -> str:
         name = posixpath.basename((filename or "").replace("\\", "/"))

@@ -35,3 +35,7 @@ class Unsupported(RegistryError):
 
 class StoreUnavailable(RegistryError):
     """The artifact store could not be reached; nothing was changed."""
+
+
+class Forbidden(RegistryError):
+    """The operation would change something the registry keeps immutable."""

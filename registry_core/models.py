@@ -239,6 +239,93 @@ class LoggedModelMetric(BaseModel):
         indexes = ((("key", "value"), False),)
 
 
+class RegisteredModel(BaseModel):
+    """A model of record: a named line of immutable versions (MLflow's registered model)."""
+
+    id = pw.AutoField()
+    name = pw.CharField(max_length=256, unique=True)
+    creation_time = BigIntField()
+    last_updated_time = BigIntField()
+    description = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "registered_models"
+
+
+class RegisteredModelTag(BaseModel):
+    registered_model = pw.ForeignKeyField(RegisteredModel, column_name="registered_model_id", on_delete="CASCADE")
+    key = pw.CharField(max_length=250)
+    value = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "registered_model_tags"
+        primary_key = pw.CompositeKey("registered_model", "key")
+
+
+class ModelVersion(BaseModel):
+    """A version of record, promoted from a candidate. Its artifacts (``storage_location``) never
+    change after creation; description, tags, aliases and stage may. Deleted versions keep their
+    row (redacted) so a version number is never reused, as in MLflow."""
+
+    id = pw.AutoField()
+    registered_model = pw.ForeignKeyField(RegisteredModel, column_name="registered_model_id", on_delete="CASCADE")
+    version = pw.IntegerField()
+    creation_time = BigIntField()
+    last_updated_time = BigIntField()
+    description = pw.TextField(null=True)
+    user_id = pw.CharField(max_length=256, null=True)
+    current_stage = pw.CharField(max_length=20, default="None")
+    source = pw.TextField(null=True)
+    storage_location = pw.TextField(null=True)
+    run_id = pw.CharField(max_length=32, null=True, index=True)
+    run_link = pw.TextField(null=True)
+    status = pw.CharField(max_length=20, default="READY")
+    status_message = pw.TextField(null=True)
+    model_id = pw.CharField(max_length=64, null=True)
+    deleted = pw.BooleanField(default=False)
+    # lineage recorded at promotion
+    source_experiment_id = pw.IntegerField(null=True)
+    source_commit = pw.CharField(max_length=64, null=True)
+    source_repository = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "model_versions"
+        indexes = ((("registered_model", "version"), True), (("last_updated_time",), False))
+
+
+class ModelVersionTag(BaseModel):
+    model_version = pw.ForeignKeyField(ModelVersion, column_name="model_version_id", on_delete="CASCADE")
+    key = pw.CharField(max_length=250)
+    value = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "model_version_tags"
+        primary_key = pw.CompositeKey("model_version", "key")
+
+
+class ModelVersionDataset(BaseModel):
+    """Lineage: a dataset the source run took as input when the version was promoted."""
+
+    model_version = pw.ForeignKeyField(ModelVersion, column_name="model_version_id", on_delete="CASCADE")
+    name = pw.CharField(max_length=500)
+    digest = pw.CharField(max_length=36)
+    context = pw.CharField(max_length=500, null=True)
+
+    class Meta:
+        table_name = "model_version_datasets"
+        primary_key = pw.CompositeKey("model_version", "name", "digest")
+
+
+class RegisteredModelAlias(BaseModel):
+    registered_model = pw.ForeignKeyField(RegisteredModel, column_name="registered_model_id", on_delete="CASCADE")
+    alias = pw.CharField(max_length=255)
+    version = pw.IntegerField()
+
+    class Meta:
+        table_name = "registered_model_aliases"
+        primary_key = pw.CompositeKey("registered_model", "alias")
+
+
 TABLES = [
     SchemaVersion,
     Experiment,
@@ -256,4 +343,10 @@ TABLES = [
     LoggedModelTag,
     LoggedModelParam,
     LoggedModelMetric,
+    RegisteredModel,
+    RegisteredModelTag,
+    ModelVersion,
+    ModelVersionTag,
+    ModelVersionDataset,
+    RegisteredModelAlias,
 ]

@@ -1,0 +1,107 @@
+"""model-versions/*: versions of record promoted from candidates; plus the version lineage and
+the UI download route."""
+from flask import Blueprint, current_app, request
+
+from mlflow_compat import filters, page_tokens
+from mlflow_compat.api.artifacts import repository, send_artifact
+from mlflow_compat.errors import invalid
+from mlflow_compat.schemas import registry as s
+from mlflow_compat.wire import rpc
+from registry_core import promotion, registry
+
+bp = Blueprint("model_versions", __name__)
+native = Blueprint("model_version_lineage", __name__)  # mounted at /api/2.0/modelops
+ui = Blueprint("model_version_downloads", __name__)  # mounted at the root
+_version = s.ModelVersionOut()
+
+MAX_RESULTS = 200_000
+
+
+@bp.post("/model-versions/create")
+@rpc(s.CreateModelVersion)
+def create(m):
+    version = promotion.promote(
+        m["name"], m["source"], m["run_id"], [(t["key"], t["value"]) for t in m["tags"]], m["run_link"],
+        m["description"], m["model_id"], repository(), current_app.config["MODELOPS"].serve_artifacts,
+    )
+    return {"model_version": _version.dump(version)}
+
+
+@bp.get("/model-versions/get")
+@rpc(s.VersionRef)
+def get(m):
+    return {"model_version": _version.dump(registry.get_version(m["name"], m["version"]))}
+
+
+@bp.patch("/model-versions/update")
+@rpc(s.UpdateModelVersion)
+def update(m):
+    return {"model_version": _version.dump(registry.update_version(m["name"], m["version"], m["description"]))}
+
+
+@bp.post("/model-versions/transition-stage")
+@rpc(s.TransitionStage)
+def transition_stage(m):
+    version = registry.transition_stage(m["name"], m["version"], m["stage"], m["archive_existing_versions"])
+    return {"model_version": _version.dump(version)}
+
+
+@bp.delete("/model-versions/delete")
+@rpc(s.VersionRef)
+def delete(m):
+    registry.delete_version(m["name"], m["version"])
+    return {}
+
+
+@bp.get("/model-versions/search")
+@rpc(s.SearchModelVersions)
+def search(m):
+    max_results = m["max_results"]
+    if not 1 <= max_results <= MAX_RESULTS:
+        raise invalid(
+            "Invalid value for request parameter max_results. It must be at most "
+            f"{MAX_RESULTS}, but got value {max_results}"
+        )
+    page = registry.search_versions(
+        filters.parse_model_version_filter(m["filter"]),
+        filters.parse_model_version_order_by(m["order_by"]),
+        max_results,
+        page_tokens.decode(m["page_token"]),
+    )
+    return {"model_versions": _version.dump(page.items, many=True), "next_page_token": page_tokens.encode(page.next_offset)}
+
+
+@bp.get("/model-versions/get-download-uri")
+@rpc(s.VersionRef)
+def get_download_uri(m):
+    return {"artifact_uri": registry.download_uri(m["name"], m["version"])}
+
+
+@bp.post("/model-versions/set-tag")
+@rpc(s.SetModelVersionTag)
+def set_tag(m):
+    registry.set_version_tag(m["name"], m["version"], m["key"], m["value"])
+    return {}
+
+
+@bp.delete("/model-versions/delete-tag")
+@rpc(s.DeleteModelVersionTag)
+def delete_tag(m):
+    registry.delete_version_tag(m["name"], m["version"], m["key"])
+    return {}
+
+
+@native.get("/model-versions/lineage")
+@rpc(s.VersionRef)
+def lineage(m):
+    """Where a version of record came from (not an MLflow endpoint: the registry's own)."""
+    return promotion.lineage(m["name"], m["version"])
+
+
+@ui.get("/model-versions/get-artifact")
+def get_artifact():
+    name, version, path = request.args.get("name"), request.args.get("version"), request.args.get("path")
+    if not name or not version or not path:
+        raise invalid("The 'name', 'version' and 'path' query parameters are required.")
+    location = registry.download_uri(name, version)
+    return send_artifact(repository().resolve(location, path))

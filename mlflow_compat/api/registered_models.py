@@ -1,0 +1,107 @@
+"""registered-models/*: models of record, their tags, aliases and latest versions."""
+from flask import Blueprint
+
+from mlflow_compat import filters, page_tokens
+from mlflow_compat.errors import invalid
+from mlflow_compat.schemas import registry as s
+from mlflow_compat.wire import rpc
+from registry_core import registry
+
+bp = Blueprint("registered_models", __name__)
+_model = s.RegisteredModelOut()
+_version = s.ModelVersionOut()
+
+MAX_RESULTS = 1000
+
+
+@bp.post("/registered-models/create")
+@rpc(s.CreateRegisteredModel)
+def create(m):
+    model = registry.create_model(m["name"], [(t["key"], t["value"]) for t in m["tags"]], m["description"])
+    return {"registered_model": _model.dump(model)}
+
+
+@bp.get("/registered-models/get")
+@rpc(s.ModelName)
+def get(m):
+    return {"registered_model": _model.dump(registry.get_model(m["name"]))}
+
+
+@bp.post("/registered-models/rename")
+@rpc(s.RenameRegisteredModel)
+def rename(m):
+    return {"registered_model": _model.dump(registry.rename_model(m["name"], m["new_name"]))}
+
+
+@bp.patch("/registered-models/update")
+@rpc(s.UpdateRegisteredModel)
+def update(m):
+    return {"registered_model": _model.dump(registry.update_model(m["name"], m["description"]))}
+
+
+@bp.delete("/registered-models/delete")
+@rpc(s.ModelName)
+def delete(m):
+    registry.delete_model(m["name"])
+    return {}
+
+
+@bp.get("/registered-models/search")
+@rpc(s.SearchRegisteredModels)
+def search(m):
+    max_results = m["max_results"]
+    if not 1 <= max_results <= MAX_RESULTS:
+        raise invalid(
+            "Invalid value for request parameter max_results. It must be at most "
+            f"{MAX_RESULTS}, but got value {max_results}"
+        )
+    page = registry.search_models(
+        filters.parse_registered_model_filter(m["filter"]),
+        filters.parse_registered_model_order_by(m["order_by"]),
+        max_results,
+        page_tokens.decode(m["page_token"]),
+    )
+    return {
+        "registered_models": _model.dump(page.items, many=True),
+        "next_page_token": page_tokens.encode(page.next_offset),
+    }
+
+
+@bp.route("/registered-models/get-latest-versions", methods=["GET", "POST"])
+@rpc(s.GetLatestVersions)
+def get_latest_versions(m):
+    return {"model_versions": _version.dump(registry.latest_versions(m["name"], m["stages"]), many=True)}
+
+
+@bp.post("/registered-models/set-tag")
+@rpc(s.SetRegisteredModelTag)
+def set_tag(m):
+    registry.set_model_tag(m["name"], m["key"], m["value"])
+    return {}
+
+
+@bp.delete("/registered-models/delete-tag")
+@rpc(s.DeleteRegisteredModelTag)
+def delete_tag(m):
+    registry.delete_model_tag(m["name"], m["key"])
+    return {}
+
+
+@bp.post("/registered-models/alias")
+@rpc(s.SetAlias)
+def set_alias(m):
+    registry.set_alias(m["name"], m["alias"], m["version"])
+    return {}
+
+
+@bp.delete("/registered-models/alias")
+@rpc(s.AliasRef)
+def delete_alias(m):
+    registry.delete_alias(m["name"], m["alias"])
+    return {}
+
+
+@bp.get("/registered-models/alias")
+@rpc(s.AliasRef)
+def get_by_alias(m):
+    return {"model_version": _version.dump(registry.version_by_alias(m["name"], m["alias"]))}

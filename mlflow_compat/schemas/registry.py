@@ -1,0 +1,130 @@
+"""Messages of MLflow's model registry service (model_registry.proto)."""
+from marshmallow import fields
+
+from mlflow_compat.schemas.base import KeyValueIn, ProtoSchema, RequestSchema
+from mlflow_compat.wire import Int64
+
+
+def _pairs(items):
+    return [{"key": k, "value": val} for k, val in items]
+
+
+class ModelVersionOut(ProtoSchema):
+    name = fields.String()
+    version = fields.Function(lambda mv: str(mv.version))
+    creation_timestamp = fields.Integer()
+    last_updated_timestamp = fields.Integer()
+    user_id = fields.String()
+    current_stage = fields.String()
+    description = fields.String()
+    source = fields.String()
+    run_id = fields.String()
+    status = fields.String()
+    status_message = fields.String()
+    tags = fields.Function(lambda mv: _pairs(mv.tags))
+    run_link = fields.String()
+    aliases = fields.List(fields.String())
+
+
+class RegisteredModelOut(ProtoSchema):
+    name = fields.String()
+    creation_timestamp = fields.Integer()
+    last_updated_timestamp = fields.Integer()
+    description = fields.String()
+    latest_versions = fields.List(fields.Nested(ModelVersionOut))
+    tags = fields.Function(lambda rm: _pairs(rm.tags))
+    aliases = fields.Function(lambda rm: [{"alias": a, "version": str(ver)} for a, ver in rm.aliases])
+
+
+class ModelName(RequestSchema):
+    name = fields.String(required=True)
+
+
+class CreateRegisteredModel(RequestSchema):
+    name = fields.String(required=True)
+    tags = fields.List(fields.Nested(KeyValueIn), load_default=list)
+    description = fields.String(load_default=None)
+
+
+class RenameRegisteredModel(RequestSchema):
+    name = fields.String(required=True)
+    new_name = fields.String(required=True)
+
+
+class UpdateRegisteredModel(RequestSchema):
+    name = fields.String(required=True)
+    description = fields.String(load_default=None)
+
+
+class SearchRegisteredModels(RequestSchema):
+    filter = fields.String(load_default=None)
+    max_results = Int64(load_default=100)
+    order_by = fields.List(fields.String(), load_default=list)
+    page_token = fields.String(load_default=None)
+
+
+class GetLatestVersions(RequestSchema):
+    name = fields.String(required=True)
+    stages = fields.List(fields.String(), load_default=list)
+
+
+class SetRegisteredModelTag(RequestSchema):
+    name = fields.String(required=True)
+    key = fields.String(required=True)
+    value = fields.String(load_default="", allow_none=True)
+
+
+class DeleteRegisteredModelTag(RequestSchema):
+    name = fields.String(required=True)
+    key = fields.String(required=True)
+
+
+class SetAlias(RequestSchema):
+    name = fields.String(required=True)
+    alias = fields.String(required=True)
+    version = fields.String(required=True)
+
+
+class AliasRef(RequestSchema):
+    name = fields.String(required=True)
+    alias = fields.String(required=True)
+
+
+class CreateModelVersion(RequestSchema):
+    name = fields.String(required=True)
+    source = fields.String(required=True)
+    run_id = fields.String(load_default=None)
+    tags = fields.List(fields.Nested(KeyValueIn), load_default=list)
+    run_link = fields.String(load_default=None)
+    description = fields.String(load_default=None)
+    model_id = fields.String(load_default=None)
+
+
+class VersionRef(RequestSchema):
+    name = fields.String(required=True)
+    version = fields.String(required=True)
+
+
+class UpdateModelVersion(VersionRef):
+    description = fields.String(load_default=None)
+
+
+class TransitionStage(VersionRef):
+    stage = fields.String(required=True)
+    archive_existing_versions = fields.Boolean(load_default=False)
+
+
+class SearchModelVersions(RequestSchema):
+    filter = fields.String(load_default=None)
+    max_results = Int64(load_default=200000)
+    order_by = fields.List(fields.String(), load_default=list)
+    page_token = fields.String(load_default=None)
+
+
+class SetModelVersionTag(VersionRef):
+    key = fields.String(required=True)
+    value = fields.String(load_default="", allow_none=True)
+
+
+class DeleteModelVersionTag(VersionRef):
+    key = fields.String(required=True)

@@ -1,0 +1,299 @@
+"""Promotion: a candidate (a run or a logged model) becomes an immutable version of record.
+
+The source is resolved when the version is created:
+  models:/<model_id>                 a logged model      -> its artifacts
+  models:/<name>/<version|stage>, models:/<name>@<alias>  -> that version's artifacts
+  runs:/<run_id>/<path>              a run's artifacts (or the logged model the run named <path>)
+  mlflow-artifacts:/... or the store's own URIs, inside the run's or logged model's artifacts
+Anything else (file:///etc/..., absolute or ../ paths, http URLs, other buckets) is refused: a
+version can never point the server at files outside its store.
+
+The resolved artifacts are snapshotted under ``registry/<uuid>/`` in the store, so the version
+owns its files: later writes or deletes of the candidate's artifacts do not change it, and the
+artifact API refuses writes under ``registry/``. Lineage (run, experiment, source commit and
+repository, input datasets) is recorded in the same transaction.
+"""
+from __future__ import annotations
+
+import json
+import posixpath
+import uuid
+from urllib.parse import unquote, urlsplit
+
+import peewee as pw
+
+from registry_core import logged_models, registry
+from registry_core.artifacts import ArtifactRepository
+from registry_core.clock import now_ms
+from registry_core.db import database
+from registry_core.errors import InvalidInput, NotFound
+from registry_core.models import (
+    Dataset,
+    Input,
+    InputTag,
+    LoggedModel,
+    ModelVersion,
+    ModelVersionDataset,
+    ModelVersionTag,
+    RegisteredModel,
+    Run,
+    Tag,
+)
+
+PROMPT_SOURCES = ("dummy-source", "prompt-template")
+MODEL_VERSIONS_TAG = "mlflow.modelVersions"
+GIT_COMMIT_TAG = "mlflow.source.git.commit"
+GIT_REPO_TAGS = ("mlflow.source.git.repoURL", "mlflow.gitRepoURL")
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+SNAPSHOT_ROOT = "registry"
+_VERSION_RETRIES = 5
+
+
+def _invalid_source(source: str, why: str) -> InvalidInput:
+    return InvalidInput(f"Invalid model version source: '{source}'. {why}")
+
+
+def _parse_models_uri(source: str):
+    """(model_id, name, version, stage, alias) of a models:/ URI, as MLflow parses it."""
+    parts = urlsplit(source)
+    if parts.netloc:
+        raise _invalid_source(source, "Registered model sources must use the active model registry.")
+    path = parts.path
+    if not path.startswith("/") or len(path) <= 1:
+        raise _invalid_source(source, "Not a valid models:/ URI.")
+    segments = path.lstrip("/").split("/")
+    if len(segments) > 2 or not segments[0].strip():
+        raise _invalid_source(source, "Not a valid models:/ URI.")
+    if len(segments) == 2:
+        name, suffix = segments
+        if not suffix.strip():
+            raise _invalid_source(source, "Not a valid models:/ URI.")
+        if suffix.isdigit():
+            return None, name, int(suffix), None, None
+        if suffix.lower() == "latest":
+            return None, name, None, None, None
+        return None, name, None, registry.canonical_stage(suffix), None
+    if "@" in segments[0]:
+        name, alias = segments[0].rsplit("@", 1)
+        if not alias:
+            raise _invalid_source(source, "Not a valid models:/ URI.")
+        return None, name, None, None, alias
+    return segments[0], None, None, None, None
+
+
+def _registry_version(source, name, version, stage, alias) -> registry.VersionView:
+    if registry.is_prompt(name):
+        raise _invalid_source(source, "Prompt versions cannot be used as model version sources.")
+    if alias:
+        return registry.version_by_alias(name, alias)
+    if version is not None:
+        return registry.get_version(name, version)
+    latest = registry.latest_versions(name, [stage] if stage else None)
+    if not latest:
+        raise NotFound(f"No versions of model {name}" + (f" in stage {stage}" if stage else ""))
+    return max(latest, key=lambda mv: mv.version)
+
+
+def _within(uri: str, root: str) -> bool:
+    def parts(u):
+        p = urlsplit(u)
+        return p.scheme.lower(), p.netloc.lower(), [unquote(x) for x in p.path.split("/") if x]
+
+    s, r = parts(uri), parts(root)
+    return s[0] == r[0] and s[1] == r[1] and bool(r[2]) and s[2][: len(r[2])] == r[2]
+
+
+def _run_row(run_id: str, source: str):
+    row = Run.select(Run.run_uuid, Run.experiment, Run.artifact_uri).where(Run.run_uuid == run_id).tuples().first()
+    if row is None:
+        raise _invalid_source(source, "The run_id request parameter must identify the resource that contains the source.")
+    return row
+
+
+class Resolved:
+    def __init__(self, location: str | None, run_id: str | None, model_id: str | None, shared_snapshot: bool = False):
+        self.location = location  # an artifact URI inside the store, or None (prompts)
+        self.run_id = run_id
+        self.model_id = model_id
+        self.shared_snapshot = shared_snapshot  # already an immutable registry snapshot
+
+
+def resolve_source(source: str, run_id: str | None, model_id: str | None, repo: ArtifactRepository,
+                   prompt: bool) -> Resolved:
+    if not source:
+        raise InvalidInput("Missing value for required parameter 'source'.")
+    if prompt:
+        if source not in PROMPT_SOURCES:
+            raise InvalidInput(f"Invalid prompt source: '{source}'. Prompt sources must use an MLflow placeholder.")
+        return Resolved(None, run_id, model_id)
+    if "\\" in source or "\x00" in source or ".." in unquote(unquote(source)).split("/"):
+        raise _invalid_source(source, "Relative path segments and backslashes are not allowed.")
+    scheme = urlsplit(source).scheme.lower()
+    if scheme == "models":
+        mid, name, version, stage, alias = _parse_models_uri(source)
+        if mid is not None:
+            if model_id and model_id != mid:
+                raise _invalid_source(source, "The model_id request parameter must identify the resource that contains the source.")
+            model = logged_models.get(mid)
+            return Resolved(model.artifact_location, run_id or model.source_run_id, mid)
+        mv = _registry_version(source, name, version, stage, alias)
+        return Resolved(mv.storage_location, run_id or mv.run_id, model_id or mv.model_id, shared_snapshot=True)
+    if scheme == "runs":
+        parts = urlsplit(source)
+        if parts.netloc:
+            raise _invalid_source(source, "The run_id request parameter must identify the resource that contains the source.")
+        segments = [s for s in parts.path.split("/") if s]
+        if not segments:
+            raise _invalid_source(source, "Not a valid runs:/ URI.")
+        source_run, rel = segments[0], "/".join(segments[1:])
+        if run_id and run_id != source_run:
+            raise _invalid_source(source, "The run_id request parameter must identify the resource that contains the source.")
+        row = _run_row(source_run, source)
+        if rel:
+            first, rest = rel.split("/", 1)[0], rel.split("/", 1)[1] if "/" in rel else ""
+            named = LoggedModel.select(LoggedModel.model_id, LoggedModel.artifact_location).where(
+                (LoggedModel.source_run_id == source_run) & (LoggedModel.name == first)
+                & (LoggedModel.lifecycle_stage != "deleted")
+            ).order_by(LoggedModel.creation_timestamp.desc()).tuples().first()
+            if named is not None and not repo.list(repo.resolve(row[2], rel)):
+                location = named[1] if not rest else f"{named[1].rstrip('/')}/{rest}"
+                return Resolved(location, source_run, model_id or named[0])
+        location = row[2] if not rel else f"{row[2].rstrip('/')}/{rel}"
+        return Resolved(location, source_run, model_id)
+    if repo.owns(source):
+        if model_id:
+            model = logged_models.get(model_id)
+            if _within(source, model.artifact_location):
+                return Resolved(source, run_id or model.source_run_id, model_id)
+        if run_id:
+            row = _run_row(run_id, source)
+            if _within(source, row[2]):
+                return Resolved(source, run_id, model_id)
+        raise _invalid_source(
+            source, "It must lie inside the artifacts of the run_id or model_id given with it."
+        )
+    raise _invalid_source(
+        source, "Sources must be runs:/, models:/ or artifact URIs of this server's artifact store."
+    )
+
+
+def _snapshot(repo: ArtifactRepository, location: str, proxied: bool) -> str:
+    """Copy the artifacts at ``location`` to a registry-owned, immutable place; its URI."""
+    src = repo.resolve(location)
+    dst = f"{SNAPSHOT_ROOT}/{uuid.uuid4().hex}"
+    copied = repo.copy_tree(src, dst)
+    if not copied:
+        return location  # nothing there (yet): keep the reference, as MLflow does
+    return repo.uri_for(dst, proxied)
+
+
+def _lineage(run_id: str | None) -> dict:
+    if not run_id:
+        return {}
+    row = Run.select(Run.experiment).where(Run.run_uuid == run_id).tuples().first()
+    if row is None:
+        return {}
+    tags = dict(Tag.select(Tag.key, Tag.value).where(
+        (Tag.run == run_id) & Tag.key.in_([GIT_COMMIT_TAG, *GIT_REPO_TAGS])
+    ).tuples())
+    datasets = []
+    for input_uuid, name, digest in Input.select(Input.input_uuid, Dataset.name, Dataset.digest).join(Dataset).where(
+        Input.run == run_id
+    ).tuples():
+        context = InputTag.select(InputTag.value).where(
+            (InputTag.input == input_uuid) & (InputTag.name == DATASET_CONTEXT_TAG)
+        ).scalar()
+        datasets.append({"name": name, "digest": digest, "context": context})
+    return {
+        "source_experiment_id": row[0],
+        "source_commit": tags.get(GIT_COMMIT_TAG),
+        "source_repository": next((tags[t] for t in GIT_REPO_TAGS if tags.get(t)), None),
+        "datasets": datasets,
+    }
+
+
+def promote(name, source, run_id, tags, run_link, description, model_id, repo: ArtifactRepository,
+            proxied: bool) -> registry.VersionView:
+    """Create the next version of model ``name`` from a candidate (MLflow's CreateModelVersion)."""
+    tags = dict(registry.validate_tag(k, val) for k, val in (tags or []))
+    prompt = (tags.get(registry.IS_PROMPT_TAG) or "").lower() == "true"
+    model = registry.model_row(name)
+    resolved = resolve_source(source, run_id or None, model_id or None, repo, prompt)
+    location = resolved.location
+    if location and not resolved.shared_snapshot:
+        location = _snapshot(repo, location, proxied)
+    lineage = _lineage(resolved.run_id) if not prompt else {}
+    for attempt in range(_VERSION_RETRIES):
+        try:
+            with database.atomic():
+                version = _insert_version(model["id"], source, location, resolved, tags, run_link, description, lineage)
+            break
+        except pw.IntegrityError:
+            if attempt == _VERSION_RETRIES - 1:
+                raise
+    if resolved.model_id and not prompt:
+        _record_on_logged_model(resolved.model_id, name, version)
+    return registry.get_version(name, version)
+
+
+def _insert_version(model_pk, source, location, resolved, tags, run_link, description, lineage) -> int:
+    now = now_ms()
+    latest = ModelVersion.select(pw.fn.MAX(ModelVersion.version)).where(ModelVersion.registered_model == model_pk).scalar()
+    version = (latest or 0) + 1
+    vid = ModelVersion.insert(
+        registered_model=model_pk, version=version, creation_time=now, last_updated_time=now,
+        description=description or None, user_id=None, current_stage="None", source=source,
+        storage_location=location, run_id=resolved.run_id, run_link=run_link or None, status="READY",
+        model_id=resolved.model_id, source_experiment_id=lineage.get("source_experiment_id"),
+        source_commit=lineage.get("source_commit"), source_repository=lineage.get("source_repository"),
+    ).execute()
+    if tags:
+        ModelVersionTag.insert_many(
+            [{"model_version": vid, "key": k, "value": val} for k, val in tags.items()]
+        ).execute()
+    if lineage.get("datasets"):
+        ModelVersionDataset.insert_many(
+            [dict(d, model_version=vid) for d in lineage["datasets"]]
+        ).on_conflict_ignore().execute()
+    RegisteredModel.update(last_updated_time=now).where(RegisteredModel.id == model_pk).execute()
+    return version
+
+
+def _record_on_logged_model(model_id: str, name: str, version: int) -> None:
+    """The logged model lists the versions promoted from it (MLflow's mlflow.modelVersions tag)."""
+    try:
+        model = logged_models.get(model_id)
+    except NotFound:
+        return
+    current = dict(model.tags).get(MODEL_VERSIONS_TAG)
+    entry = {"name": name, "version": str(version)}
+    entries = json.loads(current) if current else []
+    if entry not in entries:
+        entries.append(entry)
+    logged_models.set_tags(model_id, [(MODEL_VERSIONS_TAG, json.dumps(entries))])
+
+
+def lineage(name: str, version) -> dict:
+    """What a version was promoted from: run, experiment, commit, repository, datasets."""
+    row = registry.model_row(name)
+    mv = ModelVersion.select().where(
+        (ModelVersion.registered_model == row["id"]) & (ModelVersion.version == registry.validate_version(version))
+        & (ModelVersion.deleted == False)  # noqa: E712
+    ).dicts().first()
+    if mv is None:
+        raise NotFound(f"Model Version (name={name}, version={version}) not found")
+    datasets = list(ModelVersionDataset.select(
+        ModelVersionDataset.name, ModelVersionDataset.digest, ModelVersionDataset.context
+    ).where(ModelVersionDataset.model_version == mv["id"]).order_by(ModelVersionDataset.name).dicts())
+    return {
+        "name": name,
+        "version": str(mv["version"]),
+        "source": mv["source"],
+        "storage_location": mv["storage_location"],
+        "run_id": mv["run_id"],
+        "model_id": mv["model_id"],
+        "experiment_id": None if mv["source_experiment_id"] is None else str(mv["source_experiment_id"]),
+        "source_commit": mv["source_commit"],
+        "source_repository": mv["source_repository"],
+        "datasets": datasets,
+    }

@@ -1,0 +1,595 @@
+"""The model registry: models of record, their versions, tags, aliases and stages.
+
+One function per use case, each in one transaction. Versions are created by promotion
+(``registry_core.promotion``); everything else about a version may change except its artifacts.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import peewee as pw
+
+from registry_core import validation as v
+from registry_core.clock import now_ms
+from registry_core.db import database
+from registry_core.entities import Page
+from registry_core.errors import AlreadyExists, InvalidInput, NotFound
+from registry_core.models import (
+    ModelVersion,
+    ModelVersionDataset,
+    ModelVersionTag,
+    RegisteredModel,
+    RegisteredModelAlias,
+    RegisteredModelTag,
+)
+from registry_core.search_ast import Comparison, OrderKey
+from registry_core.sqlutil import compare, upsert
+
+IS_PROMPT_TAG = "mlflow.prompt.is_prompt"
+STAGES = ("None", "Staging", "Production", "Archived")
+ACTIVE_STAGES = ("Staging", "Production")
+MAX_TAG_KEY = 250
+MAX_TAG_VALUE = 100_000
+MAX_ALIAS_LENGTH = 255
+_ALIAS_RE = re.compile(r"^[\w\-]*$")
+_RESERVED_ALIAS_RE = re.compile(r"^[vV]\d+$")
+
+
+@dataclass
+class VersionView:
+    name: str
+    version: int
+    creation_timestamp: int
+    last_updated_timestamp: int
+    description: str | None
+    user_id: str | None
+    current_stage: str
+    source: str | None
+    run_id: str | None
+    run_link: str | None
+    status: str
+    status_message: str | None
+    model_id: str | None
+    storage_location: str | None
+    tags: list[tuple[str, str]] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModelView:
+    name: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    description: str | None
+    latest_versions: list[VersionView] = field(default_factory=list)
+    tags: list[tuple[str, str]] = field(default_factory=list)
+    aliases: list[tuple[str, int]] = field(default_factory=list)
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+def validate_name(name) -> str:
+    if not name or not isinstance(name, str):
+        raise InvalidInput("Registered model name cannot be empty.")
+    if "/" in name or ":" in name:
+        raise InvalidInput(f"Invalid name: '{name}'. Registered model name cannot contain '/' or ':'.")
+    if len(name) > 256:
+        raise InvalidInput("Registered model name exceeds the maximum length of 256 characters")
+    return name
+
+
+def validate_tag(key, value) -> tuple[str, str]:
+    v.validate_key("tag", key)
+    value = "" if value is None else str(value)
+    if len(value) > MAX_TAG_VALUE:
+        raise InvalidInput(f"'value' exceeds the maximum length of {MAX_TAG_VALUE} characters")
+    return key, value
+
+
+def validate_alias(alias) -> str:
+    if not alias or not isinstance(alias, str):
+        raise InvalidInput("Registered model alias name cannot be empty.")
+    if not _ALIAS_RE.match(alias):
+        raise InvalidInput(
+            f"Invalid alias name: '{alias}'. Names may only contain alphanumerics, underscores (_), "
+            "and dashes (-)."
+        )
+    if len(alias) > MAX_ALIAS_LENGTH:
+        raise InvalidInput(f"Registered model alias name exceeds the maximum length of {MAX_ALIAS_LENGTH} characters")
+    return alias
+
+
+def validate_version(version) -> int:
+    try:
+        number = int(str(version))
+    except (TypeError, ValueError):
+        raise InvalidInput(f"Parameter 'version' must be an integer, got '{version}'.") from None
+    if number < 1:
+        raise InvalidInput(f"Parameter 'version' must be a positive integer, got '{version}'.")
+    return number
+
+
+def canonical_stage(stage) -> str:
+    for s in STAGES:
+        if str(stage).lower() == s.lower():
+            return s
+    raise InvalidInput(f"Invalid Model Version stage: {stage}. Value must be one of {', '.join(STAGES)}.")
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+def model_row(name: str) -> dict:
+    validate_name(name)
+    row = RegisteredModel.select().where(RegisteredModel.name == name).dicts().first()
+    if row is None:
+        raise NotFound(f"Registered Model with name={name} not found")
+    return row
+
+
+def _version_row(model_pk: int, name: str, version) -> dict:
+    number = validate_version(version)
+    row = ModelVersion.select().where(
+        (ModelVersion.registered_model == model_pk) & (ModelVersion.version == number) & (ModelVersion.deleted == False)  # noqa: E712
+    ).dicts().first()
+    if row is None:
+        raise NotFound(f"Model Version (name={name}, version={version}) not found")
+    return row
+
+
+def version_views(rows: list[dict], names: dict[int, str]) -> list[VersionView]:
+    """VersionViews of version rows, with tags and aliases, in a fixed number of queries."""
+    if not rows:
+        return []
+    ids = [r["id"] for r in rows]
+    tags = defaultdict(list)
+    for vid, key, value in ModelVersionTag.select(
+        ModelVersionTag.model_version, ModelVersionTag.key, ModelVersionTag.value
+    ).where(ModelVersionTag.model_version.in_(ids)).order_by(ModelVersionTag.key).tuples():
+        tags[vid].append((key, value))
+    aliases = defaultdict(list)
+    for mid, alias, version in RegisteredModelAlias.select(
+        RegisteredModelAlias.registered_model, RegisteredModelAlias.alias, RegisteredModelAlias.version
+    ).where(RegisteredModelAlias.registered_model.in_({r["registered_model"] for r in rows})).order_by(
+        RegisteredModelAlias.alias
+    ).tuples():
+        aliases[(mid, version)].append(alias)
+    return [
+        VersionView(
+            name=names[r["registered_model"]], version=r["version"],
+            creation_timestamp=r["creation_time"], last_updated_timestamp=r["last_updated_time"],
+            description=r["description"], user_id=r["user_id"], current_stage=r["current_stage"],
+            source=r["source"], run_id=r["run_id"], run_link=r["run_link"], status=r["status"],
+            status_message=r["status_message"], model_id=r["model_id"],
+            storage_location=r["storage_location"], tags=tags[r["id"]],
+            aliases=aliases[(r["registered_model"], r["version"])],
+        )
+        for r in rows
+    ]
+
+
+def _latest_per_stage(model_pks: list[int], stages=None) -> dict[int, list[dict]]:
+    """The highest live version of each stage, per model (one window-function query)."""
+    if not model_pks:
+        return {}
+    ranked = ModelVersion.select(
+        ModelVersion.id,
+        pw.fn.ROW_NUMBER().over(
+            partition_by=[ModelVersion.registered_model, ModelVersion.current_stage],
+            order_by=[ModelVersion.version.desc()],
+        ).alias("rn"),
+    ).where(ModelVersion.registered_model.in_(model_pks) & (ModelVersion.deleted == False))  # noqa: E712
+    if stages:
+        ranked = ranked.where(ModelVersion.current_stage.in_(list(stages)))
+    ranked = ranked.alias("ranked")
+    rows = (
+        ModelVersion.select()
+        .join(ranked, on=(ranked.c.id == ModelVersion.id))
+        .where(ranked.c.rn == 1)
+        .order_by(ModelVersion.version)
+        .dicts()
+    )
+    out = defaultdict(list)
+    for r in rows:
+        out[r["registered_model"]].append(r)
+    return out
+
+
+def model_views(rows: list[dict]) -> list[ModelView]:
+    if not rows:
+        return []
+    pks = [r["id"] for r in rows]
+    names = {r["id"]: r["name"] for r in rows}
+    latest = _latest_per_stage(pks)
+    tags = defaultdict(list)
+    for mid, key, value in RegisteredModelTag.select(
+        RegisteredModelTag.registered_model, RegisteredModelTag.key, RegisteredModelTag.value
+    ).where(RegisteredModelTag.registered_model.in_(pks)).order_by(RegisteredModelTag.key).tuples():
+        tags[mid].append((key, value))
+    aliases = defaultdict(list)
+    for mid, alias, version in RegisteredModelAlias.select(
+        RegisteredModelAlias.registered_model, RegisteredModelAlias.alias, RegisteredModelAlias.version
+    ).where(RegisteredModelAlias.registered_model.in_(pks)).order_by(RegisteredModelAlias.alias).tuples():
+        aliases[mid].append((alias, version))
+    all_latest = [row for pk in pks for row in latest.get(pk, [])]
+    views_by_id = {vv_row["id"]: vv for vv_row, vv in zip(all_latest, version_views(all_latest, names))}
+    return [
+        ModelView(
+            name=r["name"], creation_timestamp=r["creation_time"],
+            last_updated_timestamp=r["last_updated_time"], description=r["description"],
+            latest_versions=[views_by_id[x["id"]] for x in latest.get(r["id"], [])],
+            tags=tags[r["id"]], aliases=aliases[r["id"]],
+        )
+        for r in rows
+    ]
+
+
+def get_model(name: str) -> ModelView:
+    return model_views([model_row(name)])[0]
+
+
+def is_prompt(name: str) -> bool:
+    pk = model_row(name)["id"]
+    value = RegisteredModelTag.select(RegisteredModelTag.value).where(
+        (RegisteredModelTag.registered_model == pk) & (RegisteredModelTag.key == IS_PROMPT_TAG)
+    ).scalar()
+    return (value or "").lower() == "true"
+
+
+def get_version(name: str, version) -> VersionView:
+    row = model_row(name)
+    return version_views([_version_row(row["id"], name, version)], {row["id"]: name})[0]
+
+
+# --- registered models -----------------------------------------------------------------------
+
+
+def create_model(name, tags, description) -> ModelView:
+    validate_name(name)
+    tags = dict(validate_tag(k, val) for k, val in (tags or []))
+    now = now_ms()
+    with database.atomic():
+        existing = RegisteredModel.select(RegisteredModel.id).where(RegisteredModel.name == name).scalar()
+        if existing is not None:
+            raise AlreadyExists(_exists_message(name, existing, tags))
+        try:
+            pk = RegisteredModel.insert(
+                name=name, creation_time=now, last_updated_time=now, description=description or None
+            ).execute()
+        except pw.IntegrityError:
+            raise AlreadyExists(f"Registered Model (name={name}) already exists.") from None
+        upsert(
+            RegisteredModelTag, [{"registered_model": pk, "key": k, "value": val} for k, val in tags.items()],
+            [RegisteredModelTag.registered_model, RegisteredModelTag.key], [RegisteredModelTag.value],
+        )
+    return get_model(name)
+
+
+def _exists_message(name: str, pk: int, new_tags: dict) -> str:
+    """MLflow words the clash differently when a prompt and a model share a name."""
+    old_prompt = (RegisteredModelTag.select(RegisteredModelTag.value).where(
+        (RegisteredModelTag.registered_model == pk) & (RegisteredModelTag.key == IS_PROMPT_TAG)
+    ).scalar() or "").lower() == "true"
+    new_prompt = (new_tags.get(IS_PROMPT_TAG) or "").lower() == "true"
+    if old_prompt and not new_prompt:
+        return f"Tried to create a model with name {name!r}, but the name is already taken by a prompt."
+    if new_prompt and not old_prompt:
+        return f"Tried to create a prompt with name {name!r}, but the name is already taken by a registered model."
+    return f"Registered Model (name={name}) already exists."
+
+
+def rename_model(name, new_name) -> ModelView:
+    validate_name(new_name)
+    pk = model_row(name)["id"]
+    with database.atomic():
+        if RegisteredModel.select().where((RegisteredModel.name == new_name) & (RegisteredModel.id != pk)).exists():
+            raise AlreadyExists(f"Registered Model (name={new_name}) already exists.")
+        now = now_ms()
+        # Versions reference the model by key, so they follow the rename in this one statement.
+        RegisteredModel.update(name=new_name, last_updated_time=now).where(RegisteredModel.id == pk).execute()
+        ModelVersion.update(last_updated_time=now).where(ModelVersion.registered_model == pk).execute()
+    return get_model(new_name)
+
+
+def update_model(name, description) -> ModelView:
+    pk = model_row(name)["id"]
+    RegisteredModel.update(description=description, last_updated_time=now_ms()).where(
+        RegisteredModel.id == pk
+    ).execute()
+    return get_model(name)
+
+
+def delete_model(name) -> None:
+    """The model, its versions, tags and aliases go together (artifact snapshots stay in the
+    store until an operator collects them)."""
+    pk = model_row(name)["id"]
+    with database.atomic():
+        versions = ModelVersion.select(ModelVersion.id).where(ModelVersion.registered_model == pk)
+        ModelVersionTag.delete().where(ModelVersionTag.model_version.in_(versions)).execute()
+        ModelVersionDataset.delete().where(ModelVersionDataset.model_version.in_(versions)).execute()
+        RegisteredModelAlias.delete().where(RegisteredModelAlias.registered_model == pk).execute()
+        RegisteredModelTag.delete().where(RegisteredModelTag.registered_model == pk).execute()
+        ModelVersion.delete().where(ModelVersion.registered_model == pk).execute()
+        RegisteredModel.delete().where(RegisteredModel.id == pk).execute()
+
+
+def set_model_tag(name, key, value) -> None:
+    key, value = validate_tag(key, value)
+    pk = model_row(name)["id"]
+    upsert(
+        RegisteredModelTag, [{"registered_model": pk, "key": key, "value": value}],
+        [RegisteredModelTag.registered_model, RegisteredModelTag.key], [RegisteredModelTag.value],
+    )
+
+
+def delete_model_tag(name, key) -> None:
+    v.validate_key("tag", key)
+    pk = model_row(name)["id"]
+    RegisteredModelTag.delete().where(
+        (RegisteredModelTag.registered_model == pk) & (RegisteredModelTag.key == key)
+    ).execute()
+
+
+def latest_versions(name, stages) -> list[VersionView]:
+    row = model_row(name)
+    wanted = [canonical_stage(s) for s in stages] if stages else list(STAGES)
+    rows = _latest_per_stage([row["id"]], wanted).get(row["id"], [])
+    return version_views(rows, {row["id"]: name})
+
+
+# --- versions --------------------------------------------------------------------------------
+
+
+def _touch(model_pk: int, version_pk: int | None, now: int) -> None:
+    RegisteredModel.update(last_updated_time=now).where(RegisteredModel.id == model_pk).execute()
+    if version_pk is not None:
+        ModelVersion.update(last_updated_time=now).where(ModelVersion.id == version_pk).execute()
+
+
+def update_version(name, version, description) -> VersionView:
+    row = model_row(name)
+    mv = _version_row(row["id"], name, version)
+    ModelVersion.update(description=description, last_updated_time=now_ms()).where(ModelVersion.id == mv["id"]).execute()
+    return get_version(name, version)
+
+
+def transition_stage(name, version, stage, archive_existing: bool) -> VersionView:
+    stage = canonical_stage(stage)
+    if archive_existing and stage not in ACTIVE_STAGES:
+        raise InvalidInput(
+            f"Model version transition cannot archive existing model versions because '{stage}' is "
+            f"not an Active stage. Valid stages are {list(ACTIVE_STAGES)}"
+        )
+    row = model_row(name)
+    mv = _version_row(row["id"], name, version)
+    now = now_ms()
+    with database.atomic():
+        if archive_existing:
+            ModelVersion.update(current_stage="Archived", last_updated_time=now).where(
+                (ModelVersion.registered_model == row["id"]) & (ModelVersion.id != mv["id"])
+                & (ModelVersion.current_stage == stage) & (ModelVersion.deleted == False)  # noqa: E712
+            ).execute()
+        ModelVersion.update(current_stage=stage, last_updated_time=now).where(ModelVersion.id == mv["id"]).execute()
+        _touch(row["id"], None, now)
+    return get_version(name, version)
+
+
+def delete_version(name, version) -> None:
+    """The number is never reused: the row stays, redacted, as in MLflow; its aliases go."""
+    row = model_row(name)
+    mv = _version_row(row["id"], name, version)
+    now = now_ms()
+    with database.atomic():
+        RegisteredModelAlias.delete().where(
+            (RegisteredModelAlias.registered_model == row["id"]) & (RegisteredModelAlias.version == mv["version"])
+        ).execute()
+        ModelVersion.update(
+            deleted=True, current_stage="Deleted_Internal", last_updated_time=now, description=None,
+            user_id=None, source="REDACTED-SOURCE-PATH", run_id="REDACTED-RUN-ID",
+            run_link="REDACTED-RUN-LINK", status_message=None,
+        ).where(ModelVersion.id == mv["id"]).execute()
+        _touch(row["id"], None, now)
+
+
+def set_version_tag(name, version, key, value) -> None:
+    key, value = validate_tag(key, value)
+    row = model_row(name)
+    mv = _version_row(row["id"], name, version)
+    upsert(
+        ModelVersionTag, [{"model_version": mv["id"], "key": key, "value": value}],
+        [ModelVersionTag.model_version, ModelVersionTag.key], [ModelVersionTag.value],
+    )
+
+
+def delete_version_tag(name, version, key) -> None:
+    v.validate_key("tag", key)
+    row = model_row(name)
+    mv = _version_row(row["id"], name, version)
+    ModelVersionTag.delete().where(
+        (ModelVersionTag.model_version == mv["id"]) & (ModelVersionTag.key == key)
+    ).execute()
+
+
+def download_uri(name, version) -> str:
+    view = get_version(name, version)
+    return view.storage_location or view.source
+
+
+# --- aliases ---------------------------------------------------------------------------------
+
+
+def set_alias(name, alias, version) -> None:
+    validate_alias(alias)
+    if alias.lower() == "latest" or _RESERVED_ALIAS_RE.match(alias):
+        raise InvalidInput(
+            f"'{alias}' alias name (case insensitive) is reserved."
+            if alias.lower() == "latest"
+            else f"Version alias name '{alias}' is reserved."
+        )
+    row = model_row(name)
+    mv = _version_row(row["id"], name, version)
+    with database.atomic():
+        upsert(
+            RegisteredModelAlias, [{"registered_model": row["id"], "alias": alias, "version": mv["version"]}],
+            [RegisteredModelAlias.registered_model, RegisteredModelAlias.alias], [RegisteredModelAlias.version],
+        )
+        _touch(row["id"], None, now_ms())
+
+
+def delete_alias(name, alias) -> None:
+    validate_alias(alias)
+    pk = model_row(name)["id"]
+    RegisteredModelAlias.delete().where(
+        (RegisteredModelAlias.registered_model == pk) & (RegisteredModelAlias.alias == alias)
+    ).execute()
+
+
+def version_by_alias(name, alias) -> VersionView:
+    if alias.lower() != "latest":
+        validate_alias(alias)
+    row = model_row(name)
+    if alias.lower() == "latest":
+        latest = ModelVersion.select(pw.fn.MAX(ModelVersion.version)).where(
+            (ModelVersion.registered_model == row["id"]) & (ModelVersion.deleted == False)  # noqa: E712
+        ).scalar()
+        if latest is None:
+            raise NotFound(f"Latest version not found for model {name}.")
+        return get_version(name, latest)
+    target = RegisteredModelAlias.select(RegisteredModelAlias.version).where(
+        (RegisteredModelAlias.registered_model == row["id"]) & (RegisteredModelAlias.alias == alias)
+    ).scalar()
+    if target is None:
+        raise InvalidInput(f"Registered model alias {alias} not found.")
+    return get_version(name, target)
+
+
+# --- search ----------------------------------------------------------------------------------
+
+
+def _prompt_scope(comparisons: list[Comparison]) -> tuple[list[Comparison], bool]:
+    """(other comparisons, whether prompts are searched): MLflow returns plain models unless the
+    filter asks for prompts with ``tags.mlflow.prompt.is_prompt = 'true'`` (or != 'false')."""
+    rest, prompts = [], False
+    for c in comparisons:
+        if c.kind == "tag" and c.key == IS_PROMPT_TAG:
+            value = str(c.value).lower()
+            prompts = (c.op == "=" and value == "true") or (c.op == "!=" and value == "false")
+            if prompts:
+                continue
+            if c.op in ("!=", "=") and value in ("true", "false"):
+                continue  # "!= 'true'" / "= 'false'": exactly the default scope
+        rest.append(c)
+    return rest, prompts
+
+
+def _tag_condition(model, owner_field, owner_column, key, op, value, n):
+    alias = model.alias(f"t{n}")
+    cond = (alias.key == key) & compare(alias.value, op, value)
+    return owner_column.in_(alias.select(getattr(alias, owner_field)).where(cond))
+
+
+def _prompt_ids(tag_model, owner_field):
+    alias = tag_model.alias("prompt_tags")
+    return alias.select(getattr(alias, owner_field)).where(
+        (alias.key == IS_PROMPT_TAG) & (pw.fn.LOWER(alias.value) == "true")
+    )
+
+
+def search_models(comparisons: list[Comparison], order: list[OrderKey], max_results: int, offset: int) -> Page:
+    comparisons, prompts = _prompt_scope(comparisons)
+    query = RegisteredModel.select()
+    prompt_ids = _prompt_ids(RegisteredModelTag, "registered_model")
+    query = query.where(RegisteredModel.id.in_(prompt_ids) if prompts else RegisteredModel.id.not_in(prompt_ids))
+    for n, c in enumerate(comparisons):
+        if c.kind == "attribute" and c.key == "name":
+            query = query.where(compare(RegisteredModel.name, c.op, c.value))
+        elif c.kind == "tag":
+            query = query.where(_tag_condition(RegisteredModelTag, "registered_model", RegisteredModel.id, c.key, c.op, c.value, n))
+        else:
+            raise InvalidInput(f"Invalid attribute name: {c.key}")
+    columns = {
+        "name": RegisteredModel.name,
+        "creation_timestamp": RegisteredModel.creation_time,
+        "last_updated_timestamp": RegisteredModel.last_updated_time,
+        "timestamp": RegisteredModel.last_updated_time,
+    }
+    clauses, seen = [], set()
+    for o in order:
+        column = columns.get(o.key)
+        if column is None:
+            raise InvalidInput(f"Invalid order by key '{o.key}' specified.")
+        if column.name in seen:
+            raise InvalidInput(f"`order_by` contains duplicate fields: {[x.key for x in order]}")
+        seen.add(column.name)
+        clauses.append(column.asc() if o.ascending else column.desc())
+    if "name" not in seen:
+        clauses.append(RegisteredModel.name.asc())
+    rows = list(query.order_by(*clauses).offset(offset).limit(max_results + 1).dicts())
+    next_offset = offset + max_results if len(rows) > max_results else None
+    return Page(model_views(rows[:max_results]), next_offset)
+
+
+_VERSION_COLUMNS = {
+    "name": RegisteredModel.name,
+    "run_id": ModelVersion.run_id,
+    "source_path": ModelVersion.source,
+    "version_number": ModelVersion.version,
+    "creation_timestamp": ModelVersion.creation_time,
+    "last_updated_timestamp": ModelVersion.last_updated_time,
+    "timestamp": ModelVersion.last_updated_time,
+    "current_stage": ModelVersion.current_stage,
+    "model_id": ModelVersion.model_id,
+}
+
+
+def search_versions(comparisons: list[Comparison], order: list[OrderKey], max_results: int, offset: int) -> Page:
+    comparisons, prompts = _prompt_scope(comparisons)
+    query = (
+        ModelVersion.select(ModelVersion, RegisteredModel.name.alias("model_name"))
+        .join(RegisteredModel)
+        .where(ModelVersion.deleted == False)  # noqa: E712
+    )
+    prompt_ids = _prompt_ids(RegisteredModelTag, "registered_model")
+    query = query.where(
+        ModelVersion.registered_model.in_(prompt_ids) if prompts else ModelVersion.registered_model.not_in(prompt_ids)
+    )
+    for n, c in enumerate(comparisons):
+        if c.kind == "attribute":
+            column = _VERSION_COLUMNS.get(c.key)
+            if column is None:
+                raise InvalidInput(f"Invalid attribute name: {c.key}")
+            value = c.value
+            if c.key in ("version_number", "creation_timestamp", "last_updated_timestamp"):
+                try:
+                    value = int(value)
+                except (TypeError, ValueError):
+                    raise InvalidInput(f"Invalid value for numeric attribute '{c.key}': {value!r}") from None
+            query = query.where(compare(column, c.op, value))
+        elif c.kind == "tag":
+            query = query.where(_tag_condition(ModelVersionTag, "model_version", ModelVersion.id, c.key, c.op, c.value, n))
+        else:
+            raise InvalidInput(f"Invalid attribute name: {c.key}")
+    if not order:
+        order = [OrderKey("attribute", "last_updated_timestamp", False), OrderKey("attribute", "name", True),
+                 OrderKey("attribute", "version_number", False)]
+    clauses, seen = [], set()
+    for o in order:
+        column = _VERSION_COLUMNS.get(o.key)
+        if column is None or o.key in ("source_path", "current_stage", "model_id"):
+            raise InvalidInput(f"Invalid order by key '{o.key}' specified.")
+        if column.name in seen:
+            raise InvalidInput(f"`order_by` contains duplicate fields: {[x.key for x in order]}")
+        seen.add(column.name)
+        clauses.append(column.asc() if o.ascending else column.desc())
+    if "name" not in seen:
+        clauses.append(RegisteredModel.name.asc())
+    if "version" not in seen:
+        clauses.append(ModelVersion.version.desc())
+    rows = list(query.order_by(*clauses).offset(offset).limit(max_results + 1).dicts())
+    next_offset = offset + max_results if len(rows) > max_results else None
+    rows = rows[:max_results]
+    names = {r["registered_model"]: r["model_name"] for r in rows}
+    return Page(version_views(rows, names), next_offset)
