@@ -74,10 +74,14 @@ def create_app(config: ServerConfig, database=None) -> Flask:
     def _connect():
         db.connect(reuse_if_open=True)
 
-    @app.teardown_request
-    def _close(exc):
-        if not db.is_closed():
-            db.close()
+    # A pooled connection (PostgreSQL, MySQL) goes back to its pool after each request; a SQLite
+    # connection stays open in its worker thread, sparing every request the open and the pragmas.
+    if core_db.dialect(db) != "sqlite":
+
+        @app.teardown_request
+        def _close(exc):
+            if not db.is_closed():
+                db.close()
 
     _install_error_handlers(app)
     return app
