@@ -120,6 +120,11 @@ def _install_error_handlers(app: Flask) -> None:
         code = "BAD_REQUEST" if err.code and err.code < 500 else "INTERNAL_ERROR"
         return json_response({"error_code": code, "message": err.description or err.name}, err.code or 500)
 
+    @app.errorhandler(peewee.DataError)
+    def _bad_value(err):
+        # A value the database cannot hold (too long, out of range): the request's fault.
+        return error_response(MlflowError(f"Invalid value: the database refused it ({err})", "INVALID_PARAMETER_VALUE"))
+
     @app.errorhandler(peewee.OperationalError)
     def _db_busy(err):
         text = str(err).lower()

@@ -80,7 +80,11 @@ def open_database(uri: str) -> peewee.Database:
         if "unix_socket" in options:
             kwargs["unix_socket"] = options["unix_socket"]
         return PooledMySQLDatabase(
-            name, max_connections=_POOL_SIZE, stale_timeout=300, timeout=10, charset="utf8mb4", **kwargs
+            name, max_connections=_POOL_SIZE, stale_timeout=300, timeout=10, charset="utf8mb4",
+            # TEXT holds 65,535 bytes: too little for MLflow's limits in utf8mb4 (a 100,000-char
+            # registry tag, a 16 MB dataset profile). Text columns are LONGTEXT on MySQL.
+            field_types={"TEXT": "LONGTEXT"},
+            **kwargs,
         )
     raise InvalidInput(
         f"Unsupported backend store URI {uri!r}: expected sqlite:///, postgresql:// or mysql://"

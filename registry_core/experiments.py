@@ -15,6 +15,9 @@ from registry_core.search_ast import Comparison, OrderKey
 from registry_core.sqlutil import compare, upsert
 
 ACTIVE, DELETED = "active", "deleted"
+# Locations that would make clients (and MLflow servers) talk to arbitrary hosts (MLflow refuses
+# them too); s3://, gs://, local paths and mlflow-artifacts:/ stay allowed.
+_HOST_ADDRESSED_SCHEMES = ("http", "https", "ftp", "sftp")
 VIEW_TYPES = ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")
 
 
@@ -62,6 +65,12 @@ def create(name, artifact_location: str | None, tags, default_artifact_root: str
     if artifact_location and artifact_location.startswith("runs:"):
         raise InvalidInput(
             f"Artifact location cannot be a runs:/ URI. Given: '{artifact_location}'"
+        )
+    scheme = artifact_location.split("://", 1)[0].lower() if artifact_location and "://" in artifact_location else ""
+    if scheme in _HOST_ADDRESSED_SCHEMES:
+        raise InvalidInput(
+            f"'artifact_location' cannot use the '{scheme}' scheme: the '{scheme}' scheme addresses a "
+            "host other than the tracking server's configured artifact storage."
         )
     now = now_ms()
     with database.atomic():

@@ -21,6 +21,8 @@ import uuid
 from urllib.parse import unquote, urlsplit
 
 import peewee as pw
+from storage.base import UnsafePath
+from storage.paths import safe_relpath
 
 from registry_core import logged_models, registry
 from registry_core.artifacts import ArtifactRepository
@@ -111,11 +113,15 @@ def _run_row(run_id: str, source: str):
 
 
 class Resolved:
-    def __init__(self, location: str | None, run_id: str | None, model_id: str | None, shared_snapshot: bool = False):
+    def __init__(self, location: str | None, run_id: str | None, model_id: str | None, shared_snapshot: bool = False,
+                 external: bool = False):
         self.location = location  # an artifact URI inside the store, or None (prompts)
         self.run_id = run_id
         self.model_id = model_id
         self.shared_snapshot = shared_snapshot  # already an immutable registry snapshot
+        # the candidate's artifacts live in a client-written root outside the server's store
+        # (``--default-artifact-root /path``): the server never reads them, it keeps the reference
+        self.external = external
 
 
 def resolve_source(source: str, run_id: str | None, model_id: str | None, repo: ArtifactRepository,
@@ -135,7 +141,8 @@ def resolve_source(source: str, run_id: str | None, model_id: str | None, repo: 
             if model_id and model_id != mid:
                 raise _invalid_source(source, "The model_id request parameter must identify the resource that contains the source.")
             model = logged_models.get(mid)
-            return Resolved(model.artifact_location, run_id or model.source_run_id, mid)
+            return Resolved(model.artifact_location, run_id or model.source_run_id, mid,
+                            external=not repo.owns(model.artifact_location))
         mv = _registry_version(source, name, version, stage, alias)
         return Resolved(mv.storage_location, run_id or mv.run_id, model_id or mv.model_id, shared_snapshot=True)
     if scheme == "runs":
@@ -149,17 +156,22 @@ def resolve_source(source: str, run_id: str | None, model_id: str | None, repo: 
         if run_id and run_id != source_run:
             raise _invalid_source(source, "The run_id request parameter must identify the resource that contains the source.")
         row = _run_row(source_run, source)
+        try:
+            safe_relpath(rel)
+        except UnsafePath:
+            raise _invalid_source(source, "Relative path segments and backslashes are not allowed.") from None
+        external = not repo.owns(row[2])
         if rel:
             first, rest = rel.split("/", 1)[0], rel.split("/", 1)[1] if "/" in rel else ""
             named = LoggedModel.select(LoggedModel.model_id, LoggedModel.artifact_location).where(
                 (LoggedModel.source_run_id == source_run) & (LoggedModel.name == first)
                 & (LoggedModel.lifecycle_stage != "deleted")
             ).order_by(LoggedModel.creation_timestamp.desc()).tuples().first()
-            if named is not None and not repo.list(repo.resolve(row[2], rel)):
+            if named is not None and (external or not repo.list(repo.resolve(row[2], rel))):
                 location = named[1] if not rest else f"{named[1].rstrip('/')}/{rest}"
-                return Resolved(location, source_run, model_id or named[0])
+                return Resolved(location, source_run, model_id or named[0], external=not repo.owns(named[1]))
         location = row[2] if not rel else f"{row[2].rstrip('/')}/{rel}"
-        return Resolved(location, source_run, model_id)
+        return Resolved(location, source_run, model_id, external=external)
     if repo.owns(source):
         if model_id:
             model = logged_models.get(model_id)
@@ -172,6 +184,17 @@ def resolve_source(source: str, run_id: str | None, model_id: str | None, repo: 
         raise _invalid_source(
             source, "It must lie inside the artifacts of the run_id or model_id given with it."
         )
+    # A location inside the run's (or logged model's) own artifacts when those live in a
+    # client-written root outside the server's store (MLflow's local-source rule; the 2.x client
+    # registers ``runs:/`` URIs this way). The server never reads such a location.
+    if model_id:
+        model = logged_models.get(model_id)
+        if not repo.owns(model.artifact_location) and _within(source, model.artifact_location):
+            return Resolved(source, run_id or model.source_run_id, model_id, external=True)
+    if run_id:
+        row = _run_row(run_id, source)
+        if not repo.owns(row[2]) and _within(source, row[2]):
+            return Resolved(source, run_id, model_id, external=True)
     raise _invalid_source(
         source, "Sources must be runs:/, models:/ or artifact URIs of this server's artifact store."
     )
@@ -220,7 +243,7 @@ def promote(name, source, run_id, tags, run_link, description, model_id, repo: A
     model = registry.model_row(name)
     resolved = resolve_source(source, run_id or None, model_id or None, repo, prompt)
     location = resolved.location
-    if location and not resolved.shared_snapshot:
+    if location and not resolved.shared_snapshot and not resolved.external:
         location = _snapshot(repo, location, proxied)
     lineage = _lineage(resolved.run_id) if not prompt else {}
     for attempt in range(_VERSION_RETRIES):

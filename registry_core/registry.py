@@ -425,7 +425,7 @@ def set_alias(name, alias, version) -> None:
     validate_alias(alias)
     if alias.lower() == "latest" or _RESERVED_ALIAS_RE.match(alias):
         raise InvalidInput(
-            f"'{alias}' alias name (case insensitive) is reserved."
+            "'latest' alias name (case insensitive) is reserved."
             if alias.lower() == "latest"
             else f"Version alias name '{alias}' is reserved."
         )
