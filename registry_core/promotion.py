@@ -308,6 +308,7 @@ def lineage(name: str, version) -> dict:
     datasets = list(ModelVersionDataset.select(
         ModelVersionDataset.name, ModelVersionDataset.digest, ModelVersionDataset.context
     ).where(ModelVersionDataset.model_version == mv["id"]).order_by(ModelVersionDataset.name).dicts())
+    datasets = [{k: val for k, val in d.items() if val is not None} for d in datasets]  # unset: absent
     return {
         "name": name,
         "version": str(mv["version"]),

@@ -14,49 +14,10 @@ import pytest
 from registry_core import experiments as experiments_service
 from registry_core.clock import now_ms
 
-API = "/api/2.0/mlflow"
-AJAX = "/ajax-api/2.0/mlflow"
+from tests.api.wire import AJAX, API, assert_no_nulls, error, get, ok, post
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def assert_no_nulls(value, path="$"):
-    """Protobuf JSON omits unset fields: a null anywhere in a response is a bug."""
-    assert value is not None, f"null at {path}"
-    if isinstance(value, dict):
-        for key, item in value.items():
-            assert_no_nulls(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for n, item in enumerate(value):
-            assert_no_nulls(item, f"{path}[{n}]")
-
-
-def ok(resp) -> dict:
-    assert resp.status_code == 200, (resp.status_code, resp.get_data(as_text=True)[:800])
-    assert resp.mimetype == "application/json"
-    body = resp.get_json()
-    assert isinstance(body, dict)
-    assert_no_nulls(body)
-    return body
-
-
-def error(resp, status: int, code: str, *fragments: str) -> dict:
-    assert resp.status_code == status, (resp.status_code, resp.get_data(as_text=True)[:800])
-    assert resp.mimetype == "application/json"
-    body = resp.get_json()
-    assert body["error_code"] == code, body
-    for fragment in fragments:
-        assert fragment in body["message"], (fragment, body["message"])
-    return body
-
-
-def post(client, path, body=None, root=API):
-    return client.post(f"{root}/{path}", json=body if body is not None else {})
-
-
-def get(client, path, root=API, **params):
-    return client.get(f"{root}/{path}", query_string=params)
 
 
 def create_experiment(client, name, tags=None, **extra) -> str:

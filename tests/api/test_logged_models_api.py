@@ -2,7 +2,7 @@
 import base64
 import json
 
-API = "/api/2.0/mlflow"
+from tests.api.wire import API
 
 
 def _post(client, path, body):

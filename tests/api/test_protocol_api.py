@@ -14,80 +14,48 @@ from mlflow_compat.app import create_app
 from mlflow_compat.config import ServerConfig
 from registry_core import experiments as experiments_service
 
-API = "/api/2.0/mlflow"
-AJAX = "/ajax-api/2.0/mlflow"
-
-
-def assert_no_nulls(value, path="$"):
-    assert value is not None, f"null at {path}"
-    if isinstance(value, dict):
-        for key, item in value.items():
-            assert_no_nulls(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for n, item in enumerate(value):
-            assert_no_nulls(item, f"{path}[{n}]")
-
-
-def ok(resp) -> dict:
-    assert resp.status_code == 200, (resp.status_code, resp.get_data(as_text=True)[:800])
-    assert resp.mimetype == "application/json"
-    body = json.loads(resp.get_data(as_text=True))  # strict: no NaN/Infinity literals either
-    assert isinstance(body, dict)
-    assert_no_nulls(body)
-    return body
-
-
-def json_error(resp, status: int, code: str, *fragments: str) -> dict:
-    assert resp.status_code == status, (resp.status_code, resp.get_data(as_text=True)[:800])
-    assert resp.mimetype == "application/json", resp.mimetype
-    body = resp.get_json()
-    assert isinstance(body, dict)
-    assert body["error_code"] == code, body
-    assert isinstance(body["message"], str) and body["message"]
-    for fragment in fragments:
-        assert fragment in body["message"], (fragment, body["message"])
-    return body
+from tests.api.wire import AJAX, API, assert_no_nulls, error, ok
 
 
 def test_unknown_routes_wrong_methods_and_bodies(client):
     # unknown routes: JSON 404 ENDPOINT_NOT_FOUND
     for path in (f"{API}/no-such-endpoint", f"{API}/experiments/frobnicate", f"{AJAX}/runs/nope",
                  "/api/9.9/mlflow/experiments/get", "/definitely/not/here"):
-        json_error(client.get(path), 404, "ENDPOINT_NOT_FOUND")
-    json_error(client.post(f"{API}/experiments/frobnicate", json={}), 404, "ENDPOINT_NOT_FOUND")
+        error(client.get(path), 404, "ENDPOINT_NOT_FOUND")
+    error(client.post(f"{API}/experiments/frobnicate", json={}), 404, "ENDPOINT_NOT_FOUND")
 
     # wrong method: JSON 405 with an Allow header
-    body = json_error(client.get(f"{API}/runs/create"), 405, "BAD_REQUEST", "GET")
+    body = error(client.get(f"{API}/runs/create"), 405, "BAD_REQUEST", "GET")
     resp = client.get(f"{API}/experiments/create")
     assert resp.status_code == 405 and "POST" in resp.headers["Allow"]
     resp = client.post(f"{API}/experiments/get", json={"experiment_id": "0"})
-    json_error(resp, 405, "BAD_REQUEST")
+    error(resp, 405, "BAD_REQUEST")
     assert "GET" in resp.headers["Allow"]
-    json_error(client.delete(f"{API}/runs/get"), 405, "BAD_REQUEST")
-    json_error(client.put(f"{API}/experiments/search", json={}), 405, "BAD_REQUEST")
+    error(client.delete(f"{API}/runs/get"), 405, "BAD_REQUEST")
+    error(client.put(f"{API}/experiments/search", json={}), 405, "BAD_REQUEST")
     assert body["message"]
 
     # malformed JSON bodies: 400 JSON
     for raw in ("{not json", '{"name": ', "\x00\x01", '{"name": "x",}'):
         resp = client.post(f"{API}/experiments/create", data=raw, content_type="application/json")
-        json_error(resp, 400, "BAD_REQUEST")
+        error(resp, 400, "BAD_REQUEST")
     for raw in ("[1, 2]", '"a string"', "42", "null"):
         resp = client.post(f"{API}/experiments/create", data=raw, content_type="application/json")
         assert resp.status_code == 400 and resp.mimetype == "application/json"
         assert resp.get_json()["error_code"] in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST")
     # invalid UTF-8
     resp = client.post(f"{API}/experiments/create", data=b'{"name": "\xff\xfe"}', content_type="application/json")
-    json_error(resp, 400, "BAD_REQUEST")
+    error(resp, 400, "BAD_REQUEST")
     # an empty body is an empty message
-    json_error(client.post(f"{API}/experiments/create", data=b"", content_type="application/json"), 400,
+    error(client.post(f"{API}/experiments/create", data=b"", content_type="application/json"), 400,
                "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'name'")
     # POST bodies must be declared JSON, as MLflow's _validate_content_type requires
-    json_error(client.post(f"{API}/experiments/create", data='{"name": "no-content-type"}'), 400,
+    error(client.post(f"{API}/experiments/create", data='{"name": "no-content-type"}'), 400,
                "INVALID_PARAMETER_VALUE", "Content-Type header is missing")
     for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
-        json_error(client.post(f"{API}/experiments/create", data='{"name": "form"}', content_type=content_type),
+        error(client.post(f"{API}/experiments/create", data='{"name": "form"}', content_type=content_type),
                    400, "INVALID_PARAMETER_VALUE", "Content-Type must be one of ['application/json']")
-    json_error(client.get(f"{API}/experiments/get-by-name", query_string={"experiment_name": "form"}), 404,
+    error(client.get(f"{API}/experiments/get-by-name", query_string={"experiment_name": "form"}), 404,
                "RESOURCE_DOES_NOT_EXIST")
     eid = ok(client.post(f"{API}/experiments/create", data='{"name": "charset"}',
                          content_type="application/json; charset=utf-8"))["experiment_id"]
@@ -99,14 +67,14 @@ def test_unknown_routes_wrong_methods_and_bodies(client):
     assert ok(client.get(f"{API}/experiments/get-by-name", query_string={"experiment_name": "double-encoded"}))
 
     # wrong field types: 400 INVALID_PARAMETER_VALUE naming the field
-    json_error(client.post(f"{API}/experiments/create", json={"name": ["a"]}), 400, "INVALID_PARAMETER_VALUE", "name")
-    json_error(client.post(f"{API}/experiments/create", json={"name": "t", "tags": "x"}), 400,
+    error(client.post(f"{API}/experiments/create", json={"name": ["a"]}), 400, "INVALID_PARAMETER_VALUE", "name")
+    error(client.post(f"{API}/experiments/create", json={"name": "t", "tags": "x"}), 400,
                "INVALID_PARAMETER_VALUE", "tags")
-    json_error(client.post(f"{API}/runs/search", json={"experiment_ids": [eid], "max_results": 1.5}), 400,
+    error(client.post(f"{API}/runs/search", json={"experiment_ids": [eid], "max_results": 1.5}), 400,
                "INVALID_PARAMETER_VALUE", "max_results")
-    json_error(client.post(f"{API}/runs/search", json={"experiment_ids": [eid], "max_results": True}), 400,
+    error(client.post(f"{API}/runs/search", json={"experiment_ids": [eid], "max_results": True}), 400,
                "INVALID_PARAMETER_VALUE", "max_results")
-    json_error(client.post(f"{API}/runs/search", json={"experiment_ids": [eid], "order_by": "name"}), 400,
+    error(client.post(f"{API}/runs/search", json={"experiment_ids": [eid], "order_by": "name"}), 400,
                "INVALID_PARAMETER_VALUE", "order_by")
 
     # unknown fields are ignored, at the top level and nested
@@ -165,12 +133,12 @@ def test_encoding_int64_ids_and_no_nulls(client):
     assert edge["metrics"] == [{"key": "edge", "value": 1.0, "timestamp": 2**63 - 1, "step": -(2**63)}]
     for field, value in (("timestamp", 2**63), ("step", 2**63), ("step", -(2**63) - 1), ("timestamp", 1e30)):
         body = {"run_id": rid, "key": "over", "value": 1, "timestamp": 1, field: value}
-        json_error(client.post(f"{API}/runs/log-metric", json=body), 400, "INVALID_PARAMETER_VALUE", field)
-    json_error(client.post(f"{API}/runs/create", json={"experiment_id": eid, "start_time": str(2**64)}), 400,
+        error(client.post(f"{API}/runs/log-metric", json=body), 400, "INVALID_PARAMETER_VALUE", field)
+    error(client.post(f"{API}/runs/create", json={"experiment_id": eid, "start_time": str(2**64)}), 400,
                "INVALID_PARAMETER_VALUE", "start_time")
-    json_error(client.post(f"{API}/runs/search", json={"experiment_ids": [eid], "max_results": 2**63}), 400,
+    error(client.post(f"{API}/runs/search", json={"experiment_ids": [eid], "max_results": 2**63}), 400,
                "INVALID_PARAMETER_VALUE", "max_results")
-    json_error(client.get(f"{API}/metrics/get-history",
+    error(client.get(f"{API}/metrics/get-history",
                           query_string={"run_id": rid, "metric_key": "m", "max_results": str(2**70)}), 400,
                "INVALID_PARAMETER_VALUE", "max_results")
     assert ok(client.get(f"{API}/metrics/get-history",
@@ -202,7 +170,7 @@ def test_errors_from_unexpected_failures(client, monkeypatch):
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(experiments_service, "get", boom)
-    body = json_error(client.get(f"{API}/experiments/get", query_string={"experiment_id": "0"}), 500,
+    body = error(client.get(f"{API}/experiments/get", query_string={"experiment_id": "0"}), 500,
                       "INTERNAL_ERROR")
     assert "secret internals" not in body["message"]
 
@@ -211,7 +179,7 @@ def test_errors_from_unexpected_failures(client, monkeypatch):
 
     monkeypatch.setattr(experiments_service, "get", busy)
     resp = client.get(f"{API}/experiments/get", query_string={"experiment_id": "0"})
-    json_error(resp, 503, "TEMPORARILY_UNAVAILABLE")
+    error(resp, 503, "TEMPORARILY_UNAVAILABLE")
     assert resp.headers.get("Retry-After")
 
 
@@ -227,7 +195,7 @@ def test_meta_endpoints(client):
             assert key in info
         assert isinstance(info["multipart_uploads_enabled"], bool)
         assert isinstance(info["features_enabled"], dict)
-    json_error(client.post("/api/3.0/mlflow/server-info", json={}), 405, "BAD_REQUEST")
+    error(client.post("/api/3.0/mlflow/server-info", json={}), 405, "BAD_REQUEST")
 
 
 def test_static_prefix(registry_db, backend_uri, tmp_path):
@@ -256,15 +224,15 @@ def test_static_prefix(registry_db, backend_uri, tmp_path):
     assert client.get("/mlflow/version").get_data(as_text=True) == "3.17.2"
 
     # nothing answers without the prefix
-    json_error(client.get("/api/2.0/mlflow/experiments/get", query_string={"experiment_id": "0"}), 404,
+    error(client.get("/api/2.0/mlflow/experiments/get", query_string={"experiment_id": "0"}), 404,
                "ENDPOINT_NOT_FOUND")
-    json_error(client.post("/api/2.0/mlflow/experiments/create", json={"name": "unprefixed"}), 404,
+    error(client.post("/api/2.0/mlflow/experiments/create", json={"name": "unprefixed"}), 404,
                "ENDPOINT_NOT_FOUND")
-    json_error(client.get("/ajax-api/2.0/mlflow/experiments/search"), 404, "ENDPOINT_NOT_FOUND")
+    error(client.get("/ajax-api/2.0/mlflow/experiments/search"), 404, "ENDPOINT_NOT_FOUND")
     assert client.get("/health").status_code == 404
     assert client.get("/api/3.0/mlflow/server-info").status_code == 404
-    json_error(client.get("/mlflow/api/2.0/mlflow/unknown"), 404, "ENDPOINT_NOT_FOUND")
-    json_error(client.get("/mlflow/api/2.0/mlflow/runs/create"), 405, "BAD_REQUEST")
+    error(client.get("/mlflow/api/2.0/mlflow/unknown"), 404, "ENDPOINT_NOT_FOUND")
+    error(client.get("/mlflow/api/2.0/mlflow/runs/create"), 405, "BAD_REQUEST")
     assert "unprefixed" not in [e["name"] for e in ok(client.post(
         "/mlflow/api/2.0/mlflow/experiments/search", json={}))["experiments"]]
 

@@ -18,8 +18,8 @@ import pytest
 
 from registry_core import promotion, registry
 
-API = "/api/2.0/mlflow"
-AJAX = "/ajax-api/2.0/mlflow"
+from tests.api.wire import AJAX, API, delete, error, get, ok, patch, post
+
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 PROMPT_FILTER = "tag.`mlflow.prompt.is_prompt` != 'true'"  # what the 3.x client always appends
 SNAPSHOT_URI = re.compile(r"mlflow-artifacts:/registry/[0-9a-f]{32}")
@@ -60,39 +60,6 @@ def clock(monkeypatch):
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def ok(resp) -> dict:
-    assert resp.status_code == 200, (resp.status_code, resp.get_data(as_text=True)[:800])
-    assert resp.mimetype == "application/json"
-    body = resp.get_json()
-    assert isinstance(body, dict)
-    return body
-
-
-def error(resp, status: int, code: str, *fragments: str) -> dict:
-    assert resp.status_code == status, (resp.status_code, resp.get_data(as_text=True)[:800])
-    body = resp.get_json()
-    assert body["error_code"] == code, body
-    for fragment in fragments:
-        assert fragment in body["message"], (fragment, body["message"])
-    return body
-
-
-def post(client, path, body=None, root=API):
-    return client.post(f"{root}/{path}", json=body if body is not None else {})
-
-
-def get(client, path, root=API, **params):
-    return client.get(f"{root}/{path}", query_string=params)
-
-
-def patch(client, path, body, root=API):
-    return client.patch(f"{root}/{path}", json=body)
-
-
-def delete(client, path, body, root=API):
-    return client.delete(f"{root}/{path}", json=body)
 
 
 def create_model(client, name, **extra) -> dict:
