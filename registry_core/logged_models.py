@@ -6,7 +6,6 @@ under ``<experiment artifact location>/models/<model_id>/artifacts``, then is fi
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import peewee as pw

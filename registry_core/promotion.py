@@ -16,7 +16,6 @@ repository, input datasets) is recorded in the same transaction.
 from __future__ import annotations
 
 import json
-import posixpath
 import uuid
 from urllib.parse import unquote, urlsplit
 

@@ -14,7 +14,6 @@ import peewee as pw
 from registry_core import validation as v
 from registry_core.clock import now_ms
 from registry_core.db import database
-from registry_core.entities import Page
 from registry_core.errors import AlreadyExists, InvalidInput, NotFound
 from registry_core.models import (
     ModelVersion,
@@ -24,8 +23,7 @@ from registry_core.models import (
     RegisteredModelAlias,
     RegisteredModelTag,
 )
-from registry_core.search_ast import Comparison, OrderKey
-from registry_core.sqlutil import compare, upsert
+from registry_core.sqlutil import upsert
 
 IS_PROMPT_TAG = "mlflow.prompt.is_prompt"
 STAGES = ("None", "Staging", "Production", "Archived")
@@ -464,132 +462,3 @@ def version_by_alias(name, alias) -> VersionView:
     if target is None:
         raise InvalidInput(f"Registered model alias {alias} not found.")
     return get_version(name, target)
-
-
-# --- search ----------------------------------------------------------------------------------
-
-
-def _prompt_scope(comparisons: list[Comparison]) -> tuple[list[Comparison], bool]:
-    """(other comparisons, whether prompts are searched): MLflow returns plain models unless the
-    filter asks for prompts with ``tags.mlflow.prompt.is_prompt = 'true'`` (or != 'false')."""
-    rest, prompts = [], False
-    for c in comparisons:
-        if c.kind == "tag" and c.key == IS_PROMPT_TAG:
-            value = str(c.value).lower()
-            prompts = (c.op == "=" and value == "true") or (c.op == "!=" and value == "false")
-            if prompts:
-                continue
-            if c.op in ("!=", "=") and value in ("true", "false"):
-                continue  # "!= 'true'" / "= 'false'": exactly the default scope
-        rest.append(c)
-    return rest, prompts
-
-
-def _tag_condition(model, owner_field, owner_column, key, op, value, n):
-    alias = model.alias(f"t{n}")
-    cond = (alias.key == key) & compare(alias.value, op, value)
-    return owner_column.in_(alias.select(getattr(alias, owner_field)).where(cond))
-
-
-def _prompt_ids(tag_model, owner_field):
-    alias = tag_model.alias("prompt_tags")
-    return alias.select(getattr(alias, owner_field)).where(
-        (alias.key == IS_PROMPT_TAG) & (pw.fn.LOWER(alias.value) == "true")
-    )
-
-
-def search_models(comparisons: list[Comparison], order: list[OrderKey], max_results: int, offset: int) -> Page:
-    comparisons, prompts = _prompt_scope(comparisons)
-    query = RegisteredModel.select()
-    prompt_ids = _prompt_ids(RegisteredModelTag, "registered_model")
-    query = query.where(RegisteredModel.id.in_(prompt_ids) if prompts else RegisteredModel.id.not_in(prompt_ids))
-    for n, c in enumerate(comparisons):
-        if c.kind == "attribute" and c.key == "name":
-            query = query.where(compare(RegisteredModel.name, c.op, c.value))
-        elif c.kind == "tag":
-            query = query.where(_tag_condition(RegisteredModelTag, "registered_model", RegisteredModel.id, c.key, c.op, c.value, n))
-        else:
-            raise InvalidInput(f"Invalid attribute name: {c.key}")
-    columns = {
-        "name": RegisteredModel.name,
-        "creation_timestamp": RegisteredModel.creation_time,
-        "last_updated_timestamp": RegisteredModel.last_updated_time,
-        "timestamp": RegisteredModel.last_updated_time,
-    }
-    clauses, seen = [], set()
-    for o in order:
-        column = columns.get(o.key)
-        if column is None:
-            raise InvalidInput(f"Invalid order by key '{o.key}' specified.")
-        if column.name in seen:
-            raise InvalidInput(f"`order_by` contains duplicate fields: {[x.key for x in order]}")
-        seen.add(column.name)
-        clauses.append(column.asc() if o.ascending else column.desc())
-    if "name" not in seen:
-        clauses.append(RegisteredModel.name.asc())
-    rows = list(query.order_by(*clauses).offset(offset).limit(max_results + 1).dicts())
-    next_offset = offset + max_results if len(rows) > max_results else None
-    return Page(model_views(rows[:max_results]), next_offset)
-
-
-_VERSION_COLUMNS = {
-    "name": RegisteredModel.name,
-    "run_id": ModelVersion.run_id,
-    "source_path": ModelVersion.source,
-    "version_number": ModelVersion.version,
-    "creation_timestamp": ModelVersion.creation_time,
-    "last_updated_timestamp": ModelVersion.last_updated_time,
-    "timestamp": ModelVersion.last_updated_time,
-    "current_stage": ModelVersion.current_stage,
-    "model_id": ModelVersion.model_id,
-}
-
-
-def search_versions(comparisons: list[Comparison], order: list[OrderKey], max_results: int, offset: int) -> Page:
-    comparisons, prompts = _prompt_scope(comparisons)
-    query = (
-        ModelVersion.select(ModelVersion, RegisteredModel.name.alias("model_name"))
-        .join(RegisteredModel)
-        .where(ModelVersion.deleted == False)  # noqa: E712
-    )
-    prompt_ids = _prompt_ids(RegisteredModelTag, "registered_model")
-    query = query.where(
-        ModelVersion.registered_model.in_(prompt_ids) if prompts else ModelVersion.registered_model.not_in(prompt_ids)
-    )
-    for n, c in enumerate(comparisons):
-        if c.kind == "attribute":
-            column = _VERSION_COLUMNS.get(c.key)
-            if column is None:
-                raise InvalidInput(f"Invalid attribute name: {c.key}")
-            value = c.value
-            if c.key in ("version_number", "creation_timestamp", "last_updated_timestamp"):
-                try:
-                    value = int(value)
-                except (TypeError, ValueError):
-                    raise InvalidInput(f"Invalid value for numeric attribute '{c.key}': {value!r}") from None
-            query = query.where(compare(column, c.op, value))
-        elif c.kind == "tag":
-            query = query.where(_tag_condition(ModelVersionTag, "model_version", ModelVersion.id, c.key, c.op, c.value, n))
-        else:
-            raise InvalidInput(f"Invalid attribute name: {c.key}")
-    if not order:
-        order = [OrderKey("attribute", "last_updated_timestamp", False), OrderKey("attribute", "name", True),
-                 OrderKey("attribute", "version_number", False)]
-    clauses, seen = [], set()
-    for o in order:
-        column = _VERSION_COLUMNS.get(o.key)
-        if column is None or o.key in ("source_path", "current_stage", "model_id"):
-            raise InvalidInput(f"Invalid order by key '{o.key}' specified.")
-        if column.name in seen:
-            raise InvalidInput(f"`order_by` contains duplicate fields: {[x.key for x in order]}")
-        seen.add(column.name)
-        clauses.append(column.asc() if o.ascending else column.desc())
-    if "name" not in seen:
-        clauses.append(RegisteredModel.name.asc())
-    if "version" not in seen:
-        clauses.append(ModelVersion.version.desc())
-    rows = list(query.order_by(*clauses).offset(offset).limit(max_results + 1).dicts())
-    next_offset = offset + max_results if len(rows) > max_results else None
-    rows = rows[:max_results]
-    names = {r["registered_model"]: r["model_name"] for r in rows}
-    return Page(version_views(rows, names), next_offset)

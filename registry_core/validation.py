@@ -47,7 +47,7 @@ def _path_not_unique(name: str) -> bool:
 def validate_key(kind: str, key) -> str:
     """Metric, param and run-tag keys (``kind`` is 'metric', 'param' or 'tag')."""
     if key is None or key == "":
-        raise InvalidInput(f"Missing value for required parameter 'key'. A key name must be provided.")
+        raise InvalidInput("Missing value for required parameter 'key'. A key name must be provided.")
     if not isinstance(key, str):
         raise InvalidInput(f"Invalid value {key!r} for parameter 'key' supplied: must be a string")
     if not _KEY_RE.match(key):

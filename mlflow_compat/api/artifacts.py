@@ -8,6 +8,7 @@ import re
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, request
+from werkzeug.routing import PathConverter
 from marshmallow import fields
 
 from mlflow_compat.errors import MlflowError, invalid
@@ -21,6 +22,20 @@ tracking = Blueprint("run_artifacts", __name__)  # mounted at /api/2.0/mlflow
 ui = Blueprint("artifact_downloads", __name__)  # mounted at the root
 
 MULTIPART_UNSUPPORTED = "Multipart upload is not supported for the current artifact repository"
+
+
+class _AnyPath(PathConverter):
+    """``<path:>`` that also matches a leading ``/``: ``artifacts//etc/passwd`` (or
+    ``%2Fetc%2Fpasswd``) reaches the handler, whose path check refuses it with a 400, instead of
+    Werkzeug answering a 308 redirect to the slash-merged URL."""
+
+    regex = ".+?"
+    part_isolating = False  # else inferred from the regex ("/" not in it) and set to True
+
+
+# registered before the routes below are added (deferred functions run in declaration order)
+proxy.record_once(lambda state: state.app.url_map.converters.setdefault("anypath", _AnyPath))
+
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -57,7 +72,8 @@ def _listing(infos, relative_to: str | None = None) -> list[dict]:
     for info in infos:
         name = posixpath.basename(info.path.rstrip("/"))
         path = posixpath.join(relative_to, name) if relative_to else name
-        out.append({"path": path, "is_dir": info.is_dir, "file_size": None if info.is_dir else info.file_size})
+        # as MLflow's FileInfo.to_proto: no file_size for a directory or an empty file
+        out.append({"path": path, "is_dir": info.is_dir, "file_size": None if info.is_dir else info.file_size or None})
     return _files.dump(out)
 
 
@@ -105,12 +121,12 @@ def send_artifact(store_path: str) -> Response:
 # --- /api/2.0/mlflow-artifacts ---------------------------------------------------------------
 
 
-@proxy.get("/artifacts/<path:artifact_path>")
+@proxy.get("/artifacts/<anypath:artifact_path>")
 def download(artifact_path):
     return send_artifact(artifact_path)
 
 
-@proxy.put("/artifacts/<path:artifact_path>")
+@proxy.put("/artifacts/<anypath:artifact_path>")
 def upload(artifact_path):
     repository().upload(artifact_path, request.stream, request.content_length)
     return json_response({})
@@ -126,7 +142,7 @@ def list_artifacts(m):
     return {"files": _listing(repository().list(m["path"] or ""))}
 
 
-@proxy.delete("/artifacts/<path:artifact_path>")
+@proxy.delete("/artifacts/<anypath:artifact_path>")
 def delete(artifact_path):
     repository().delete(artifact_path)
     return json_response({})
@@ -159,7 +175,7 @@ def _require_multipart():
         raise MlflowError(MULTIPART_UNSUPPORTED, "NOT_IMPLEMENTED")
 
 
-@proxy.post("/mpu/create/<path:artifact_path>")
+@proxy.post("/mpu/create/<anypath:artifact_path>")
 def mpu_create(artifact_path):
     m = read_message(_CreateMultipart())
     _require_multipart()
@@ -172,7 +188,7 @@ def mpu_create(artifact_path):
     return json_response({"upload_id": upload_id, "credentials": credentials})
 
 
-@proxy.post("/mpu/complete/<path:artifact_path>")
+@proxy.post("/mpu/complete/<anypath:artifact_path>")
 def mpu_complete(artifact_path):
     m = read_message(_CompleteMultipart())
     _require_multipart()
@@ -181,7 +197,7 @@ def mpu_complete(artifact_path):
     return json_response({})
 
 
-@proxy.post("/mpu/abort/<path:artifact_path>")
+@proxy.post("/mpu/abort/<anypath:artifact_path>")
 def mpu_abort(artifact_path):
     m = read_message(_AbortMultipart())
     _require_multipart()
@@ -189,7 +205,7 @@ def mpu_abort(artifact_path):
     return json_response({})
 
 
-@proxy.get("/presigned/<path:artifact_path>")
+@proxy.get("/presigned/<anypath:artifact_path>")
 def presigned(artifact_path):
     if not repository().supports_multipart:
         raise MlflowError("Presigned download URLs are not supported for the current artifact repository", "NOT_IMPLEMENTED")

@@ -16,7 +16,7 @@ def create(m):
     eid = experiments.create(
         m["name"],
         m["artifact_location"],
-        [(t["key"], t["value"]) for t in m["tags"]],
+        m["tags"],
         current_app.config["MODELOPS"].default_artifact_root,
     )
     return {"experiment_id": str(eid)}

@@ -11,15 +11,11 @@ bp = Blueprint("logged_models", __name__)
 _model = s.LoggedModelOut()
 
 
-def _pairs(items):
-    return [(i["key"], i["value"]) for i in items]
-
-
 @bp.post("/logged-models")
 @rpc(s.CreateLoggedModel)
 def create(m):
     model = logged_models.create(
-        m["experiment_id"], m["name"], m["source_run_id"], _pairs(m["tags"]), _pairs(m["params"]),
+        m["experiment_id"], m["name"], m["source_run_id"], m["tags"], m["params"],
         m["model_type"],
     )
     return {"model": _model.dump(model)}
@@ -47,7 +43,7 @@ def delete(m):
 @bp.patch("/logged-models/<model_id>/tags")
 @rpc(s.SetLoggedModelTags)
 def set_tags(m):
-    logged_models.set_tags(m["model_id"], _pairs(m["tags"]))
+    logged_models.set_tags(m["model_id"], m["tags"])
     return {}
 
 
@@ -61,7 +57,7 @@ def delete_tag(m):
 @bp.post("/logged-models/<model_id>/params")
 @rpc(s.LogLoggedModelParams)
 def log_params(m):
-    logged_models.log_params(m["model_id"], _pairs(m["params"]))
+    logged_models.log_params(m["model_id"], m["params"])
     return {}
 
 

@@ -7,7 +7,7 @@ from mlflow_compat.api.artifacts import repository, send_artifact
 from mlflow_compat.errors import invalid
 from mlflow_compat.schemas import registry as s
 from mlflow_compat.wire import rpc
-from registry_core import promotion, registry
+from registry_core import promotion, registry, registry_search
 
 bp = Blueprint("model_versions", __name__)
 native = Blueprint("model_version_lineage", __name__)  # mounted at /api/2.0/modelops
@@ -21,7 +21,7 @@ MAX_RESULTS = 200_000
 @rpc(s.CreateModelVersion)
 def create(m):
     version = promotion.promote(
-        m["name"], m["source"], m["run_id"], [(t["key"], t["value"]) for t in m["tags"]], m["run_link"],
+        m["name"], m["source"], m["run_id"], m["tags"], m["run_link"],
         m["description"], m["model_id"], repository(), current_app.config["MODELOPS"].serve_artifacts,
     )
     return {"model_version": _version.dump(version)}
@@ -62,7 +62,7 @@ def search(m):
             "Invalid value for request parameter max_results. It must be at most "
             f"{MAX_RESULTS}, but got value {max_results}"
         )
-    page = registry.search_versions(
+    page = registry_search.search_versions(
         filters.parse_model_version_filter(m["filter"]),
         filters.parse_model_version_order_by(m["order_by"]),
         max_results,

@@ -5,7 +5,7 @@ from mlflow_compat import filters, page_tokens
 from mlflow_compat.errors import invalid
 from mlflow_compat.schemas import registry as s
 from mlflow_compat.wire import rpc
-from registry_core import registry
+from registry_core import registry, registry_search
 
 bp = Blueprint("registered_models", __name__)
 _model = s.RegisteredModelOut()
@@ -17,7 +17,7 @@ MAX_RESULTS = 1000
 @bp.post("/registered-models/create")
 @rpc(s.CreateRegisteredModel)
 def create(m):
-    model = registry.create_model(m["name"], [(t["key"], t["value"]) for t in m["tags"]], m["description"])
+    model = registry.create_model(m["name"], m["tags"], m["description"])
     return {"registered_model": _model.dump(model)}
 
 
@@ -55,7 +55,7 @@ def search(m):
             "Invalid value for request parameter max_results. It must be at most "
             f"{MAX_RESULTS}, but got value {max_results}"
         )
-    page = registry.search_models(
+    page = registry_search.search_models(
         filters.parse_registered_model_filter(m["filter"]),
         filters.parse_registered_model_order_by(m["order_by"]),
         max_results,

@@ -22,15 +22,15 @@ def run_id(m) -> str:
     return rid
 
 
-def _pairs(items, value="value"):
-    return [(i["key"], i[value]) for i in items]
+def _pairs(items):
+    return [(i["key"], i["value"]) for i in items]
 
 
 @bp.post("/runs/create")
 @rpc(s.CreateRun)
 def create(m):
     run = candidates.create(
-        m["experiment_id"], m["user_id"], m["start_time"], _pairs(m["tags"]), m["run_name"]
+        m["experiment_id"], m["user_id"], m["start_time"], m["tags"], m["run_name"]
     )
     created = _run.dump(run)
     created.pop("outputs", None)  # MLflow's CreateRun answer carries no outputs
@@ -106,14 +106,14 @@ def log_batch(m):
             f"Batched logging API requests must be at most {MAX_BATCH_LOG_REQUEST_SIZE} bytes, "
             f"got a request of size {size}."
         )
-    candidates.log_batch(run_id(m), m["metrics"], _pairs(m["params"]), _pairs(m["tags"]))
+    candidates.log_batch(run_id(m), m["metrics"], _pairs(m["params"]), m["tags"])
     return {}
 
 
 @bp.post("/runs/log-inputs")
 @rpc(s.LogInputs)
 def log_inputs(m):
-    datasets = [dict(d["dataset"], tags=_pairs(d["tags"])) for d in m["datasets"]]
+    datasets = [dict(d["dataset"], tags=d["tags"]) for d in m["datasets"]]
     candidates.log_inputs(run_id(m), datasets, [x["model_id"] for x in m["models"]])
     return {}
 

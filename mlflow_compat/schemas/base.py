@@ -17,15 +17,19 @@ class ProtoSchema(Schema):
         return {k: val for k, val in data.items() if val is not None and val != []}
 
 
-class KeyValue(ProtoSchema):
-    key = fields.String()
-    value = fields.String()
-
-
 class KeyValueIn(RequestSchema):
     key = fields.String(required=True)
     value = fields.String(load_default=None, allow_none=True)
 
 
-def pairs(items) -> list[dict]:
-    return [{"key": k, "value": val} for k, val in items]
+class KeyValueList(fields.List):
+    """Tags and params: ``[{"key", "value"}]`` on the wire, ``[(key, value)]`` in the core."""
+
+    def __init__(self, **kwargs):
+        super().__init__(fields.Nested(KeyValueIn), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return [(item["key"], item["value"]) for item in super()._deserialize(value, attr, data, **kwargs)]
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else [{"key": k, "value": val} for k, val in value]

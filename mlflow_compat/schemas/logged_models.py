@@ -1,7 +1,7 @@
 """Messages of MLflow 3's logged-model endpoints (service.proto: LoggedModel*)."""
 from marshmallow import fields
 
-from mlflow_compat.schemas.base import KeyValueIn, ProtoSchema, RequestSchema
+from mlflow_compat.schemas.base import KeyValueList, ProtoSchema, RequestSchema
 from mlflow_compat.wire import Double, IdString, Int64
 
 
@@ -27,11 +27,11 @@ class LoggedModelInfoOut(ProtoSchema):
     status_message = fields.String()
     model_type = fields.String()
     source_run_id = fields.String()
-    tags = fields.Function(lambda m: [{"key": k, "value": val} for k, val in m.tags])
+    tags = KeyValueList()
 
 
 class LoggedModelDataOut(ProtoSchema):
-    params = fields.Function(lambda m: [{"key": k, "value": val} for k, val in m.params])
+    params = KeyValueList()
     metrics = fields.Function(lambda m: LoggedModelMetricOut(many=True).dump(m.metrics))
 
 
@@ -45,8 +45,8 @@ class CreateLoggedModel(RequestSchema):
     name = fields.String(load_default=None)
     model_type = fields.String(load_default=None)
     source_run_id = fields.String(load_default=None)
-    params = fields.List(fields.Nested(KeyValueIn), load_default=list)
-    tags = fields.List(fields.Nested(KeyValueIn), load_default=list)
+    params = KeyValueList(load_default=list)
+    tags = KeyValueList(load_default=list)
 
 
 class GetLoggedModel(RequestSchema):
@@ -58,11 +58,11 @@ class FinalizeLoggedModel(RequestSchema):
 
 
 class SetLoggedModelTags(RequestSchema):
-    tags = fields.List(fields.Nested(KeyValueIn), load_default=list)
+    tags = KeyValueList(load_default=list)
 
 
 class LogLoggedModelParams(RequestSchema):
-    params = fields.List(fields.Nested(KeyValueIn), load_default=list)
+    params = KeyValueList(load_default=list)
 
 
 class DatasetFilterIn(RequestSchema):

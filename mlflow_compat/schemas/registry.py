@@ -1,12 +1,8 @@
 """Messages of MLflow's model registry service (model_registry.proto)."""
 from marshmallow import fields
 
-from mlflow_compat.schemas.base import KeyValueIn, ProtoSchema, RequestSchema
+from mlflow_compat.schemas.base import KeyValueList, ProtoSchema, RequestSchema
 from mlflow_compat.wire import Int64
-
-
-def _pairs(items):
-    return [{"key": k, "value": val} for k, val in items]
 
 
 class ModelVersionOut(ProtoSchema):
@@ -21,7 +17,7 @@ class ModelVersionOut(ProtoSchema):
     run_id = fields.String()
     status = fields.String()
     status_message = fields.String()
-    tags = fields.Function(lambda mv: _pairs(mv.tags))
+    tags = KeyValueList()
     run_link = fields.String()
     aliases = fields.List(fields.String())
 
@@ -32,7 +28,7 @@ class RegisteredModelOut(ProtoSchema):
     last_updated_timestamp = fields.Integer()
     description = fields.String()
     latest_versions = fields.List(fields.Nested(ModelVersionOut))
-    tags = fields.Function(lambda rm: _pairs(rm.tags))
+    tags = KeyValueList()
     aliases = fields.Function(lambda rm: [{"alias": a, "version": str(ver)} for a, ver in rm.aliases])
 
 
@@ -42,7 +38,7 @@ class ModelName(RequestSchema):
 
 class CreateRegisteredModel(RequestSchema):
     name = fields.String(required=True)
-    tags = fields.List(fields.Nested(KeyValueIn), load_default=list)
+    tags = KeyValueList(load_default=list)
     description = fields.String(load_default=None)
 
 
@@ -94,7 +90,7 @@ class CreateModelVersion(RequestSchema):
     name = fields.String(required=True)
     source = fields.String(required=True)
     run_id = fields.String(load_default=None)
-    tags = fields.List(fields.Nested(KeyValueIn), load_default=list)
+    tags = KeyValueList(load_default=list)
     run_link = fields.String(load_default=None)
     description = fields.String(load_default=None)
     model_id = fields.String(load_default=None)

@@ -1,7 +1,7 @@
 """Messages of MLflow's tracking service (service.proto): experiments, runs, metrics."""
 from marshmallow import fields, validate
 
-from mlflow_compat.schemas.base import KeyValue, KeyValueIn, ProtoSchema, RequestSchema
+from mlflow_compat.schemas.base import KeyValueList, ProtoSchema, RequestSchema
 from mlflow_compat.wire import Double, IdString, Int64
 
 VIEW_TYPES = ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")
@@ -18,7 +18,7 @@ class ExperimentOut(ProtoSchema):
     lifecycle_stage = fields.String()
     last_update_time = fields.Integer()
     creation_time = fields.Integer()
-    tags = fields.Function(lambda e: [{"key": k, "value": val} for k, val in e.tags])
+    tags = KeyValueList()
     workspace = fields.Function(lambda e: "default")
 
 
@@ -48,8 +48,8 @@ class RunInfoOut(ProtoSchema):
 
 class RunDataOut(ProtoSchema):
     metrics = fields.List(fields.Nested(MetricOut))
-    params = fields.Function(lambda r: [{"key": k, "value": val} for k, val in r.params])
-    tags = fields.Function(lambda r: [{"key": k, "value": val} for k, val in r.tags])
+    params = KeyValueList()
+    tags = KeyValueList()
 
 
 class DatasetOut(ProtoSchema):
@@ -62,7 +62,7 @@ class DatasetOut(ProtoSchema):
 
 
 class DatasetInputOut(ProtoSchema):
-    tags = fields.Function(lambda d: [{"key": k, "value": val} for k, val in d.tags])
+    tags = KeyValueList()
     dataset = fields.Function(lambda d: DatasetOut().dump(d))
 
 
@@ -90,7 +90,7 @@ class RunOut(ProtoSchema):
 class CreateExperiment(RequestSchema):
     name = fields.String(required=True)
     artifact_location = fields.String(load_default=None)
-    tags = fields.List(fields.Nested(KeyValueIn), load_default=list)
+    tags = KeyValueList(load_default=list)
 
 
 class ExperimentId(RequestSchema):
@@ -140,7 +140,7 @@ class CreateRun(RequestSchema):
     user_id = fields.String(load_default=None)
     run_name = fields.String(load_default=None)
     start_time = Int64(load_default=None)
-    tags = fields.List(fields.Nested(KeyValueIn), load_default=list)
+    tags = KeyValueList(load_default=list)
 
 
 class UpdateRun(RunRef):
@@ -197,7 +197,7 @@ class LogParam(RunRef, ParamIn):
 class LogBatch(RunRef):
     metrics = fields.List(fields.Nested(MetricIn), load_default=list)
     params = fields.List(fields.Nested(ParamIn), load_default=list)
-    tags = fields.List(fields.Nested(KeyValueIn), load_default=list)
+    tags = KeyValueList(load_default=list)
 
 
 class DatasetIn(RequestSchema):
@@ -210,7 +210,7 @@ class DatasetIn(RequestSchema):
 
 
 class DatasetInputIn(RequestSchema):
-    tags = fields.List(fields.Nested(KeyValueIn), load_default=list)
+    tags = KeyValueList(load_default=list)
     dataset = fields.Nested(DatasetIn, required=True)
 
 
