@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 import peewee
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from mlflow_compat.api import (
@@ -25,6 +25,8 @@ from registry_core.artifacts import ArtifactRepository
 from registry_core.errors import RegistryError
 
 log = logging.getLogger("modelops")
+
+_DRAIN_LIMIT = 1024 * 1024  # unread request bytes read and dropped to keep a connection alive
 
 # (blueprint, API versions it is served under); each under /api/<v>/mlflow and /ajax-api/<v>/mlflow
 _RESOURCES = [
@@ -83,6 +85,24 @@ def create_app(config: ServerConfig, database=None) -> Flask:
             if not db.is_closed():
                 db.close()
 
+    @app.after_request
+    def _finish_request_body(response):
+        """A handler that answered without reading the whole body (a DELETE with a JSON body,
+        a write refused before its upload) leaves bytes on a keep-alive connection; the worker
+        may then drop it and the client's next request fails. Small leftovers are read and
+        dropped; a large one is not read: the connection is closed after this response."""
+        stream = request.stream
+        if getattr(stream, "is_exhausted", False) or not (request.content_length or request.headers.get("Transfer-Encoding")):
+            return response
+        budget = _DRAIN_LIMIT
+        while budget > 0:
+            chunk = stream.read(min(64 * 1024, budget))
+            if not chunk:
+                return response
+            budget -= len(chunk)
+        response.headers["Connection"] = "close"
+        return response
+
     _install_error_handlers(app)
     return app
 
@@ -100,14 +120,10 @@ def _install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(NotFound)
     def _not_found(err):
-        from flask import request
-
         return error_response(MlflowError(f"No API endpoint at {request.path}", "ENDPOINT_NOT_FOUND"))
 
     @app.errorhandler(MethodNotAllowed)
     def _method_not_allowed(err: MethodNotAllowed):
-        from flask import request
-
         body = {
             "error_code": "BAD_REQUEST",
             "message": f"The method {request.method} is not allowed for {request.path}",

@@ -7,8 +7,8 @@ import secrets
 import shutil
 
 from storage.base import (
-    CHUNK_SIZE, ArtifactNotFound, ArtifactStore, ByteChunks, FileInfo, StorageError,
-    UnsafePath, WriteSource, iter_source, resolve_range,
+    CHUNK_SIZE, ArtifactNotFound, ArtifactStore, ByteChunks, FileInfo, InvalidRequest,
+    StorageError, UnsafePath, WriteSource, iter_source, resolve_range,
 )
 from storage.paths import is_reachable_name, safe_relpath
 
@@ -60,14 +60,14 @@ class LocalArtifactStore(ArtifactStore):
     def write(self, path: str, stream: WriteSource, length: int | None = None) -> int:
         rel, _, real = self._resolve(path, allow_root=False)
         if os.path.isdir(real):
-            raise StorageError(f"Cannot write {rel!r}: a directory exists at that path")
+            raise InvalidRequest(f"Cannot write {rel!r}: a directory exists at that path")
         parent = os.path.dirname(real)
         try:
             os.makedirs(parent, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
-            raise StorageError(f"Cannot write {rel!r}: a parent path is a file") from None
+            raise InvalidRequest(f"Cannot write {rel!r}: a parent path is a file") from None
         except OSError as exc:
-            raise StorageError(f"Cannot write {rel!r}: {exc.strerror or exc}") from exc
+            raise _write_error(rel, exc) from exc
         # makedirs may have raced with a symlink swap; check the parent again once it exists.
         if not self._inside(os.path.realpath(parent)):
             raise UnsafePath(f"Invalid path {path!r}: resolves outside the artifact root")
@@ -77,7 +77,7 @@ class LocalArtifactStore(ArtifactStore):
         try:
             fd = os.open(tmp, flags, 0o666)  # 0o666 & ~umask, like any other new file
         except OSError as exc:
-            raise StorageError(f"Cannot write {rel!r}: {exc.strerror or exc}") from exc
+            raise _write_error(rel, exc) from exc
         written = 0
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
@@ -92,7 +92,7 @@ class LocalArtifactStore(ArtifactStore):
             try:
                 os.replace(tmp, real)
             except OSError as exc:
-                raise StorageError(f"Cannot write {rel!r}: {exc.strerror or exc}") from exc
+                raise _write_error(rel, exc) from exc
         except BaseException:
             try:
                 os.unlink(tmp)
@@ -181,6 +181,16 @@ class LocalArtifactStore(ArtifactStore):
 
 
 _MISSING = (errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG)
+# a path the filesystem cannot hold (name too long, a file or a directory in the way)
+_UNWRITABLE = (errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR, errno.EEXIST)
+
+
+def _write_error(rel: str, exc: OSError) -> StorageError:
+    """The client's error (InvalidRequest: a 400, as on S3) when the path itself cannot be
+    written; a store failure otherwise."""
+    if exc.errno in _UNWRITABLE:
+        return InvalidRequest(f"Cannot write {rel!r}: {exc.strerror or exc}")
+    return StorageError(f"Cannot write {rel!r}: {exc.strerror or exc}")
 
 
 def _read_error(rel: str, exc: OSError, action: str = "Cannot read") -> StorageError:

@@ -8,8 +8,8 @@ import re
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, request
-from werkzeug.routing import PathConverter
 from marshmallow import fields
+from werkzeug.routing import PathConverter
 
 from mlflow_compat.errors import MlflowError, invalid
 from mlflow_compat.schemas.base import ProtoSchema, RequestSchema

@@ -26,6 +26,11 @@ from urllib.parse import urlsplit, urlunsplit  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.e2e import server as harness  # noqa: E402
+# fixtures of the artifact tests (issue 3), registered here so that the session-scoped S3
+# endpoint is shared by every module
+from tests.e2e.artifact_servers import (  # noqa: E402,F401
+    art_client, art_tracking, artifact_server, s3_endpoint,
+)
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -7,93 +7,26 @@ would otherwise also count moto holding the uploaded objects and request bodies.
 """
 from __future__ import annotations
 
-import os
-import select
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
 
 import pytest
 import requests
 
+from tests.moto_server import ACCESS_KEY, SECRET_KEY, running_moto
+
 BUCKET = "modelops-test"
-ACCESS_KEY = "testing"
-SECRET_KEY = "testing"
-
-# Runs in the child: start moto on an ephemeral loopback port, report the port, serve until the
-# parent closes our stdin (also when the parent dies).
-_MOTO_CHILD = """
-import sys
-from moto.server import ThreadedMotoServer
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-server.start()
-print(server.get_host_and_port()[1], flush=True)
-sys.stdin.read()
-server.stop()
-"""
-_STARTUP_TIMEOUT = 60.0
-
-
-def _read_port(proc: subprocess.Popen, log, deadline: float) -> int:
-    line = b""
-    while not line.endswith(b"\n"):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise RuntimeError("moto server did not report its port in time")
-        ready, _, _ = select.select([proc.stdout], [], [], remaining)  # blocks; no sleeping
-        if not ready:
-            continue
-        byte = proc.stdout.read(1)
-        if not byte:
-            log.seek(0)
-            raise RuntimeError(f"moto server exited early ({proc.wait()}): "
-                               f"{log.read().decode(errors='replace')}")
-        line += byte
-    return int(line)
 
 
 @pytest.fixture(scope="session")
 def moto_endpoint():
     """``http://127.0.0.1:<port>`` of a moto S3 server holding an empty bucket ``BUCKET``."""
-    pytest.importorskip("moto.server", reason="install 'moto[server]>=5' for the S3 tests")
     from minio import Minio
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    # moto logs every request on stderr: a file, not a pipe nobody drains (it would fill up and
-    # block the server mid-test).
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, "-c", _MOTO_CHILD], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=log, env=env,
-                            bufsize=0)  # unbuffered: select() must see what read() hasn't
-    try:
-        deadline = time.monotonic() + _STARTUP_TIMEOUT
-        port = _read_port(proc, log, deadline)
-        endpoint = f"http://127.0.0.1:{port}"
-        # The socket is bound before the port is printed; wait until moto answers requests.
-        session = requests.Session()
-        session.trust_env = False
-        while True:
-            try:
-                session.get(f"{endpoint}/moto-api/", timeout=max(0.1, deadline - time.monotonic()))
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-        client = Minio(f"127.0.0.1:{port}", access_key=ACCESS_KEY, secret_key=SECRET_KEY,
+    with running_moto() as endpoint:
+        client = Minio(endpoint.split("://", 1)[1], access_key=ACCESS_KEY, secret_key=SECRET_KEY,
                        secure=False, region="us-east-1")
         client.make_bucket(BUCKET)
         yield endpoint
-    finally:
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        log.close()
 
 
 @pytest.fixture

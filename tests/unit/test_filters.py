@@ -551,7 +551,6 @@ def test_logged_model_filter_errors(filter_string, message):
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def mlflow_side():
-    pytest.importorskip("mlflow")
     with warnings.catch_warnings():  # MLflow's own import-time deprecation noise
         warnings.simplefilter("ignore")
         from sqlalchemy.orm import Session
