@@ -265,3 +265,41 @@ def test_log_model_with_registered_model_name(art_tracking, art_client, artifact
     _assert_same_predictions(mlflow.pyfunc.load_model(f"models:/{info.model_id}"), model, X)
     _assert_same_predictions(mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model"),
                              model, X)
+
+
+def test_stock_training_script(art_tracking, art_client, trained, uniq, tmp_path):
+    """Issue 3's "done when": a training script logs a scikit-learn model, a plot and a folder of
+    files, then loads the model back by models:/<model_id> and runs:/<run_id>/model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    model, X = trained
+    folder = tmp_path / "reports"
+    (folder / "per_class").mkdir(parents=True)
+    (folder / "summary.md").write_text("# accuracy\n0.93\n")
+    (folder / "per_class" / "class 0.csv").write_text("precision,recall\n0.9,0.95\n")
+
+    mlflow.set_experiment(uniq("training-script"))
+    with mlflow.start_run() as run:
+        mlflow.log_param("C", 1.0)
+        mlflow.log_metric("accuracy", float(model.score(X, model.predict(X))))
+        fig, ax = plt.subplots()
+        ax.plot([0, 1, 2], [0.5, 0.8, 0.93])
+        mlflow.log_figure(fig, "plots/accuracy.png")
+        plt.close(fig)
+        mlflow.log_artifacts(str(folder), artifact_path="reports")
+        info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
+
+    run_id = run.info.run_id
+    names = {f.path for f in art_client.list_artifacts(run_id)}
+    assert names == {"plots", "reports"}
+    (png,) = art_client.list_artifacts(run_id, "plots")
+    assert png.path == "plots/accuracy.png" and png.file_size > 1000
+    downloaded = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="reports",
+                                                          dst_path=str(tmp_path / "dl")))
+    assert (downloaded / "per_class" / "class 0.csv").read_text() == "precision,recall\n0.9,0.95\n"
+    assert (downloaded / "summary.md").read_text() == "# accuracy\n0.93\n"
+    for uri in (f"models:/{info.model_id}", f"runs:/{run_id}/model"):
+        _assert_same_predictions(mlflow.pyfunc.load_model(uri), model, X)
