@@ -26,6 +26,29 @@ def json_response(payload, status: int = 200, headers: dict | None = None) -> Re
     return Response(body, status=status, mimetype=JSON_MIMETYPE, headers=headers)
 
 
+def _json_number(value: float) -> str:
+    if value != value:
+        return '"NaN"'
+    if value in (math.inf, -math.inf):
+        return '"Infinity"' if value > 0 else '"-Infinity"'
+    return repr(float(value))
+
+
+def metric_points_json(key: str, rows, next_page_token: str | None = None) -> Response:
+    """``{"metrics": [...], "next_page_token": ...}`` for ``(value, timestamp, step)`` rows of one
+    metric: exactly what the MetricOut schema dumps (a test holds them equal), written directly
+    because a history page holds up to 25,000 points and the schema costs 8 us a point."""
+    prefix = '{"key":' + json.dumps(key, ensure_ascii=False) + ',"value":'
+    body = ",".join(
+        f'{prefix}{_json_number(value)},"timestamp":{ts},"step":{step}}}' for value, ts, step in rows
+    )
+    parts = ['{"metrics":[', body, "]"] if rows else ["{"]
+    if next_page_token:
+        parts.append(("," if rows else "") + '"next_page_token":' + json.dumps(next_page_token))
+    parts.append("}")
+    return Response("".join(parts), status=200, mimetype=JSON_MIMETYPE)
+
+
 def error_response(err: MlflowError, headers: dict | None = None) -> Response:
     return json_response(err.to_json(), err.status, headers)
 

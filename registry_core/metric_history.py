@@ -14,8 +14,10 @@ MAX_RUNS_BULK_INTERVAL = 100
 MAX_RESULTS_PER_RUN = 2500
 
 
-def history(run_id: str, key: str, max_results: int | None, offset: int) -> Page:
-    """One page of (key, value, timestamp, step) rows ordered as MLflow orders them."""
+def history_rows(run_id: str, key: str, max_results: int | None, offset: int) -> Page:
+    """One page of ``(value, timestamp, step)`` tuples ordered as MLflow orders them
+    (timestamp, step, value); values as logged (NaN and infinities restored). Tuples, not
+    objects: a page holds up to 25,000 points."""
     if not run_id:
         raise InvalidInput("Missing value for required parameter 'run_id'.")
     _run_row(run_id)
@@ -27,16 +29,22 @@ def history(run_id: str, key: str, max_results: int | None, offset: int) -> Page
     )
     if max_results is not None:
         query = query.limit(max_results + 1)
-    stored = v.stored_metric_value
-    points = [
-        MetricPoint(key, stored(value, nan), ts, step, run_id)
+    stored, top = v.stored_metric_value, v.FLOAT_MAX
+    rows = [
+        (stored(value, nan) if nan or not -top < value < top else value, ts, step)
         for value, ts, step, nan in query.tuples().iterator()
     ]
     next_offset = None
-    if max_results is not None and len(points) > max_results:
-        points.pop()
+    if max_results is not None and len(rows) > max_results:
+        rows.pop()
         next_offset = offset + max_results
-    return Page(points, next_offset)
+    return Page(rows, next_offset)
+
+
+def history(run_id: str, key: str, max_results: int | None, offset: int) -> Page:
+    """As ``history_rows``, as MetricPoints."""
+    page = history_rows(run_id, key, max_results, offset)
+    return Page([MetricPoint(key, value, ts, step, run_id) for value, ts, step in page.items], page.next_offset)
 
 
 def bulk_interval(run_ids: list[str], key: str, max_results: int, start_step, end_step) -> list[MetricPoint]:

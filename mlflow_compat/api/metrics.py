@@ -5,11 +5,10 @@ from mlflow_compat import page_tokens
 from mlflow_compat.api.runs import run_id
 from mlflow_compat.errors import invalid
 from mlflow_compat.schemas import tracking as s
-from mlflow_compat.wire import rpc
+from mlflow_compat.wire import metric_points_json, rpc
 from registry_core import metric_history
 
 bp = Blueprint("metrics", __name__)
-_metric = s.MetricOut()
 _metric_with_run = s.MetricWithRunIdOut()
 
 
@@ -22,8 +21,8 @@ def get_history(m):
             f"Invalid value {max_results} for parameter 'max_results' supplied. It must be "
             f"between 1 and {metric_history.MAX_RESULTS_GET_METRIC_HISTORY}."
         )
-    page = metric_history.history(run_id(m), m["metric_key"], max_results, page_tokens.decode(m["page_token"]))
-    return {"metrics": _metric.dump(page.items, many=True), "next_page_token": page_tokens.encode(page.next_offset)}
+    page = metric_history.history_rows(run_id(m), m["metric_key"], max_results, page_tokens.decode(m["page_token"]))
+    return metric_points_json(m["metric_key"], page.items, page_tokens.encode(page.next_offset))
 
 
 @bp.get("/metrics/get-history-bulk-interval")

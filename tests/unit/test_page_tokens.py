@@ -67,3 +67,4 @@ def test_invalid_tokens_raise_invalid_parameter_value(token, fragment):
     assert err.message.startswith("Invalid page token")
     assert fragment in err.message
     assert err.to_json() == {"error_code": "INVALID_PARAMETER_VALUE", "message": err.message}
+
