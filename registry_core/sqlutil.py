@@ -9,21 +9,62 @@ from registry_core.db import dialect
 from registry_core.errors import InvalidInput
 
 
-def upsert(model, rows: list[dict], conflict: list, update: list) -> None:
-    """Insert ``rows``; on a key conflict overwrite the ``update`` fields."""
+# Rows per INSERT statement: within every backend's bound-parameter limit (SQLite: 32,766).
+_MAX_PARAMS = 30000
+
+
+def _quoted(db, name: str) -> str:
+    return f"{db.quote[0]}{name}{db.quote[1]}"
+
+
+def _insert_sql(model, names: list[str], n_rows: int, suffix: str, verb: str = "INSERT") -> str:
+    db = model._meta.database
+    fields = [model._meta.fields[name] for name in names]
+    columns = ", ".join(_quoted(db, f.column_name) for f in fields)
+    row = "(" + ", ".join([db.param] * len(fields)) + ")"
+    return f"{verb} INTO {_quoted(db, model._meta.table_name)} ({columns}) VALUES " + ", ".join([row] * n_rows) + suffix
+
+
+def _bulk(model, rows: list[dict], verb: str, suffix: str) -> None:
+    """One multi-row INSERT per chunk, the SQL text written here: peewee's query builder costs
+    about 90 ms for a 1,000-row insert, the statement itself a few ms."""
     if not rows:
         return
-    query = model.insert_many(rows)
+    names = list(rows[0])
+    fields = [model._meta.fields[name] for name in names]
+    per_statement = max(1, _MAX_PARAMS // len(names))
+    db = model._meta.database
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start:start + per_statement]
+        params = [f.db_value(row[name]) for row in chunk for name, f in zip(names, fields)]
+        db.execute_sql(_insert_sql(model, names, len(chunk), suffix, verb), params)
+
+
+def upsert(model, rows: list[dict], conflict: list, update: list) -> None:
+    """Insert ``rows`` (dicts of field name -> value, same keys each); on a key conflict
+    overwrite the ``update`` fields."""
+    if not rows:
+        return
+    db = model._meta.database
     if dialect() == "mysql":
-        query = query.on_conflict(preserve=update)
+        sets = ", ".join(f"{_quoted(db, f.column_name)} = VALUES({_quoted(db, f.column_name)})" for f in update)
+        suffix = f" ON DUPLICATE KEY UPDATE {sets}"
     else:
-        query = query.on_conflict(conflict_target=conflict, preserve=update)
-    query.execute()
+        target = ", ".join(_quoted(db, f.column_name) for f in conflict)
+        sets = ", ".join(f"{_quoted(db, f.column_name)} = excluded.{_quoted(db, f.column_name)}" for f in update)
+        suffix = f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+    _bulk(model, rows, "INSERT", suffix)
 
 
 def insert_ignore(model, rows: list[dict]) -> None:
-    if rows:
-        model.insert_many(rows).on_conflict_ignore().execute()
+    """Insert ``rows``, skipping those whose key exists (a retried request stores nothing twice)."""
+    kind = dialect()
+    if kind == "mysql":
+        _bulk(model, rows, "INSERT IGNORE", "")
+    elif kind == "sqlite":
+        _bulk(model, rows, "INSERT OR IGNORE", "")
+    else:
+        _bulk(model, rows, "INSERT", " ON CONFLICT DO NOTHING")
 
 
 def compare(column, op: str, value):

@@ -46,6 +46,19 @@ def _path_not_unique(name: str) -> bool:
 
 def validate_key(kind: str, key) -> str:
     """Metric, param and run-tag keys (``kind`` is 'metric', 'param' or 'tag')."""
+    if key.__class__ is str and (kind, key) in _VALID_KEYS:  # a batch repeats its keys
+        return key
+    _check_key(kind, key)
+    if len(_VALID_KEYS) > 65536:
+        _VALID_KEYS.clear()
+    _VALID_KEYS.add((kind, key))
+    return key
+
+
+_VALID_KEYS: set = set()
+
+
+def _check_key(kind: str, key) -> None:
     if key is None or key == "":
         raise InvalidInput("Missing value for required parameter 'key'. A key name must be provided.")
     if not isinstance(key, str):
@@ -58,7 +71,6 @@ def validate_key(kind: str, key) -> str:
         raise InvalidInput(
             f"'key' exceeds the maximum length of {MAX_ENTITY_KEY_LENGTH} characters"
         )
-    return key
 
 
 def truncate(value: str | None, limit: int) -> str | None:
