@@ -43,7 +43,8 @@ test-main: $(VENV)/.installed-test
 
 # The e2e subset again, driven by the 2.x client from its own venv against our server.
 test-mlflow2: $(VENV)/.installed-test $(VENV2)/.installed
-	MODELOPS_BIN=$(abspath $(BIN)/modelops) $(VENV2)/bin/python -m pytest -q -p no:cacheprovider tests/mlflow2
+	MODELOPS_BIN=$(abspath $(BIN)/modelops) $(VENV2)/bin/python -m pytest -q -p no:cacheprovider \
+		--confcutdir=tests/mlflow2 tests/mlflow2
 
 clean:
 	rm -rf $(VENV) $(VENV2) .pytest_cache
