@@ -41,10 +41,12 @@ def _clause(n: int, c: Comparison):
             raise InvalidInput(f"Invalid attribute key '{c.key}' specified.")
         return compare(column, c.op, c.value)
     if c.kind in _KEYED:
+        # Correlated on the (run, key) primary key: one index probe per run of the searched
+        # experiments, whatever the size of the other experiments.
         model = _KEYED[c.kind].alias(f"f{n}")
+        cond = (model.run == Run.run_uuid) & (model.key == c.key)
         if c.op == "IS NULL":
-            return Run.run_uuid.not_in(model.select(model.run).where(model.key == c.key))
-        cond = model.key == c.key
+            return ~pw.fn.EXISTS(model.select(pw.SQL("1")).where(cond))
         if c.op != "IS NOT NULL":
             value = c.value
             if c.kind == "metric":
@@ -56,7 +58,7 @@ def _clause(n: int, c: Comparison):
                     cond &= value_cond & (model.is_nan == False)  # noqa: E712
             else:
                 cond &= compare(model.value, c.op, value)
-        return Run.run_uuid.in_(model.select(model.run).where(cond))
+        return pw.fn.EXISTS(model.select(pw.SQL("1")).where(cond))
     if c.kind == "dataset":
         if c.key == "context":
             tag = InputTag.alias(f"f{n}")
