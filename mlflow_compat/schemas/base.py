@@ -33,3 +33,18 @@ class KeyValueList(fields.List):
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else [{"key": k, "value": val} for k, val in value]
+
+
+class Part(fields.Field):
+    """A sub-message built from the object itself (a run's ``info`` and ``data`` both come from
+    the run), dumped by one shared instance of ``schema`` (a schema instance per dump would
+    deep-copy its fields every time)."""
+
+    _CHECK_ATTRIBUTE = False
+
+    def __init__(self, schema: type[Schema], **kwargs):
+        super().__init__(**kwargs)
+        self._schema = schema()
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return self._schema.dump(obj)

@@ -1,7 +1,7 @@
 """Messages of MLflow 3's logged-model endpoints (service.proto: LoggedModel*)."""
 from marshmallow import fields
 
-from mlflow_compat.schemas.base import KeyValueList, ProtoSchema, RequestSchema
+from mlflow_compat.schemas.base import KeyValueList, Part, ProtoSchema, RequestSchema
 from mlflow_compat.wire import Double, IdString, Int64
 
 
@@ -32,12 +32,12 @@ class LoggedModelInfoOut(ProtoSchema):
 
 class LoggedModelDataOut(ProtoSchema):
     params = KeyValueList()
-    metrics = fields.Function(lambda m: LoggedModelMetricOut(many=True).dump(m.metrics))
+    metrics = fields.List(fields.Nested(LoggedModelMetricOut))
 
 
 class LoggedModelOut(ProtoSchema):
-    info = fields.Function(lambda m: LoggedModelInfoOut().dump(m))
-    data = fields.Function(lambda m: LoggedModelDataOut().dump(m))
+    info = Part(LoggedModelInfoOut)
+    data = Part(LoggedModelDataOut)
 
 
 class CreateLoggedModel(RequestSchema):

@@ -1,7 +1,7 @@
 """Messages of MLflow's tracking service (service.proto): experiments, runs, metrics."""
 from marshmallow import fields, validate
 
-from mlflow_compat.schemas.base import KeyValueList, ProtoSchema, RequestSchema
+from mlflow_compat.schemas.base import KeyValueList, Part, ProtoSchema, RequestSchema
 from mlflow_compat.wire import Double, IdString, Int64
 
 VIEW_TYPES = ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")
@@ -63,7 +63,7 @@ class DatasetOut(ProtoSchema):
 
 class DatasetInputOut(ProtoSchema):
     tags = KeyValueList()
-    dataset = fields.Function(lambda d: DatasetOut().dump(d))
+    dataset = Part(DatasetOut)
 
 
 class RunInputsOut(ProtoSchema):
@@ -78,10 +78,10 @@ class RunOutputsOut(ProtoSchema):
 
 
 class RunOut(ProtoSchema):
-    info = fields.Function(lambda r: RunInfoOut().dump(r))
-    data = fields.Function(lambda r: RunDataOut().dump(r))
-    inputs = fields.Function(lambda r: RunInputsOut().dump(r))
-    outputs = fields.Function(lambda r: RunOutputsOut().dump(r))
+    info = Part(RunInfoOut)
+    data = Part(RunDataOut)
+    inputs = Part(RunInputsOut)
+    outputs = Part(RunOutputsOut)
 
 
 # --- experiment requests -------------------------------------------------------------------
