@@ -48,3 +48,21 @@ test-mlflow2: $(VENV)/.installed-test $(VENV2)/.installed
 
 clean:
 	rm -rf $(VENV) $(VENV2) .pytest_cache
+
+# Side-by-side benchmark (issue 5): modelops vs the reference mlflow server and FastTrackML, all on
+# SQLite, plus modelops on PostgreSQL with 4 workers; the tools under comparison live in their own
+# venv. `make bench BENCH_ARGS=--quick` for a run of about a minute; see docs/performance.md.
+VENV_BENCH := .venv-bench
+BENCH_MLFLOW_SPEC ?= mlflow==3.17.2
+BENCH_ARGS ?=
+
+.PHONY: bench
+
+$(VENV_BENCH)/.installed:
+	test -x $(VENV_BENCH)/bin/python || $(PYTHON) -m venv $(VENV_BENCH)
+	$(VENV_BENCH)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_BENCH)/bin/python -m pip install --quiet '$(BENCH_MLFLOW_SPEC)' fasttrackml psycopg2-binary requests
+	touch $@
+
+bench: $(VENV)/.installed $(VENV_BENCH)/.installed
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)

@@ -1,0 +1,11 @@
+"""Helpers of scripts/bench.py, the side-by-side benchmark of MLflow-protocol tracking servers.
+
+- ``client``    — the REST client (one keep-alive ``requests.Session`` per thread), timing, checks
+- ``servers``   — starting and stopping the servers under test, process-tree RSS, PostgreSQL db
+- ``workloads`` — W1…W7 and the untimed seeding they need
+- ``report``    — metric definitions, medians, ratios, the printed table
+- ``profile``   — py-spy around each timed workload (``--py-spy DIR``) and a summary of its stacks
+
+``python scripts/bench.py`` puts ``scripts/`` first on ``sys.path``; a package directory wins
+over a module of the same name there, so ``import bench.client`` finds this package.
+"""
