@@ -51,7 +51,7 @@ def open_database(uri: str) -> peewee.Database:
                 "synchronous": "normal",
                 "busy_timeout": 5000,
                 "foreign_keys": 1,
-                "cache_size": -16000,
+                "cache_size": -4000,  # 4 MB of page cache per connection (one per thread)
             },
             timeout=5,
             check_same_thread=False,
