@@ -28,6 +28,52 @@ class SchemaError(RuntimeError):
     """The database schema is missing, outdated or newer than this server."""
 
 
+class SerializedSqliteDatabase(peewee.SqliteDatabase):
+    """SQLite whose write transactions take a process-wide lock before ``BEGIN IMMEDIATE``.
+
+    SQLite admits one writer at a time; threads of one worker that meet at BEGIN would otherwise
+    wait in SQLite's busy handler, which sleeps in growing steps (up to 100 ms): the tail latency
+    of concurrent single log-metric calls (bench W2, 8 threads: p99 88 ms). Threads queue on the
+    lock instead and proceed as soon as the writer before them commits. Other processes still
+    meet at SQLite's own lock."""
+
+    LOCK_TIMEOUT = 10.0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._writer = threading.Lock()
+        self._holder = threading.local()
+
+    def begin(self, lock_type=None):
+        if not self._writer.acquire(timeout=self.LOCK_TIMEOUT):
+            from registry_core.errors import Busy
+
+            raise Busy("The database is busy with other writes; retry the request")
+        self._holder.held = True
+        try:
+            super().begin(lock_type)
+        except BaseException:
+            self._release()
+            raise
+
+    def commit(self):
+        try:
+            super().commit()
+        finally:
+            self._release()
+
+    def rollback(self):
+        try:
+            super().rollback()
+        finally:
+            self._release()
+
+    def _release(self):
+        if getattr(self._holder, "held", False):
+            self._holder.held = False
+            self._writer.release()
+
+
 def _split(uri: str):
     parts = urlsplit(uri)
     options = dict(parse_qsl(parts.query))
@@ -44,7 +90,7 @@ def open_database(uri: str) -> peewee.Database:
         if path != ":memory:":
             directory = os.path.dirname(os.path.abspath(path))
             os.makedirs(directory, exist_ok=True)
-        return peewee.SqliteDatabase(
+        return SerializedSqliteDatabase(
             path,
             pragmas={
                 "journal_mode": "wal",
