@@ -318,6 +318,9 @@ def _validated_metrics(metrics) -> tuple[list[tuple], list[dict]]:
         step = v.int_value("step", step) if step not in (None, "") else 0
         out[(key, value, timestamp, step, is_nan)] = None
         if m.get("model_id"):
+            for name in ("model_id", "dataset_name", "dataset_digest"):
+                if m.get(name) is not None and not isinstance(m[name], str):
+                    raise InvalidInput(f"Invalid value {m[name]!r} for parameter '{name}' supplied: must be a string")
             model_points.append({
                 "key": key, "value": value, "is_nan": is_nan, "timestamp": timestamp, "step": step,
                 "model_id": m["model_id"], "dataset_name": m.get("dataset_name") or None,

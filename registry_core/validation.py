@@ -145,6 +145,8 @@ def int_value(name: str, value, minimum: int | None = None) -> int:
         raise InvalidInput(f"Invalid value {value!r} for parameter '{name}' supplied") from None
     if minimum is not None and number < minimum:
         raise InvalidInput(f"Invalid value {value} for parameter '{name}' supplied. It must be >= {minimum}")
+    if not -(2**63) <= number < 2**63:
+        raise InvalidInput(f"Invalid value {value} for parameter '{name}' supplied: out of range for a 64-bit integer.")
     return number
 
 
