@@ -35,6 +35,11 @@ def decode(token: str | None) -> int:
     return offset
 
 
+def paged(key: str, schema, page) -> dict:
+    """A search answer: the page's items dumped under ``key``, and the next page's token."""
+    return {key: schema.dump(page.items, many=True), "next_page_token": encode(page.next_offset)}
+
+
 def encode_bound(offset: int | None, context: dict) -> str | None:
     """A token that also carries the search it belongs to (as MLflow's logged-model search)."""
     if offset is None:

@@ -52,10 +52,7 @@ def search(m):
         max_results,
         page_tokens.decode(m["page_token"]),
     )
-    return {
-        "experiments": _experiment.dump(page.items, many=True),
-        "next_page_token": page_tokens.encode(page.next_offset),
-    }
+    return page_tokens.paged("experiments", _experiment, page)
 
 
 @bp.post("/experiments/update")

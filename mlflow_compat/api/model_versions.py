@@ -4,6 +4,7 @@ from flask import Blueprint, current_app, request
 
 from mlflow_compat import filters, page_tokens
 from mlflow_compat.api.artifacts import repository, send_artifact
+from mlflow_compat.api.registered_models import checked_max_results
 from mlflow_compat.errors import invalid
 from mlflow_compat.schemas import registry as s
 from mlflow_compat.wire import rpc
@@ -56,19 +57,13 @@ def delete(m):
 @bp.get("/model-versions/search")
 @rpc(s.SearchModelVersions)
 def search(m):
-    max_results = m["max_results"]
-    if not 1 <= max_results <= MAX_RESULTS:
-        raise invalid(
-            "Invalid value for request parameter max_results. It must be at most "
-            f"{MAX_RESULTS}, but got value {max_results}"
-        )
     page = registry_search.search_versions(
         filters.parse_model_version_filter(m["filter"]),
         filters.parse_model_version_order_by(m["order_by"]),
-        max_results,
+        checked_max_results(m["max_results"], MAX_RESULTS),
         page_tokens.decode(m["page_token"]),
     )
-    return {"model_versions": _version.dump(page.items, many=True), "next_page_token": page_tokens.encode(page.next_offset)}
+    return page_tokens.paged("model_versions", _version, page)
 
 
 @bp.get("/model-versions/get-download-uri")

@@ -46,25 +46,26 @@ def delete(m):
     return {}
 
 
+def checked_max_results(max_results: int, cap: int) -> int:
+    """The registry searches' max_results rule, with MLflow's message."""
+    if not 1 <= max_results <= cap:
+        raise invalid(
+            "Invalid value for request parameter max_results. It must be at most "
+            f"{cap}, but got value {max_results}"
+        )
+    return max_results
+
+
 @bp.get("/registered-models/search")
 @rpc(s.SearchRegisteredModels)
 def search(m):
-    max_results = m["max_results"]
-    if not 1 <= max_results <= MAX_RESULTS:
-        raise invalid(
-            "Invalid value for request parameter max_results. It must be at most "
-            f"{MAX_RESULTS}, but got value {max_results}"
-        )
     page = registry_search.search_models(
         filters.parse_registered_model_filter(m["filter"]),
         filters.parse_registered_model_order_by(m["order_by"]),
-        max_results,
+        checked_max_results(m["max_results"], MAX_RESULTS),
         page_tokens.decode(m["page_token"]),
     )
-    return {
-        "registered_models": _model.dump(page.items, many=True),
-        "next_page_token": page_tokens.encode(page.next_offset),
-    }
+    return page_tokens.paged("registered_models", _model, page)
 
 
 @bp.route("/registered-models/get-latest-versions", methods=["GET", "POST"])

@@ -141,4 +141,4 @@ def search(m):
         m["max_results"],
         page_tokens.decode(m["page_token"]),
     )
-    return {"runs": _run.dump(page.items, many=True), "next_page_token": page_tokens.encode(page.next_offset)}
+    return page_tokens.paged("runs", _run, page)
