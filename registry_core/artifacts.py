@@ -9,6 +9,7 @@ write outside its store. Storage errors become core errors here.
 from __future__ import annotations
 
 import contextlib
+import os
 import posixpath
 from urllib.parse import urlsplit
 
@@ -61,8 +62,6 @@ class ArtifactRepository:
     def _own_prefixes(destination: str) -> list[str]:
         if "://" in destination and not destination.startswith("file://"):
             return [destination.rstrip("/") + "/"]
-        import os
-
         local = destination[len("file://"):] if destination.startswith("file://") else destination
         local = os.path.abspath(local).rstrip("/")
         return [local + "/", "file://" + local + "/"]

@@ -23,22 +23,18 @@ import peewee as pw
 from storage.base import UnsafePath
 from storage.paths import safe_relpath
 
-from registry_core import logged_models, registry
+from registry_core import candidates, logged_models, registry
 from registry_core.artifacts import ArtifactRepository
 from registry_core.clock import now_ms
 from registry_core.db import database
 from registry_core.errors import InvalidInput, NotFound
 from registry_core.models import (
-    Dataset,
-    Input,
-    InputTag,
     LoggedModel,
     ModelVersion,
     ModelVersionDataset,
     ModelVersionTag,
     RegisteredModel,
     Run,
-    Tag,
 )
 
 PROMPT_SOURCES = ("dummy-source", "prompt-template")
@@ -210,27 +206,22 @@ def _snapshot(repo: ArtifactRepository, location: str, proxied: bool) -> str:
 
 
 def _lineage(run_id: str | None) -> dict:
+    """What the run a version is promoted from records: experiment, git tags, input datasets."""
     if not run_id:
         return {}
-    row = Run.select(Run.experiment).where(Run.run_uuid == run_id).tuples().first()
-    if row is None:
+    try:
+        run = candidates.get(run_id)
+    except NotFound:
         return {}
-    tags = dict(Tag.select(Tag.key, Tag.value).where(
-        (Tag.run == run_id) & Tag.key.in_([GIT_COMMIT_TAG, *GIT_REPO_TAGS])
-    ).tuples())
-    datasets = []
-    for input_uuid, name, digest in Input.select(Input.input_uuid, Dataset.name, Dataset.digest).join(Dataset).where(
-        Input.run == run_id
-    ).tuples():
-        context = InputTag.select(InputTag.value).where(
-            (InputTag.input == input_uuid) & (InputTag.name == DATASET_CONTEXT_TAG)
-        ).scalar()
-        datasets.append({"name": name, "digest": digest, "context": context})
+    tags = dict(run.tags)
     return {
-        "source_experiment_id": row[0],
+        "source_experiment_id": run.experiment_id,
         "source_commit": tags.get(GIT_COMMIT_TAG),
         "source_repository": next((tags[t] for t in GIT_REPO_TAGS if tags.get(t)), None),
-        "datasets": datasets,
+        "datasets": [
+            {"name": d.name, "digest": d.digest, "context": dict(d.tags).get(DATASET_CONTEXT_TAG)}
+            for d in run.dataset_inputs
+        ],
     }
 
 
