@@ -12,7 +12,7 @@ from registry_core.entities import ExperimentView, Page
 from registry_core.errors import AlreadyExists, InvalidInput, NotFound
 from registry_core.models import Experiment, ExperimentTag, Run
 from registry_core.search_ast import Comparison, OrderKey
-from registry_core.sqlutil import compare, upsert
+from registry_core.sqlutil import compare, has_row, upsert
 
 ACTIVE, DELETED = "active", "deleted"
 # Locations that would make clients (and MLflow servers) talk to arbitrary hosts (MLflow refuses
@@ -213,16 +213,13 @@ def search(
                 value = tuple(map(_int_id, value)) if isinstance(value, tuple) else _int_id(value)
             query = query.where(compare(column, c.op, value))
         elif c.kind == "tag":
-            alias = ExperimentTag.alias(f"t{n}")
-            if c.op == "IS NULL":
-                sub = alias.select(alias.experiment).where(alias.key == c.key)
-                query = query.where(Experiment.experiment_id.not_in(sub))
-            else:
-                cond = alias.key == c.key
-                if c.op != "IS NOT NULL":
-                    cond &= compare(alias.value, c.op, c.value)
-                sub = alias.select(alias.experiment).where(cond)
-                query = query.where(Experiment.experiment_id.in_(sub))
+            alias = ExperimentTag.alias(f"tag{n}")  # not t<n>: peewee names the outer tables t1, t2, ...
+            cond = alias.key == c.key
+            if c.op not in ("IS NULL", "IS NOT NULL"):
+                cond &= compare(alias.value, c.op, c.value)
+            query = query.where(
+                has_row(alias, alias.experiment, Experiment.experiment_id, cond, negate=c.op == "IS NULL")
+            )
         else:
             raise InvalidInput(f"Invalid search expression type '{c.kind}'")
     ordering = []

@@ -23,7 +23,7 @@ from registry_core.models import (
     LoggedModelTag,
 )
 from registry_core.search_ast import Comparison
-from registry_core.sqlutil import compare, insert_ignore, upsert
+from registry_core.sqlutil import compare, has_row, insert_ignore, upsert
 
 STATUSES = ("LOGGED_MODEL_STATUS_UNSPECIFIED", "LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED")
 DEFAULT_MAX_RESULTS = 50
@@ -280,16 +280,16 @@ def search(experiment_ids, comparisons: list[Comparison], datasets, order_by: li
             ds = _dataset_condition(m, datasets)
             if ds is not None:
                 cond &= ds
-            query = query.where(LoggedModel.model_id.in_(m.select(m.logged_model).where(cond)))
+            query = query.where(has_row(m, m.logged_model, LoggedModel.model_id, cond))
         elif c.kind in ("param", "tag"):
             model = (LoggedModelParam if c.kind == "param" else LoggedModelTag).alias(f"f{n}")
             cond = (model.key == c.key) & compare(model.value, c.op, c.value)
-            query = query.where(LoggedModel.model_id.in_(model.select(model.logged_model).where(cond)))
+            query = query.where(has_row(model, model.logged_model, LoggedModel.model_id, cond))
         else:
             raise InvalidInput(f"Invalid search expression type '{c.kind}'")
     if datasets and not has_metric_filter:
         m = LoggedModelMetric.alias("fds")
-        query = query.where(LoggedModel.model_id.in_(m.select(m.logged_model).where(_dataset_condition(m, datasets))))
+        query = query.where(has_row(m, m.logged_model, LoggedModel.model_id, _dataset_condition(m, datasets)))
     query = _order(query, order_by or [])
     rows = list(query.offset(offset).limit(max_results + 1).dicts())
     next_offset = offset + max_results if len(rows) > max_results else None

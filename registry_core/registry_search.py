@@ -12,7 +12,7 @@ from registry_core.errors import InvalidInput
 from registry_core.models import ModelVersion, ModelVersionTag, RegisteredModel, RegisteredModelTag
 from registry_core.registry import IS_PROMPT_TAG, model_views, version_views
 from registry_core.search_ast import Comparison, OrderKey
-from registry_core.sqlutil import compare
+from registry_core.sqlutil import compare, has_row
 
 
 def _prompt_scope(comparisons: list[Comparison]) -> tuple[list[Comparison], bool]:
@@ -32,9 +32,8 @@ def _prompt_scope(comparisons: list[Comparison]) -> tuple[list[Comparison], bool
 
 
 def _tag_condition(model, owner_field, owner_column, key, op, value, n):
-    alias = model.alias(f"t{n}")
-    cond = (alias.key == key) & compare(alias.value, op, value)
-    return owner_column.in_(alias.select(getattr(alias, owner_field)).where(cond))
+    alias = model.alias(f"tag{n}")  # not t<n>: peewee names the outer tables t1, t2, ...
+    return has_row(alias, getattr(alias, owner_field), owner_column, (alias.key == key) & compare(alias.value, op, value))
 
 
 def _prompt_ids(tag_model, owner_field):

@@ -15,7 +15,7 @@ from registry_core.entities import Page
 from registry_core.errors import InvalidInput
 from registry_core.models import Dataset, Input, InputTag, LatestMetric, Param, Run, Tag
 from registry_core.search_ast import Comparison, OrderKey
-from registry_core.sqlutil import compare
+from registry_core.sqlutil import compare, has_row
 
 ATTRIBUTE_COLUMNS = {
     "run_id": Run.run_uuid,
@@ -44,9 +44,9 @@ def _clause(n: int, c: Comparison):
         # Correlated on the (run, key) primary key: one index probe per run of the searched
         # experiments, whatever the size of the other experiments.
         model = _KEYED[c.kind].alias(f"f{n}")
-        cond = (model.run == Run.run_uuid) & (model.key == c.key)
+        cond = model.key == c.key
         if c.op == "IS NULL":
-            return ~pw.fn.EXISTS(model.select(pw.SQL("1")).where(cond))
+            return has_row(model, model.run, Run.run_uuid, cond, negate=True)
         if c.op != "IS NOT NULL":
             value = c.value
             if c.kind == "metric":
@@ -58,7 +58,7 @@ def _clause(n: int, c: Comparison):
                     cond &= value_cond & (model.is_nan == False)  # noqa: E712
             else:
                 cond &= compare(model.value, c.op, value)
-        return pw.fn.EXISTS(model.select(pw.SQL("1")).where(cond))
+        return has_row(model, model.run, Run.run_uuid, cond)
     if c.kind == "dataset":
         if c.key == "context":
             tag = InputTag.alias(f"f{n}")

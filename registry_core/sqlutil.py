@@ -67,6 +67,17 @@ def insert_ignore(model, rows: list[dict]) -> None:
         _bulk(model, rows, "INSERT", " ON CONFLICT DO NOTHING")
 
 
+def has_row(child, owner_key, owner_column, condition=None, negate: bool = False):
+    """``[NOT] EXISTS (SELECT 1 FROM child WHERE child.owner_key = owner_column AND condition)``:
+    a filter on the rows an entity owns (its tags, params, metrics), correlated on the child's
+    key so the database probes it per candidate instead of materialising every owner's matches."""
+    cond = owner_key == owner_column
+    if condition is not None:
+        cond &= condition
+    exists = pw.fn.EXISTS(child.select(pw.SQL("1")).where(cond))
+    return ~exists if negate else exists
+
+
 def compare(column, op: str, value):
     """``column <op> value`` for one clause of the search grammar. Text columns are
     case-sensitive on every backend (MySQL tables use a binary, no-pad collation)."""
