@@ -27,7 +27,7 @@ from registry_core.models import (
     RunModelLink,
     Tag,
 )
-from registry_core.sqlutil import insert_ignore, upsert
+from registry_core.sqlutil import Prepared, insert_ignore, upsert
 
 RUN_NAME_TAG = "mlflow.runName"
 ACTIVE, DELETED = "active", "deleted"
@@ -56,8 +56,11 @@ _RUN_FIELDS = (
 )
 
 
+_RUN_BY_ID = Prepared(lambda run_id: Run.select(*_RUN_FIELDS).where(Run.run_uuid == run_id).limit(1), "run_id")
+
+
 def _run_row(run_id: str) -> tuple:
-    row = Run.select(*_RUN_FIELDS).where(Run.run_uuid == run_id).tuples().first()
+    row = _RUN_BY_ID.first(run_id=run_id)
     if row is None:
         raise NotFound(f"Run with id={run_id} not found")
     return row
@@ -339,29 +342,17 @@ def _write_metrics(run_id: str, points: list[tuple]) -> None:
             for k, val, ts, step, nan in points
         ],
     )
-    # The latest value per key: greatest (step, timestamp, value), as MLflow decides it.
+    # The latest value per key: greatest (step, timestamp, value), as MLflow decides it; the
+    # stored row is replaced only by a greater one, in the statement itself.
     newest = {}
     for k, val, ts, step, nan in points:
         cur = newest.get(k)
-        if cur is None or (step, ts, val) > (cur[3], cur[2], cur[1]):
-            newest[k] = (k, val, ts, step, nan)
-    current = {
-        k: (k, val, ts, step, nan)
-        for k, val, ts, step, nan in LatestMetric.select(
-            LatestMetric.key, LatestMetric.value, LatestMetric.timestamp, LatestMetric.step,
-            LatestMetric.is_nan,
-        ).where((LatestMetric.run == run_id) & LatestMetric.key.in_(list(newest))).tuples()
-    }
-    changed = []
-    for k, new in newest.items():
-        old = current.get(k)
-        if old is None or (new[3], new[2], new[1]) > (old[3], old[2], old[1]):
-            changed.append(
-                {"run": run_id, "key": k, "value": new[1], "timestamp": new[2], "step": new[3], "is_nan": new[4]}
-            )
+        if cur is None or (step, ts, val) > (cur["step"], cur["timestamp"], cur["value"]):
+            newest[k] = {"run": run_id, "key": k, "value": val, "timestamp": ts, "step": step, "is_nan": nan}
     upsert(
-        LatestMetric, changed, [LatestMetric.run, LatestMetric.key],
+        LatestMetric, list(newest.values()), [LatestMetric.run, LatestMetric.key],
         [LatestMetric.value, LatestMetric.timestamp, LatestMetric.step, LatestMetric.is_nan],
+        newer_by=[LatestMetric.step, LatestMetric.timestamp, LatestMetric.value],
     )
 
 

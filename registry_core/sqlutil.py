@@ -3,9 +3,12 @@ the search grammar, with the same case rules on SQLite, PostgreSQL and MySQL/Mar
 ``=``, ``!=``, ``IN`` and ``LIKE`` are case-sensitive, ``ILIKE`` is not."""
 from __future__ import annotations
 
+import functools
+import weakref
+
 import peewee as pw
 
-from registry_core.db import dialect
+from registry_core.db import database, dialect
 from registry_core.errors import InvalidInput
 
 
@@ -17,54 +20,106 @@ def _quoted(db, name: str) -> str:
     return f"{db.quote[0]}{name}{db.quote[1]}"
 
 
-def _insert_sql(model, names: list[str], n_rows: int, suffix: str, verb: str = "INSERT") -> str:
+@functools.lru_cache(maxsize=1024)
+def _statement(model, names: tuple, n_rows: int, kind: str, conflict: tuple, update: tuple, newer_by: tuple,
+               dialect_name: str) -> str:
+    """The text of a multi-row INSERT (``kind``: "insert", "ignore" or "upsert"), written once per
+    shape: peewee's query builder costs about 90 ms for a 1,000-row insert and 0.1 ms for a
+    one-row one, the statement itself a fraction of that."""
     db = model._meta.database
-    fields = [model._meta.fields[name] for name in names]
-    columns = ", ".join(_quoted(db, f.column_name) for f in fields)
-    row = "(" + ", ".join([db.param] * len(fields)) + ")"
-    return f"{verb} INTO {_quoted(db, model._meta.table_name)} ({columns}) VALUES " + ", ".join([row] * n_rows) + suffix
+    meta = model._meta.fields
+    q = functools.partial(_quoted, db)
+    table = q(model._meta.table_name)
+    columns = ", ".join(q(meta[name].column_name) for name in names)
+    row = "(" + ", ".join([db.param] * len(names)) + ")"
+    verb, suffix = "INSERT", ""
+    if kind == "ignore":
+        verb, suffix = {"mysql": ("INSERT IGNORE", ""), "sqlite": ("INSERT OR IGNORE", "")}.get(
+            dialect_name, ("INSERT", " ON CONFLICT DO NOTHING"))
+    elif kind == "upsert":
+        cols = [q(meta[name].column_name) for name in update]
+        if dialect_name == "mysql":
+            suffix = " ON DUPLICATE KEY UPDATE " + _mysql_assignments(q, meta, update, newer_by)
+        else:
+            target = ", ".join(q(meta[name].column_name) for name in conflict)
+            sets = ", ".join(f"{c} = excluded.{c}" for c in cols)
+            suffix = f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+            if newer_by:
+                order = [q(meta[name].column_name) for name in newer_by]
+                suffix += (" WHERE (" + ", ".join(f"excluded.{c}" for c in order) + ") > ("
+                           + ", ".join(f"{table}.{c}" for c in order) + ")")
+    return f"{verb} INTO {table} ({columns}) VALUES " + ", ".join([row] * n_rows) + suffix
 
 
-def _bulk(model, rows: list[dict], verb: str, suffix: str) -> None:
-    """One multi-row INSERT per chunk, the SQL text written here: peewee's query builder costs
-    about 90 ms for a 1,000-row insert, the statement itself a few ms."""
+def _mysql_assignments(q, meta, update: tuple, newer_by: tuple) -> str:
+    """``ON DUPLICATE KEY UPDATE`` assignments; with ``newer_by``, each guarded by "the new row's
+    (newer_by...) is greater than the stored one". MySQL applies the assignments left to right,
+    each seeing the ones before it, so the compared columns come last, least significant first:
+    a guard then reads either the stored row unchanged, or (after an earlier guarded assignment)
+    a row whose later columns already equal the new ones, which decides the same way."""
+    if not newer_by:
+        return ", ".join(f"{c} = VALUES({c})" for c in (q(meta[name].column_name) for name in update))
+    order = [q(meta[name].column_name) for name in newer_by]
+    guard = "(" + ", ".join(f"VALUES({c})" for c in order) + ") > (" + ", ".join(order) + ")"
+    names = [n for n in update if n not in newer_by] + [n for n in reversed(newer_by) if n in update]
+    return ", ".join(f"{c} = IF({guard}, VALUES({c}), {c})" for c in (q(meta[n].column_name) for n in names))
+
+
+def _write(model, rows: list[dict], kind: str, conflict=(), update=(), newer_by=()) -> None:
+    """One multi-row statement per chunk of ``rows`` (dicts of field name -> value, same keys)."""
     if not rows:
         return
-    names = list(rows[0])
+    names = tuple(rows[0])
     fields = [model._meta.fields[name] for name in names]
     per_statement = max(1, _MAX_PARAMS // len(names))
     db = model._meta.database
+    shape = (tuple(f.name for f in conflict), tuple(f.name for f in update), tuple(f.name for f in newer_by),
+             dialect())
     for start in range(0, len(rows), per_statement):
         chunk = rows[start:start + per_statement]
         params = [f.db_value(row[name]) for row in chunk for name, f in zip(names, fields)]
-        db.execute_sql(_insert_sql(model, names, len(chunk), suffix, verb), params)
+        db.execute_sql(_statement(model, names, len(chunk), kind, *shape), params)
 
 
-def upsert(model, rows: list[dict], conflict: list, update: list) -> None:
+def upsert(model, rows: list[dict], conflict: list, update: list, newer_by: list = ()) -> None:
     """Insert ``rows`` (dicts of field name -> value, same keys each); on a key conflict
-    overwrite the ``update`` fields."""
-    if not rows:
-        return
-    db = model._meta.database
-    if dialect() == "mysql":
-        sets = ", ".join(f"{_quoted(db, f.column_name)} = VALUES({_quoted(db, f.column_name)})" for f in update)
-        suffix = f" ON DUPLICATE KEY UPDATE {sets}"
-    else:
-        target = ", ".join(_quoted(db, f.column_name) for f in conflict)
-        sets = ", ".join(f"{_quoted(db, f.column_name)} = excluded.{_quoted(db, f.column_name)}" for f in update)
-        suffix = f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
-    _bulk(model, rows, "INSERT", suffix)
+    overwrite the ``update`` fields, or with ``newer_by`` only where the new row's values of
+    those fields are greater (compared in order) than the stored row's: one statement, no read."""
+    _write(model, rows, "upsert", conflict, update, newer_by)
 
 
 def insert_ignore(model, rows: list[dict]) -> None:
     """Insert ``rows``, skipping those whose key exists (a retried request stores nothing twice)."""
-    kind = dialect()
-    if kind == "mysql":
-        _bulk(model, rows, "INSERT IGNORE", "")
-    elif kind == "sqlite":
-        _bulk(model, rows, "INSERT OR IGNORE", "")
-    else:
-        _bulk(model, rows, "INSERT", " ON CONFLICT DO NOTHING")
+    _write(model, rows, "ignore")
+
+
+class Prepared:
+    """A peewee query compiled to SQL once per database, then run with new values.
+
+    peewee compiles a query's text on every execution: for the one-row SELECT a log-metric call
+    makes, that was 0.3 ms, more than SQLite took to answer it. ``build`` receives a marker for
+    each of ``slots`` and returns the query; the text is kept per database, and each call's
+    values take the markers' places among its parameters."""
+
+    def __init__(self, build, *slots: str):
+        self._build, self._slots = build, slots
+        self._compiled = weakref.WeakKeyDictionary()
+
+    def _compile(self, db):
+        markers = {f"\x00{name}\x00": name for name in self._slots}
+        sql, params = self._build(*markers).sql()
+        layout = [(markers[p], None) if isinstance(p, str) and p in markers else (None, p) for p in params]
+        self._compiled[db] = compiled = (sql, layout)
+        return compiled
+
+    def execute(self, **values):
+        """The cursor of the query run with ``values`` for its slots."""
+        db = database.obj
+        sql, layout = self._compiled.get(db) or self._compile(db)
+        return db.execute_sql(sql, [values[slot] if slot else constant for slot, constant in layout])
+
+    def first(self, **values):
+        return self.execute(**values).fetchone()
 
 
 def has_row(child, owner_key, owner_column, condition=None, negate: bool = False):

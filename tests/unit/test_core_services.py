@@ -74,6 +74,45 @@ def test_log_batch_is_all_or_nothing(registry_db):
     assert ("t", "x") in run.tags
 
 
+def test_latest_metric_replaced_only_by_a_greater_step_timestamp_value(registry_db):
+    """The latest-metric upsert decides in SQL, one statement per write: a stored row is
+    replaced only by a greater (step, timestamp, value), whichever of the three decides it
+    (MySQL applies its guarded assignments one by one: each level is checked on its own)."""
+    rid = _run(_experiment())
+
+    def log(key, value, ts, step):
+        candidates.log_metric(rid, {"key": key, "value": value, "timestamp": ts, "step": step})
+
+    def latest(key):
+        row = LatestMetric.get((LatestMetric.run == rid) & (LatestMetric.key == key))
+        return (row.step, row.timestamp, row.value, row.is_nan)
+
+    log("m", 1.0, 50, 2)
+    for value, ts, step in [(0.5, 50, 2), (9.0, 49, 2), (9.0, 99, 1), (1.0, 50, 2)]:
+        log("m", value, ts, step)
+        assert latest("m") == (2, 50, 1.0, False)
+    log("m", 2.0, 50, 2)  # same step and timestamp, greater value
+    assert latest("m") == (2, 50, 2.0, False)
+    log("m", -5.0, 51, 2)  # same step, later timestamp, smaller value
+    assert latest("m") == (2, 51, -5.0, False)
+    log("m", -7.0, 1, 3)  # greater step, everything else smaller
+    assert latest("m") == (3, 1, -7.0, False)
+    log("m", math.nan, 1, 3)  # NaN is stored as 0 (greater than -7) with is_nan
+    assert latest("m") == (3, 1, 0.0, True)
+    # several keys in one statement: some replaced, some kept, one new
+    log("k", 5.0, 10, 5)
+    candidates.log_batch(rid, [
+        {"key": "m", "value": 1.0, "timestamp": 1, "step": 2},
+        {"key": "k", "value": 6.0, "timestamp": 10, "step": 5},
+        {"key": "k", "value": 7.0, "timestamp": 9, "step": 5},
+        {"key": "new", "value": 1.5, "timestamp": 3, "step": 0},
+    ], [], [])
+    assert latest("m") == (3, 1, 0.0, True)
+    assert latest("k") == (5, 10, 6.0, False)
+    assert latest("new") == (0, 3, 1.5, False)
+    assert {m.key: m.value for m in candidates.get(rid).metrics}["k"] == 6.0
+
+
 def test_latest_metric_is_max_step_then_timestamp(registry_db):
     rid = _run(_experiment())
     candidates.log_batch(
