@@ -49,7 +49,7 @@ def run_gunicorn(config: ServerConfig, host: str, port: int, workers: int, threa
     options = {
         "bind": f"{host}:{port}",
         "workers": max(1, workers),
-        "worker_class": "gthread",
+        "worker_class": "mlflow_compat.worker.ThreadWorker",
         "threads": max(1, threads),
         "timeout": 120,
         "graceful_timeout": 3,

@@ -62,7 +62,7 @@ def start_artifact_server(tmpdir, destination: str, *, serve_artifacts: bool = T
     if reference:
         cmd += ["--workers", "1"]
     cmd += list(extra_args)
-    server_env = harness._server_env()
+    server_env = harness.server_env()
     for var in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION", "MLFLOW_S3_ENDPOINT_URL",
                 "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         server_env.pop(var, None)

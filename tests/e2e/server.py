@@ -256,7 +256,7 @@ class ServerProcess:
         return f"<ServerProcess {self.name} {self.url} pid={self.pid}>"
 
 
-def _server_env() -> dict:
+def server_env() -> dict:
     env = dict(os.environ)
     # never let a tracking URI of the test process leak into the server
     env.pop("MLFLOW_TRACKING_URI", None)
@@ -292,7 +292,7 @@ def start_modelops(tmpdir, backend_uri=None, extra_args=(), *, port=None,
             "`pip install -e .` into the venv"
         )
     server = ServerProcess(cmd, "127.0.0.1", port, tmpdir, name="modelops",
-                           env=_server_env(),
+                           env=server_env(),
                            timeout=timeout or MODELOPS_START_TIMEOUT)
     return server.start()
 
@@ -315,7 +315,7 @@ def start_reference_mlflow(tmpdir, backend_uri=None, *, port=None,
         "--workers", "1",
     ]
     server = ServerProcess(cmd, "127.0.0.1", port, tmpdir, name="mlflow",
-                           env=_server_env(),
+                           env=server_env(),
                            timeout=timeout or MLFLOW_START_TIMEOUT)
     return server.start()
 
