@@ -74,7 +74,7 @@ def create_app(config: ServerConfig, database=None) -> Flask:
 
     @app.before_request
     def _connect():
-        db.connect(reuse_if_open=True)
+        core_db.connect(db)
 
     # A pooled connection (PostgreSQL, MySQL) goes back to its pool after each request; a SQLite
     # connection stays open in its worker thread, sparing every request the open and the pragmas.
@@ -115,7 +115,10 @@ def _install_error_handlers(app: Flask) -> None:
     @app.errorhandler(RegistryError)
     def _core_error(err: RegistryError):
         mapped = MlflowError.from_core(err)
-        headers = {"Retry-After": "1"} if mapped.status == 503 else None
+        headers = None
+        if mapped.status == 503:  # nothing was applied: the client may retry
+            log.warning("%s (%s)", err.message, err.__cause__ or "no cause")
+            headers = {"Retry-After": "1"}
         return error_response(mapped, headers)
 
     @app.errorhandler(NotFound)
@@ -141,19 +144,17 @@ def _install_error_handlers(app: Flask) -> None:
         # A value the database cannot hold (too long, out of range): the request's fault.
         return error_response(MlflowError(f"Invalid value: the database refused it ({err})", "INVALID_PARAMETER_VALUE"))
 
-    @app.errorhandler(peewee.OperationalError)
-    def _db_busy(err):
-        text = str(err).lower()
-        if "locked" in text or "busy" in text or "too many connections" in text or "timeout" in text:
-            # Raised before commit: nothing was applied, so the client's retry is safe.
+    @app.errorhandler(Exception)
+    def _unexpected(err):
+        if core_db.is_transient(err):
+            # The database refused for load and rolled back: nothing was applied, so the
+            # client's automatic retry (it retries 429 and 503 after Retry-After) is safe.
+            log.warning("database busy: %s", err)
             return error_response(
                 MlflowError("The database is busy; retry the request", "TEMPORARILY_UNAVAILABLE"),
                 {"Retry-After": "1"},
             )
-        log.exception("database error")
-        return error_response(MlflowError("Internal database error", "INTERNAL_ERROR"))
-
-    @app.errorhandler(Exception)
-    def _unexpected(err):
         log.exception("unhandled error")
+        if isinstance(err, peewee.DatabaseError):
+            return error_response(MlflowError("Internal database error", "INTERNAL_ERROR"))
         return error_response(MlflowError(f"Internal error: {type(err).__name__}", "INTERNAL_ERROR"))

@@ -12,9 +12,9 @@ import threading
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import peewee
-from playhouse.pool import PooledMySQLDatabase, PooledPostgresqlDatabase
+from playhouse.pool import MaxConnectionsExceeded, PooledMySQLDatabase, PooledPostgresqlDatabase
 
-from registry_core.errors import InvalidInput
+from registry_core.errors import Busy, InvalidInput
 
 database = peewee.DatabaseProxy()
 
@@ -46,8 +46,6 @@ class SerializedSqliteDatabase(peewee.SqliteDatabase):
 
     def begin(self, lock_type=None):
         if not self._writer.acquire(timeout=self.LOCK_TIMEOUT):
-            from registry_core.errors import Busy
-
             raise Busy("The database is busy with other writes; retry the request")
         self._holder.held = True
         try:
@@ -144,6 +142,47 @@ def dialect(db: peewee.Database | None = None) -> str:
     if isinstance(db, peewee.MySQLDatabase):
         return "mysql"
     return "sqlite"
+
+
+# Refusals for load, after which the database has rolled the statement's transaction back:
+# a retry is safe. SQLite: SQLITE_BUSY, SQLITE_LOCKED. PostgreSQL (SQLSTATE): serialization
+# failure, deadlock, lock not available, statement timeout or cancel, too many connections,
+# out of resources, cannot connect now. MySQL/MariaDB (error numbers): lock wait timeout,
+# deadlock, too many connections, too many connections for the user.
+_SQLITE_TRANSIENT = {5, 6}
+_POSTGRES_TRANSIENT = {"40001", "40P01", "55P03", "57014", "53300", "53000", "53200", "57P03"}
+_MYSQL_TRANSIENT = {1205, 1213, 1040, 1203}
+
+
+def _driver_error(exc: BaseException) -> BaseException:
+    """The DB-API exception behind a peewee one (peewee re-raises it wrapped, as args[0])."""
+    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+    return inner or exc.__context__ or exc
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database refusing work for load or contention, with nothing applied
+    (the transaction was rolled back): the client may retry. A lost connection is not: whether a
+    commit in flight was applied is unknown."""
+    err = _driver_error(exc)
+    code = getattr(err, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _SQLITE_TRANSIENT
+    pgcode = getattr(err, "pgcode", None)
+    if pgcode is not None:
+        return pgcode in _POSTGRES_TRANSIENT
+    if type(err).__module__.startswith("pymysql") and err.args and isinstance(err.args[0], int):
+        return err.args[0] in _MYSQL_TRANSIENT
+    return False
+
+
+def connect(db: peewee.Database) -> None:
+    """Open (or reuse) this thread's connection. ``Busy`` when none can be had (pool exhausted,
+    server refusing or down): nothing was sent, so nothing was applied."""
+    try:
+        db.connect(reuse_if_open=True)
+    except (MaxConnectionsExceeded, peewee.OperationalError, peewee.InterfaceError) as exc:
+        raise Busy("The database is unavailable (no connection could be had); retry the request") from exc
 
 
 _bind_lock = threading.Lock()
