@@ -260,8 +260,12 @@ def is_prompt(name: str) -> bool:
 
 
 def get_version(name: str, version) -> VersionView:
-    row = model_row(name)
-    return version_views([_version_row(row["id"], name, version)], {row["id"]: name})[0]
+    return version_of(model_row(name), name, version)
+
+
+def version_of(model: dict, name: str, version) -> VersionView:
+    """As ``get_version``, for a caller that holds the model's row already."""
+    return version_views([_version_row(model["id"], name, version)], {model["id"]: name})[0]
 
 
 # --- registered models -----------------------------------------------------------------------
@@ -373,7 +377,7 @@ def update_version(name, version, description) -> VersionView:
     row = model_row(name)
     mv = _version_row(row["id"], name, version)
     ModelVersion.update(description=description, last_updated_time=now_ms()).where(ModelVersion.id == mv["id"]).execute()
-    return get_version(name, version)
+    return version_of(row, name, version)
 
 
 def transition_stage(name, version, stage, archive_existing: bool) -> VersionView:
@@ -394,7 +398,7 @@ def transition_stage(name, version, stage, archive_existing: bool) -> VersionVie
             ).execute()
         ModelVersion.update(current_stage=stage, last_updated_time=now).where(ModelVersion.id == mv["id"]).execute()
         _touch(row["id"], None, now)
-    return get_version(name, version)
+    return version_of(row, name, version)
 
 
 def delete_version(name, version) -> None:
@@ -477,10 +481,10 @@ def version_by_alias(name, alias) -> VersionView:
         ).scalar()
         if latest is None:
             raise NotFound(f"Latest version not found for model {name}.")
-        return get_version(name, latest)
+        return version_of(row, name, latest)
     target = RegisteredModelAlias.select(RegisteredModelAlias.version).where(
         (RegisteredModelAlias.registered_model == row["id"]) & (RegisteredModelAlias.alias == alias)
     ).scalar()
     if target is None:
         raise InvalidInput(f"Registered model alias {alias} not found.")
-    return get_version(name, target)
+    return version_of(row, name, target)
