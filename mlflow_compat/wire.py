@@ -256,3 +256,39 @@ def model_versions_json(versions, next_page_token: str | None = None) -> Respons
     if next_page_token is not None:
         parts.append('"next_page_token":' + _json_any(next_page_token))
     return Response("{" + ",".join(parts) + "}", status=200, mimetype=JSON_MIMETYPE)
+
+
+def _json_double(value) -> str:
+    """A ``Double`` field's value as json.dumps writes what it dumps."""
+    if type(value) is float:
+        return _json_number(value)
+    return json.dumps(value, allow_nan=False)
+
+
+def metric_points_with_run_json(points) -> Response:
+    """``{"metrics": [...]}`` of get-history-bulk-interval: MetricPoints with their run ids, as
+    MetricWithRunIdOut dumps them through json_response (a test holds them equal), written
+    directly: up to 2,500 points per run of up to 100 runs, at 8 us a point in the schema."""
+    quoted: dict = {}
+
+    def text(value):
+        if value not in quoted:
+            quoted[value] = _json_text(value)
+        return quoted[value]
+
+    items = []
+    for p in points:
+        parts = []
+        if p.key is not None:
+            parts.append('"key":' + text(p.key))
+        if p.value is not None:
+            parts.append('"value":' + _json_double(p.value))
+        if p.timestamp is not None:
+            parts.append(f'"timestamp":{int(p.timestamp)}')
+        if p.step is not None:
+            parts.append(f'"step":{int(p.step)}')
+        if p.run_id is not None:
+            parts.append('"run_id":' + text(p.run_id))
+        items.append("{" + ",".join(parts) + "}")
+    body = '{"metrics":[' + ",".join(items) + "]}" if items else "{}"
+    return Response(body, status=200, mimetype=JSON_MIMETYPE)

@@ -73,3 +73,29 @@ def test_model_versions_fast_encoder_equals_the_schema():
                 assert fast == slow.get_data(as_text=True)
                 assert json.loads(fast) == json.loads(slow.get_data(as_text=True))
         assert model_versions_json([]).get_data(as_text=True) == "{}"
+
+
+def test_bulk_interval_fast_encoder_equals_the_schema():
+    """The bulk-interval answer is written without the schema; it must be byte for byte what
+    MetricWithRunIdOut dumps through json_response."""
+    import math
+
+    from flask import Flask
+
+    from mlflow_compat.schemas.tracking import MetricWithRunIdOut
+    from mlflow_compat.wire import json_response, metric_points_with_run_json
+    from registry_core.entities import MetricPoint
+
+    key = 'a "quoted"/ü key 🚀'
+    values = [0.5, math.nan, math.inf, -math.inf, 1e-300, 3.0, -0.0, 123456789.125, 1.7976931348623157e308, 7, -2]
+    points = [MetricPoint(key, value, 1_700_000_000_000 + n, (-1) ** n * 2 ** (n * 5), f"{n % 3:032x}")
+              for n, value in enumerate(values)]
+    points.append(MetricPoint("k", 1.0, 5, 0, None))  # no run id: left out, as the schema does
+    points.append(MetricPoint("k", None, 5, 0, "r"))  # no value: left out, as the schema does
+    schema = MetricWithRunIdOut()
+    with Flask(__name__).app_context():
+        for chosen in (points, points[:1], []):
+            fast = metric_points_with_run_json(chosen).get_data(as_text=True)
+            slow = json_response({"metrics": schema.dump(chosen, many=True)}).get_data(as_text=True)
+            assert fast == slow
+        assert metric_points_with_run_json([]).get_data(as_text=True) == "{}"
