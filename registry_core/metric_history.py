@@ -126,6 +126,8 @@ def _sample_run(run_id, key, max_results, start_step, end_step) -> list[MetricPo
         (step, rn): (value, ts, step, nan)
         for value, ts, step, nan, rn in db.execute_sql(sql, params + chosen_steps + numbers).fetchall()
     }
+    # Rows logged between the two queries only add to a step's rows, so every (step, number)
+    # read in the first is still there in the second (the server never deletes metric rows).
     chosen = {i: found[place[i]] for i in wanted}
     rows = [chosen[i] for i in picks]
     last = chosen[total - 1]
