@@ -197,3 +197,98 @@ class IdString(fields.String):
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+# --- hand-written encoders of the registry's hot answers ---------------------------------------
+
+_json_str = json.encoder.encode_basestring  # exactly what json.dumps(ensure_ascii=False) writes for a str
+
+
+def _json_text(value) -> str:
+    """A marshmallow ``fields.String`` value as JSON (``str()`` of anything else, as it does)."""
+    return _json_str(value if type(value) is str else str(value))
+
+
+def _json_any(value) -> str:
+    return _json_str(value) if type(value) is str else json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+def _json_opt_text(name: str, value, parts: list) -> None:
+    if value is not None:
+        parts.append(name + (_json_str(value) if type(value) is str else _json_text(value)))
+
+
+def model_version_json(mv) -> str:
+    """One registry VersionView as ``ModelVersionOut`` dumps it, then ``json_response`` writes it
+    (a test holds them equal): its fields in the schema's order, unset ones and empty lists left
+    out."""
+    text = _json_opt_text
+    parts = []
+    text('"name":', mv.name, parts)
+    parts.append('"version":' + _json_str(str(mv.version)))  # fields.Function: always there
+    if mv.creation_timestamp is not None:
+        parts.append(f'"creation_timestamp":{int(mv.creation_timestamp)}')
+    if mv.last_updated_timestamp is not None:
+        parts.append(f'"last_updated_timestamp":{int(mv.last_updated_timestamp)}')
+    text('"user_id":', mv.user_id, parts)
+    text('"current_stage":', mv.current_stage, parts)
+    text('"description":', mv.description, parts)
+    text('"source":', mv.source, parts)
+    text('"run_id":', mv.run_id, parts)
+    text('"status":', mv.status, parts)
+    text('"status_message":', mv.status_message, parts)
+    if mv.tags:
+        parts.append('"tags":[' + ",".join(
+            '{"key":' + _json_any(k) + ',"value":' + _json_any(val) + "}" for k, val in mv.tags
+        ) + "]")
+    text('"run_link":', mv.run_link, parts)
+    if mv.aliases:
+        parts.append('"aliases":[' + ",".join(_json_text(a) for a in mv.aliases) + "]")
+    return "{" + ",".join(parts) + "}"
+
+
+def model_versions_json(versions, next_page_token: str | None = None) -> Response:
+    """``{"model_versions": [...], "next_page_token": ...}`` of a version search, written directly:
+    the schema costs about 20 us a version and a page holds up to 200,000 (bench W6: 500)."""
+    parts = []
+    if versions:
+        parts.append('"model_versions":[' + ",".join(model_version_json(mv) for mv in versions) + "]")
+    if next_page_token is not None:
+        parts.append('"next_page_token":' + _json_any(next_page_token))
+    return Response("{" + ",".join(parts) + "}", status=200, mimetype=JSON_MIMETYPE)
+
+
+def _json_double(value) -> str:
+    """A ``Double`` field's value as json.dumps writes what it dumps."""
+    if type(value) is float:
+        return _json_number(value)
+    return json.dumps(value, allow_nan=False)
+
+
+def metric_points_with_run_json(points) -> Response:
+    """``{"metrics": [...]}`` of get-history-bulk-interval: MetricPoints with their run ids, as
+    MetricWithRunIdOut dumps them through json_response (a test holds them equal), written
+    directly: up to 2,500 points per run of up to 100 runs, at 8 us a point in the schema."""
+    quoted: dict = {}
+
+    def text(value):
+        if value not in quoted:
+            quoted[value] = _json_text(value)
+        return quoted[value]
+
+    items = []
+    for p in points:
+        parts = []
+        if p.key is not None:
+            parts.append('"key":' + text(p.key))
+        if p.value is not None:
+            parts.append('"value":' + _json_double(p.value))
+        if p.timestamp is not None:
+            parts.append(f'"timestamp":{int(p.timestamp)}')
+        if p.step is not None:
+            parts.append(f'"step":{int(p.step)}')
+        if p.run_id is not None:
+            parts.append('"run_id":' + text(p.run_id))
+        items.append("{" + ",".join(parts) + "}")
+    body = '{"metrics":[' + ",".join(items) + "]}" if items else "{}"
+    return Response(body, status=200, mimetype=JSON_MIMETYPE)

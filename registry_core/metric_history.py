@@ -1,10 +1,12 @@
 """Metric history: paged full history, and MLflow's sampled bulk-interval view."""
 from __future__ import annotations
 
-import peewee as pw
+import json
+from bisect import bisect_left
 
 from registry_core import validation as v
 from registry_core.candidates import _run_row
+from registry_core.db import dialect
 from registry_core.entities import MetricPoint, Page
 from registry_core.errors import InvalidInput
 from registry_core.models import Metric
@@ -75,32 +77,58 @@ def _ntile_firsts(total: int, buckets: int) -> list[int]:
     return [b * size + min(b, extra) for b in range(buckets)]
 
 
+def _step_index_name() -> str:
+    names = [ix._name for ix in Metric._meta.fields_to_index()
+             if [getattr(e, "name", None) for e in ix._expressions] == ["run", "key", "step"]]
+    return names[0]
+
+
+# SQLite without ANALYZE statistics reads the rows of the chosen steps by scanning the whole
+# history in the primary key (it covers every column) instead of seeking the (run, key, step)
+# index once per step: 11 ms instead of 4 for 1,000 steps of 100,000 rows.
+_STEP_INDEX_HINT = {"sqlite": f' INDEXED BY "{_step_index_name()}"'}
+
+
 def _sample_run(run_id, key, max_results, start_step, end_step) -> list[MetricPoint]:
-    """MLflow's sampling (one row per NTILE bucket of the ordered history, then the last row),
-    computed from the row count: one COUNT on the (run, key, step) index, then one numbered
-    pass in SQL returning only the chosen rows, instead of two window functions and a sort."""
-    cond = (Metric.run == run_id) & (Metric.key == key)
+    """MLflow's sampling: one row per NTILE bucket of the history ordered by (step, timestamp,
+    value, is_nan), then the last row. Rather than numbering every row in that order (a sort of
+    the whole history), it reads the steps alone, as one aggregated value from the (run, key,
+    step) index, finds in Python the step of each chosen position and its place among the rows
+    of that step, and then numbers only the rows of the chosen steps."""
+    db = Metric._meta.database
+    q0, q1 = db.quote
+    col = {name: f"{q0}{name}{q1}" for name in ("run_uuid", "key", "value", "timestamp", "step", "is_nan")}
+    where = f"{col['run_uuid']} = {db.param} AND {col['key']} = {db.param}"
+    params = [run_id, key]
     if start_step is not None:
-        cond &= (Metric.step >= start_step) & (Metric.step <= end_step)
-    total = Metric.select(pw.fn.COUNT(pw.SQL("*"))).where(cond).scalar() or 0
+        where += f" AND {col['step']} >= {db.param} AND {col['step']} <= {db.param}"
+        params += [start_step, end_step]
+    table = f"{q0}{Metric._meta.table_name}{q1}"
+    steps = _steps(db, table, col["step"], where, params)
+    total = len(steps)
     if not total:
         return []
     picks = _ntile_firsts(total, max_results)
     wanted = sorted(set(picks) | {total - 1})
-    numbered = (
-        Metric.select(
-            Metric.value, Metric.timestamp, Metric.step, Metric.is_nan,
-            pw.fn.ROW_NUMBER().over(order_by=[Metric.step, Metric.timestamp, Metric.value, Metric.is_nan]).alias("rn"),
-        )
-        .where(cond)
-        .alias("numbered")
+    # position -> (its step, its 1-based number among the rows of that step)
+    place = {i: (steps[i], i - bisect_left(steps, steps[i], 0, i) + 1) for i in wanted}
+    chosen_steps = sorted({st for st, _ in place.values()})
+    numbers = sorted({n for _, n in place.values()})
+    marks = lambda values: ", ".join([db.param] * len(values))  # noqa: E731
+    sql = (
+        f"SELECT {col['value']}, {col['timestamp']}, {col['step']}, {col['is_nan']}, rn FROM ("
+        f"SELECT {col['value']}, {col['timestamp']}, {col['step']}, {col['is_nan']}, ROW_NUMBER() OVER ("
+        f"PARTITION BY {col['step']} ORDER BY {col['timestamp']}, {col['value']}, {col['is_nan']}) AS rn "
+        f"FROM {table}{_STEP_INDEX_HINT.get(dialect(), '')} WHERE {where} AND {col['step']} IN ({marks(chosen_steps)})"
+        f") numbered WHERE rn IN ({marks(numbers)})"
     )
-    chosen = {
-        rn - 1: (value, ts, step, nan)
-        for value, ts, step, nan, rn in pw.Select([numbered], [
-            numbered.c.value, numbered.c.timestamp, numbered.c.step, numbered.c.is_nan, numbered.c.rn,
-        ]).where(numbered.c.rn.in_([i + 1 for i in wanted])).bind(Metric._meta.database).tuples()
+    found = {
+        (step, rn): (value, ts, step, nan)
+        for value, ts, step, nan, rn in db.execute_sql(sql, params + chosen_steps + numbers).fetchall()
     }
+    # Rows logged between the two queries only add to a step's rows, so every (step, number)
+    # read in the first is still there in the second (the server never deletes metric rows).
+    chosen = {i: found[place[i]] for i in wanted}
     rows = [chosen[i] for i in picks]
     last = chosen[total - 1]
     if not rows or _norm(rows[-1]) != _norm(last):
@@ -110,6 +138,39 @@ def _sample_run(run_id, key, max_results, start_step, end_step) -> list[MetricPo
             rows.append(last)
     stored = v.stored_metric_value
     return [MetricPoint(key, stored(val, bool(nan)), ts, step, run_id) for val, ts, step, nan in rows]
+
+
+# MySQL's GROUP_CONCAT stops at group_concat_max_len bytes (default 1,024; MariaDB clamps this
+# to its own maximum); a truncated list raises a warning and is then read row by row.
+GROUP_CONCAT_MAX_LEN = 4294967295
+
+
+def _steps(db, table: str, step: str, where: str, params: list) -> list[int]:
+    """The steps of the selected rows, sorted (one per row, repeats kept), fetched as one
+    aggregated value: a third of the cost of fetching 100,000 one-column rows. The row count
+    read beside it, and on MySQL the warning count, tell a complete list from a cut one."""
+    kind = dialect()
+    if kind == "postgresql":
+        aggregate = f"array_agg({step})"
+    else:
+        if kind == "mysql":
+            db.execute_sql(f"SET SESSION group_concat_max_len = {int(GROUP_CONCAT_MAX_LEN)}")
+        aggregate = f"GROUP_CONCAT({step})"
+    count, packed = db.execute_sql(f"SELECT COUNT(*), {aggregate} FROM {table} WHERE {where}", params).fetchone()
+    if not count:
+        return []
+    steps = None
+    if kind == "postgresql":
+        steps = packed
+    elif kind == "sqlite" or not db.execute_sql("SELECT @@warning_count").fetchone()[0]:
+        try:
+            steps = json.loads(f"[{packed}]")
+        except (TypeError, ValueError):
+            steps = None
+    if not isinstance(steps, list) or len(steps) != count:
+        steps = [row[0] for row in db.execute_sql(f"SELECT {step} FROM {table} WHERE {where}", params).fetchall()]
+    steps.sort()
+    return steps
 
 
 def _norm(row):

@@ -246,7 +246,7 @@ def promote(name, source, run_id, tags, run_link, description, model_id, repo: A
                 raise
     if resolved.model_id and not prompt:
         _record_on_logged_model(resolved.model_id, name, version)
-    return registry.get_version(name, version)
+    return registry.version_of(model, name, version)
 
 
 def _insert_version(model_pk, source, location, resolved, tags, run_link, description, lineage) -> int:

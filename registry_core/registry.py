@@ -138,33 +138,55 @@ def _version_row(model_pk: int, name: str, version) -> dict:
     return row
 
 
+def _select_in(table: str, columns: str, key: str, values, order: str) -> list[tuple]:
+    """``SELECT columns FROM table WHERE key IN (values) ORDER BY order`` as raw tuples, the SQL
+    text written here: peewee compiles an IN list of 500 ids in about 4 ms and wraps each row."""
+    db = database
+    q0, q1 = db.quote
+    values = list(values)
+    if not values:
+        return []
+    marks = ", ".join([db.param] * len(values))
+    quoted = ", ".join(f"{q0}{c}{q1}" for c in columns.split())
+    sql = (f"SELECT {quoted} FROM {q0}{table}{q1} WHERE {q0}{key}{q1} IN ({marks}) "
+           f"ORDER BY {q0}{order}{q1}")
+    return db.execute_sql(sql, values).fetchall()
+
+
+# The columns of a version row, in the order ``version_views_of_tuples`` reads them: the
+# registered model's key, then VersionView's own fields from ``version`` to ``storage_location``.
+VERSION_ROW = (
+    "id", "registered_model", "version", "creation_time", "last_updated_time", "description",
+    "user_id", "current_stage", "source", "run_id", "run_link", "status", "status_message",
+    "model_id", "storage_location",
+)
+
+
 def version_views(rows: list[dict], names: dict[int, str]) -> list[VersionView]:
     """VersionViews of version rows, with tags and aliases, in a fixed number of queries."""
+    return version_views_of_tuples([tuple(r[c] for c in VERSION_ROW) for r in rows], names)
+
+
+def version_views_of_tuples(rows: list[tuple], names: dict[int, str]) -> list[VersionView]:
+    """As ``version_views``, of row tuples laid out as ``VERSION_ROW`` (a search page of 500
+    versions is built without a dict per row)."""
     if not rows:
         return []
-    ids = [r["id"] for r in rows]
     tags = defaultdict(list)
-    for vid, key, value in ModelVersionTag.select(
-        ModelVersionTag.model_version, ModelVersionTag.key, ModelVersionTag.value
-    ).where(ModelVersionTag.model_version.in_(ids)).order_by(ModelVersionTag.key).tuples():
+    for vid, key, value in _select_in(
+        ModelVersionTag._meta.table_name, "model_version_id key value", "model_version_id",
+        [r[0] for r in rows], "key",
+    ):
         tags[vid].append((key, value))
     aliases = defaultdict(list)
-    for mid, alias, version in RegisteredModelAlias.select(
-        RegisteredModelAlias.registered_model, RegisteredModelAlias.alias, RegisteredModelAlias.version
-    ).where(RegisteredModelAlias.registered_model.in_({r["registered_model"] for r in rows})).order_by(
-        RegisteredModelAlias.alias
-    ).tuples():
+    for mid, alias, version in _select_in(
+        RegisteredModelAlias._meta.table_name, "registered_model_id alias version", "registered_model_id",
+        {r[1] for r in rows}, "alias",
+    ):
         aliases[(mid, version)].append(alias)
+    no_tags = no_aliases = ()
     return [
-        VersionView(
-            name=names[r["registered_model"]], version=r["version"],
-            creation_timestamp=r["creation_time"], last_updated_timestamp=r["last_updated_time"],
-            description=r["description"], user_id=r["user_id"], current_stage=r["current_stage"],
-            source=r["source"], run_id=r["run_id"], run_link=r["run_link"], status=r["status"],
-            status_message=r["status_message"], model_id=r["model_id"],
-            storage_location=r["storage_location"], tags=tags[r["id"]],
-            aliases=aliases[(r["registered_model"], r["version"])],
-        )
+        VersionView(names[r[1]], *r[2:], list(tags.get(r[0], no_tags)), list(aliases.get((r[1], r[2]), no_aliases)))
         for r in rows
     ]
 
@@ -238,8 +260,12 @@ def is_prompt(name: str) -> bool:
 
 
 def get_version(name: str, version) -> VersionView:
-    row = model_row(name)
-    return version_views([_version_row(row["id"], name, version)], {row["id"]: name})[0]
+    return version_of(model_row(name), name, version)
+
+
+def version_of(model: dict, name: str, version) -> VersionView:
+    """As ``get_version``, for a caller that holds the model's row already."""
+    return version_views([_version_row(model["id"], name, version)], {model["id"]: name})[0]
 
 
 # --- registered models -----------------------------------------------------------------------
@@ -351,7 +377,7 @@ def update_version(name, version, description) -> VersionView:
     row = model_row(name)
     mv = _version_row(row["id"], name, version)
     ModelVersion.update(description=description, last_updated_time=now_ms()).where(ModelVersion.id == mv["id"]).execute()
-    return get_version(name, version)
+    return version_of(row, name, version)
 
 
 def transition_stage(name, version, stage, archive_existing: bool) -> VersionView:
@@ -372,7 +398,7 @@ def transition_stage(name, version, stage, archive_existing: bool) -> VersionVie
             ).execute()
         ModelVersion.update(current_stage=stage, last_updated_time=now).where(ModelVersion.id == mv["id"]).execute()
         _touch(row["id"], None, now)
-    return get_version(name, version)
+    return version_of(row, name, version)
 
 
 def delete_version(name, version) -> None:
@@ -455,10 +481,10 @@ def version_by_alias(name, alias) -> VersionView:
         ).scalar()
         if latest is None:
             raise NotFound(f"Latest version not found for model {name}.")
-        return get_version(name, latest)
+        return version_of(row, name, latest)
     target = RegisteredModelAlias.select(RegisteredModelAlias.version).where(
         (RegisteredModelAlias.registered_model == row["id"]) & (RegisteredModelAlias.alias == alias)
     ).scalar()
     if target is None:
         raise InvalidInput(f"Registered model alias {alias} not found.")
-    return get_version(name, target)
+    return version_of(row, name, target)

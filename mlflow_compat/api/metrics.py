@@ -5,11 +5,10 @@ from mlflow_compat import page_tokens
 from mlflow_compat.api.runs import run_id
 from mlflow_compat.errors import invalid
 from mlflow_compat.schemas import tracking as s
-from mlflow_compat.wire import metric_points_json, rpc
+from mlflow_compat.wire import metric_points_json, metric_points_with_run_json, rpc
 from registry_core import metric_history
 
 bp = Blueprint("metrics", __name__)
-_metric_with_run = s.MetricWithRunIdOut()
 
 
 @bp.get("/metrics/get-history")
@@ -40,4 +39,4 @@ def get_history_bulk_interval(m):
     if not 1 <= max_results <= metric_history.MAX_RESULTS_PER_RUN:
         raise invalid(f"max_results must be between 1 and {metric_history.MAX_RESULTS_PER_RUN}.")
     points = metric_history.bulk_interval(run_ids, m["metric_key"], max_results, m["start_step"], m["end_step"])
-    return {"metrics": _metric_with_run.dump(points, many=True)}
+    return metric_points_with_run_json(points)

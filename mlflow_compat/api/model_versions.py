@@ -7,7 +7,7 @@ from mlflow_compat.api.artifacts import repository, send_artifact
 from mlflow_compat.api.registered_models import checked_max_results
 from mlflow_compat.errors import invalid
 from mlflow_compat.schemas import registry as s
-from mlflow_compat.wire import rpc
+from mlflow_compat.wire import model_versions_json, rpc
 from registry_core import promotion, registry, registry_search
 
 bp = Blueprint("model_versions", __name__)
@@ -63,7 +63,7 @@ def search(m):
         checked_max_results(m["max_results"], MAX_RESULTS),
         page_tokens.decode(m["page_token"]),
     )
-    return page_tokens.paged("model_versions", _version, page)
+    return model_versions_json(page.items, page_tokens.encode(page.next_offset))
 
 
 @bp.get("/model-versions/get-download-uri")

@@ -196,6 +196,12 @@ def test_get_history_bulk_interval(client, mlflow_sampler):
                   for n in range(40)][::-1],
         # a long one
         "long": [(math.sin(n), n, n) for n in range(3000)],
+        # uneven runs of repeated steps, negative and very large steps, gaps: sampled positions
+        # fall inside runs of one step, where timestamp and value decide
+        "groups": [(float((n * 37) % 11) - 5.0, 7000 - (n * 13) % 17, step)
+                   for n, step in enumerate(
+                       [-(2 ** 40)] * 5 + [-3] + [0] * 7 + [1, 2] + [9] * 13 + [2 ** 53 + 1] * 2
+                       + [10 ** 12 + k for k in range(40)] + [2 ** 62] * 9)][::-1],
     }
     runs = {}
     for name, points in series.items():
@@ -272,3 +278,28 @@ def test_get_history_bulk_interval(client, mlflow_sampler):
     error(_bulk(client, [runs["short"]], max_results="many"), 400, "INVALID_PARAMETER_VALUE", "max_results")
     error(_bulk(client, [runs["short"]], start_step="a", end_step=3), 400, "INVALID_PARAMETER_VALUE",
           "start_step")
+
+
+def test_bulk_interval_when_the_aggregated_steps_are_cut(client, mlflow_sampler, monkeypatch):
+    """The sampler reads a run's steps as one aggregated value; where the database cuts it short
+    (MySQL's group_concat_max_len), the steps are read row by row instead and the sample is
+    still MLflow's."""
+    from registry_core import metric_history
+
+    eid = ok(post(client, "experiments/create", {"name": "bulk-cut"}))["experiment_id"]
+    cases = [
+        # the cut drops numbers: "1,2,3,10,20," of 15 steps
+        (12, [(float(n), 100 + n, step) for n, step in enumerate([1, 10, 100, 1000, 10000, 2, 20, 200, 3, 30])]
+         + [(float(n), 50, 100) for n in range(5)]),
+        # the cut falls inside the last number ("0,1,...,9,12" of "...,9,12345"): as many
+        # numbers as rows, the last one wrong
+        (22, [(float(n), 100 + n, step) for n, step in enumerate(list(range(10)) + [12345])]),
+    ]
+    for limit, points in cases:
+        monkeypatch.setattr(metric_history, "GROUP_CONCAT_MAX_LEN", limit)
+        rid = new_run(client, eid, f"cut-{limit}")
+        log_points(client, rid, "m", points)
+        for max_results in (1, 3, 4, 7, 100):
+            body = ok(_bulk(client, [rid], max_results=max_results))
+            got = [(m["value"], m["timestamp"], m["step"]) for m in body["metrics"]]
+            assert got == mlflow_sampler(points, max_results), (limit, max_results)

@@ -735,6 +735,42 @@ def test_search_model_versions(client, clock):
     error(get(client, "model-versions/search", page_token="garbage!"), 400, "INVALID_PARAMETER_VALUE")
 
 
+def test_search_page_is_what_get_answers_byte_for_byte(client, clock):
+    """The search page is written without the schema (wire.model_versions_json): each entry must
+    be exactly the model-versions/get answer, on every backend, whatever the version holds."""
+    from mlflow_compat.wire import json_response
+
+    eid = create_experiment(client)
+    run = run_with_model(client, eid)
+    src = f"runs:/{run['run_id']}/model"
+    create_model(client, "ünï 模型")
+    create_version(client, "ünï 模型", src, run_id=run["run_id"], description='a "quoted" \\ é\n🚀',
+                   run_link="http://host/#/x?a=1&b=<2>",
+                   tags=[{"key": "ключ", "value": "значение 🚀"}, {"key": "empty", "value": ""},
+                         {"key": "a", "value": "1"}])
+    create_version(client, "ünï 模型", src)  # no run id, no tags, no description
+    create_version(client, "ünï 模型", src, run_id=run["run_id"], description="")
+    create_version(client, "ünï 模型", src, run_id=run["run_id"])
+    ok(post(client, "registered-models/alias", {"name": "ünï 模型", "alias": "champion", "version": "1"}))
+    ok(post(client, "registered-models/alias", {"name": "ünï 模型", "alias": "b-2", "version": "1"}))
+    ok(post(client, "registered-models/alias", {"name": "ünï 模型", "alias": "shadow", "version": "3"}))
+    ok(post(client, "model-versions/transition-stage", {"name": "ünï 模型", "version": "3", "stage": "Staging"}))
+    ok(delete(client, "model-versions/delete", {"name": "ünï 模型", "version": "4"}))
+
+    for params, expected, pages in (({}, ["3", "2", "1"], 1), ({"max_results": 2}, ["3", "2"], 2)):
+        resp = get(client, "model-versions/search", filter="name = 'ünï 模型'", **params)
+        body = ok(resp)
+        assert [mv["version"] for mv in body["model_versions"]] == expected
+        with client.application.app_context():
+            same = json_response({
+                "model_versions": [get_version(client, "ünï 模型", v) for v in expected],
+                "next_page_token": body.get("next_page_token"),
+            })
+        assert resp.get_data() == same.get_data()
+        assert ("next_page_token" in body) == (pages > 1)
+    assert "model_versions" not in search_versions(client, "name = 'nothing'")
+
+
 # --- immutability ---------------------------------------------------------------------------
 
 

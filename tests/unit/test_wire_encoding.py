@@ -23,3 +23,79 @@ def test_metric_history_fast_encoder_equals_the_schema():
             assert fast == slow.get_data(as_text=True)
         assert metric_points_json(key, []).get_data(as_text=True) == "{}"
         assert json.loads(metric_points_json(key, [], "t").get_data(as_text=True)) == {"next_page_token": "t"}
+
+
+def test_model_versions_fast_encoder_equals_the_schema():
+    """A version search page is written without the schema for speed; it must be byte for byte
+    what ModelVersionOut dumps through json_response, whatever fields a version has set."""
+    import json
+
+    from flask import Flask
+
+    from mlflow_compat.schemas.registry import ModelVersionOut
+    from mlflow_compat.wire import json_response, model_version_json, model_versions_json
+    from registry_core.registry import VersionView
+
+    full = VersionView(
+        name='m "quoted" \\ ü/模型 🚀', version=12, creation_timestamp=1_700_000_000_123,
+        last_updated_timestamp=1_800_000_000_456, description="line\nbreak\ttab \u2028 \x01 é",
+        user_id="alice@example.com", current_stage="Production", source="runs:/abc/model",
+        run_id="0123456789abcdef0123456789abcdef", run_link="http://host/#/runs/x?a=1&b=<2>",
+        status="READY", status_message="ok", model_id="m-123", storage_location="mlflow-artifacts:/registry/x",
+        tags=[("a", "1"), ("ключ", "значение 🚀"), ("empty", ""), ("none", None), ('q"k', 'v\\"')],
+        aliases=["champion", "prod-1", "ü"],
+    )
+    bare = VersionView(
+        name="bare", version=1, creation_timestamp=0, last_updated_timestamp=None, description=None,
+        user_id=None, current_stage="None", source=None, run_id=None, run_link=None, status="READY",
+        status_message=None, model_id=None, storage_location=None,
+    )
+    empties = VersionView(
+        name="", version=3, creation_timestamp=5, last_updated_timestamp=6, description="", user_id="",
+        current_stage="Archived", source="", run_id="", run_link="", status="PENDING_REGISTRATION",
+        status_message="", model_id="", storage_location="", tags=[], aliases=[],
+    )
+    deleted = VersionView(
+        name="gone", version=2, creation_timestamp=1, last_updated_timestamp=2, description=None,
+        user_id=None, current_stage="Deleted_Internal", source="REDACTED-SOURCE-PATH",
+        run_id="REDACTED-RUN-ID", run_link="REDACTED-RUN-LINK", status="READY", status_message=None,
+        model_id=None, storage_location=None, tags=[("only", "tag")], aliases=[],
+    )
+    schema = ModelVersionOut()
+    with Flask(__name__).app_context():
+        for mv in (full, bare, empties, deleted):
+            one = json_response({"model_version": schema.dump(mv)}).get_data(as_text=True)
+            assert '{"model_version":' + model_version_json(mv) + "}" == one
+        for versions in ([full, bare, empties, deleted], [bare], []):
+            for token in (None, "eyJvZmZzZXQiOiA0fQ=="):
+                fast = model_versions_json(versions, token).get_data(as_text=True)
+                slow = json_response({"model_versions": schema.dump(versions, many=True), "next_page_token": token})
+                assert fast == slow.get_data(as_text=True)
+                assert json.loads(fast) == json.loads(slow.get_data(as_text=True))
+        assert model_versions_json([]).get_data(as_text=True) == "{}"
+
+
+def test_bulk_interval_fast_encoder_equals_the_schema():
+    """The bulk-interval answer is written without the schema; it must be byte for byte what
+    MetricWithRunIdOut dumps through json_response."""
+    import math
+
+    from flask import Flask
+
+    from mlflow_compat.schemas.tracking import MetricWithRunIdOut
+    from mlflow_compat.wire import json_response, metric_points_with_run_json
+    from registry_core.entities import MetricPoint
+
+    key = 'a "quoted"/ü key 🚀'
+    values = [0.5, math.nan, math.inf, -math.inf, 1e-300, 3.0, -0.0, 123456789.125, 1.7976931348623157e308, 7, -2]
+    points = [MetricPoint(key, value, 1_700_000_000_000 + n, (-1) ** n * 2 ** (n * 5), f"{n % 3:032x}")
+              for n, value in enumerate(values)]
+    points.append(MetricPoint("k", 1.0, 5, 0, None))  # no run id: left out, as the schema does
+    points.append(MetricPoint("k", None, 5, 0, "r"))  # no value: left out, as the schema does
+    schema = MetricWithRunIdOut()
+    with Flask(__name__).app_context():
+        for chosen in (points, points[:1], []):
+            fast = metric_points_with_run_json(chosen).get_data(as_text=True)
+            slow = json_response({"metrics": schema.dump(chosen, many=True)}).get_data(as_text=True)
+            assert fast == slow
+        assert metric_points_with_run_json([]).get_data(as_text=True) == "{}"
