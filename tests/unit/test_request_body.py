@@ -11,8 +11,11 @@ import threading
 
 import pytest
 from flask import Flask
+from gunicorn.config import Config
+from gunicorn.http import get_parser
 from gunicorn.http.body import Body, ChunkedReader, LengthReader
 from gunicorn.http.unreader import SocketUnreader
+from gunicorn.http.wsgi import create
 
 from mlflow_compat.body import SocketBody, _socket_body, body_stream
 
@@ -22,6 +25,7 @@ NEXT = b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n"
 @pytest.fixture
 def pair():
     server, client = socket.socketpair()
+    server.settimeout(10)  # a reader that waits for bytes that never come fails, not hangs
     yield server, client
     server.close()
     client.close()
@@ -35,7 +39,7 @@ def _gunicorn_body(server, client, data: bytes, ahead: int, through_body: int, t
     unreader = SocketUnreader(server)
     unreader.unread(data[:ahead])
     body = Body(LengthReader(unreader, len(data)))
-    sender = threading.Thread(target=client.sendall, args=(data[ahead:] + tail,))
+    sender = threading.Thread(target=client.sendall, args=(data[ahead:] + tail,), daemon=True)
     sender.start()
     first = body.read(through_body) if through_body else b""
     return unreader, body, first, sender
@@ -72,6 +76,26 @@ def _one(stream) -> bytearray:
     byte = bytearray(1)
     assert stream.readinto(byte) == 1
     return byte
+
+
+def test_through_gunicorns_own_parser(pair):
+    """The environ gunicorn builds for a request is read from the socket, and gunicorn's parser
+    then finds the next request on the connection where it starts."""
+    server, client = pair
+    data = os.urandom(2 * 1024 * 1024 + 1)
+    head = b"PUT /up HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n" % len(data)
+    sender = threading.Thread(target=client.sendall, args=(head + data + NEXT,), daemon=True)
+    sender.start()
+    cfg = Config()
+    parser = get_parser(cfg, server, ("127.0.0.1", 1))
+    request = next(parser)
+    _, environ = create(request, server, ("127.0.0.1", 1), ("127.0.0.1", 2), cfg)
+    stream = _socket_body(environ)
+    assert isinstance(stream, SocketBody), "gunicorn's request body is not what body.py expects"
+    assert _read_all(stream, 1 << 20) == data
+    after = next(parser)
+    sender.join()
+    assert (after.method, after.path) == ("GET", "/next")
 
 
 def test_gunicorn_can_take_over_half_way(pair):
