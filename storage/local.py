@@ -16,10 +16,10 @@ __all__ = ["LocalArtifactStore"]
 
 # In-progress writes live next to their target under this prefix and are hidden from listings.
 _TMP_PREFIX = ".modelops-tmp-"
-# A write from a stream goes through one buffer of this size, filled before each os.write: fewer,
-# larger writes into the page cache (recv + write of 100 MiB from a loopback socket, measured
-# alone: ~1,750 MiB/s with 1 MiB writes, ~1,950 with 4 MiB).
-WRITE_BUFFER = 4 * 1024 * 1024
+# A write from a stream goes through one buffer of this size, filled before each os.write. Loopback
+# recv + write of 100 MiB, measured alone: 2,995 MiB/s with 1 MiB (the buffer stays in the CPU's
+# cache between the two copies), 2,945 with 2 MiB, 2,323 with 4 MiB, 2,868 with 512 KiB.
+WRITE_BUFFER = CHUNK_SIZE
 
 
 class LocalArtifactStore(ArtifactStore):
