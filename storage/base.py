@@ -140,17 +140,23 @@ class ByteChunks(Iterator[bytes]):
 
 
 def iter_source(source: WriteSource, length: int | None = None,
-                chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+                chunk_size: int = CHUNK_SIZE, buffer: bytearray | None = None) -> Iterator[bytes]:
     """Yield the bytes of a write source in chunks without ever holding all of it.
 
     A file-like object is read ``chunk_size`` bytes at a time (and never past ``length`` when
     that is given); an iterable is passed through chunk by chunk. When ``length`` is given the
     total must match it exactly, otherwise :class:`InvalidRequest` is raised (after the last chunk,
     so the caller can discard what it wrote).
+
+    With a ``buffer``, a source that has ``readinto`` fills it (up to ``length``) before each
+    chunk, which is then a view of the buffer, valid only until the next chunk is asked for: no
+    allocation per chunk, and a writer gets large chunks even from a socket's short reads.
     """
     total = 0
     if isinstance(source, (bytes, bytearray, memoryview)):
         chunks: Iterable = (source,) if len(source) else ()
+    elif buffer is not None and hasattr(source, "readinto"):
+        chunks = _fill_chunks(source, length, memoryview(buffer))
     elif hasattr(source, "read"):
         chunks = _read_chunks(source, length, chunk_size)
     elif isinstance(source, str):
@@ -180,6 +186,24 @@ def _read_chunks(stream: BinaryIO, length: int | None, chunk_size: int) -> Itera
         if remaining is not None:
             remaining -= len(chunk)
         yield chunk
+
+
+def _fill_chunks(stream, length: int | None, view: memoryview) -> Iterator[memoryview]:
+    remaining = length
+    while remaining is None or remaining > 0:
+        want = len(view) if remaining is None else min(len(view), remaining)
+        got = 0
+        while got < want:
+            n = stream.readinto(view[got:want])
+            if not n:  # end of the stream
+                break
+            got += n
+        if got:
+            if remaining is not None:
+                remaining -= got
+            yield view[:got]
+        if got < want:
+            return
 
 
 def resolve_range(size: int, start: int | None, end: int | None) -> tuple[int, int]:

@@ -16,6 +16,10 @@ __all__ = ["LocalArtifactStore"]
 
 # In-progress writes live next to their target under this prefix and are hidden from listings.
 _TMP_PREFIX = ".modelops-tmp-"
+# A write from a stream goes through one buffer of this size, filled before each os.write. Loopback
+# recv + write of 100 MiB, measured alone: 2,995 MiB/s with 1 MiB (the buffer stays in the CPU's
+# cache between the two copies), 2,945 with 2 MiB, 2,323 with 4 MiB, 2,868 with 512 KiB.
+WRITE_BUFFER = CHUNK_SIZE
 
 
 class LocalArtifactStore(ArtifactStore):
@@ -81,7 +85,9 @@ class LocalArtifactStore(ArtifactStore):
         written = 0
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
-                for chunk in iter_source(stream, length):
+                size = WRITE_BUFFER if length is None else max(1, min(WRITE_BUFFER, length))
+                buffer = bytearray(size) if hasattr(stream, "readinto") else None
+                for chunk in iter_source(stream, length, buffer=buffer):
                     view = memoryview(chunk)
                     while view:
                         n = out.write(view)

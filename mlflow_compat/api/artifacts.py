@@ -1,5 +1,6 @@
 """The proxied artifact API (``/api/2.0/mlflow-artifacts/*``) and the run / logged-model
-artifact listings and UI download routes. Bytes stream through in fixed-size chunks."""
+artifact listings and UI download routes. Bytes stream through in fixed-size chunks; an upload is
+read from gunicorn's socket in large pieces (``mlflow_compat.body``)."""
 from __future__ import annotations
 
 import mimetypes
@@ -11,6 +12,7 @@ from flask import Blueprint, Response, current_app, request
 from marshmallow import fields
 from werkzeug.routing import PathConverter
 
+from mlflow_compat.body import body_stream
 from mlflow_compat.errors import MlflowError, invalid
 from mlflow_compat.schemas.base import ProtoSchema, RequestSchema
 from mlflow_compat.wire import Int64, json_response, read_message, rpc
@@ -128,7 +130,7 @@ def download(artifact_path):
 
 @proxy.put("/artifacts/<anypath:artifact_path>")
 def upload(artifact_path):
-    repository().upload(artifact_path, request.stream, request.content_length)
+    repository().upload(artifact_path, body_stream(), request.content_length)
     return json_response({})
 
 

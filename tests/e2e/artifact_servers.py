@@ -117,6 +117,16 @@ class ArtifactServer:
             response.close()
             response.release_conn()
 
+    def pending_writes(self, prefix: str) -> list[str]:
+        """Writes under ``prefix`` that are under way: the local store's temporary files, the S3
+        store's multipart uploads not yet completed or aborted."""
+        if self.kind == "local":
+            root = self.local_root / prefix
+            return sorted(str(p) for p in root.rglob(".modelops-tmp-*")) if root.is_dir() else []
+        client = moto_server.minio_client(self.s3_endpoint)
+        result = client._list_multipart_uploads(BUCKET, prefix=f"{self.s3_prefix}/{prefix}/")
+        return sorted(upload.object_name for upload in result.uploads)
+
     def stored_keys(self) -> list[str]:
         """Every file in the store (S3: every key of the bucket, to catch escapes)."""
         if self.kind == "local":

@@ -13,9 +13,14 @@ urllib3 would normalise ``..`` segments before sending them.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import os
+import socket
+import struct
+import time
 import uuid
+from http.client import HTTPConnection
 from urllib.parse import quote
 
 import pytest
@@ -486,6 +491,164 @@ def test_run_artifact_routes(artifact_server, http):
     gone = http.get(f"{base}/get-artifact", params={"run_id": run["run_id"], "path": "nope"},
                     timeout=30)
     assert gone.status_code == 404
+
+
+# --- request bodies: keep-alive, chunked, no length, clients that stop half way -----------------
+# The server reads a Content-Length upload straight from gunicorn's socket (mlflow_compat/body.py):
+# every request behind it on the same connection must still be read from the right byte.
+
+
+def _connection(srv, timeout=60) -> HTTPConnection:
+    host, port = srv.url.split("://", 1)[1].rstrip("/").split(":")
+    conn = HTTPConnection(host, int(port), timeout=timeout)
+    conn.connect()
+    return conn
+
+
+def _exchange(conn, method, target, body=None, headers=None, **kwargs):
+    """One request on ``conn`` (kept open), the answer read to its end."""
+    conn.request(method, target, body=body, headers=headers or {}, **kwargs)
+    resp = conn.getresponse()
+    return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+
+
+def _pieces(data: bytes, sizes=(1, 8191, 65_537, 1_000_000)):
+    """``data`` as chunks of uneven sizes (for a Transfer-Encoding: chunked body)."""
+    pos, i = 0, 0
+    while pos < len(data):
+        size = sizes[i % len(sizes)]
+        yield data[pos:pos + size]
+        pos, i = pos + size, i + 1
+
+
+def test_uploads_keep_the_connection_alive(artifact_server):
+    """Uploads with a Content-Length, chunked and with no length at all, then downloads, all on
+    one keep-alive connection: each request is answered right and the connection stays open."""
+    base = _uid("keepalive")
+    big = os.urandom(9 * MiB + 5)
+    chunked = os.urandom(3 * MiB + 7)
+    conn = _connection(artifact_server)
+    try:
+        local_end = conn.sock.getsockname()
+        status, _, body = _exchange(conn, "PUT", f"{ARTIFACTS}/{base}/big.bin", big)
+        assert (status, body) == (200, b"{}")
+        status, _, body = _exchange(conn, "PUT", f"{ARTIFACTS}/{base}/small.txt", b"small")
+        assert (status, body) == (200, b"{}")
+        status, _, body = _exchange(conn, "PUT", f"{ARTIFACTS}/{base}/chunked.bin",
+                                    _pieces(chunked), encode_chunked=True)
+        assert (status, body) == (200, b"{}")
+        # neither Content-Length nor Transfer-Encoding: an empty body (RFC 9112 6.3)
+        conn.putrequest("PUT", f"{ARTIFACTS}/{base}/empty.bin", skip_accept_encoding=True)
+        conn.endheaders()
+        resp = conn.getresponse()
+        assert (resp.status, resp.read()) == (200, b"{}")
+
+        for name, data in (("big.bin", big), ("small.txt", b"small"), ("chunked.bin", chunked),
+                           ("empty.bin", b"")):
+            status, headers, body = _exchange(conn, "GET", f"{ARTIFACTS}/{base}/{name}")
+            assert status == 200, (name, status, body[:200])
+            assert body == data, name
+            assert int(headers["content-length"]) == len(data), name
+            assert artifact_server.stored_bytes(f"{base}/{name}") == data, name
+        status, headers, body = _exchange(conn, "GET", f"{ARTIFACTS}/{base}/big.bin",
+                                          headers={"Range": "bytes=4194300-4194309"})
+        assert (status, body) == (206, big[4194300:4194310])
+        status, headers, body = _exchange(conn, "HEAD", f"{ARTIFACTS}/{base}/big.bin")
+        assert (status, body, int(headers["content-length"])) == (200, b"", len(big))
+        assert conn.sock is not None and conn.sock.getsockname() == local_end, \
+            "the server closed the keep-alive connection"
+    finally:
+        conn.close()
+
+
+def _start_upload(srv, target: str, declared: int, sent: bytes) -> socket.socket:
+    """A PUT announcing ``declared`` bytes of which only ``sent`` go out; the socket stays open."""
+    host, port = srv.url.split("://", 1)[1].rstrip("/").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=60)
+    sock.sendall(f"PUT {target} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {declared}\r\n"
+                 "Content-Type: application/octet-stream\r\n\r\n".encode() + sent)
+    return sock
+
+
+def _poll(what: str, condition, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("how", ["stops sending", "resets the connection"])
+def test_a_client_that_goes_away_mid_upload_leaves_the_old_artifact(artifact_server, how):
+    """Half of a 48 MiB upload (over two S3 parts), then the client half-closes (the server reads
+    EOF and answers 400) or resets the connection (the server's read fails): the artifact it was
+    replacing is intact, nothing half-written is visible, no write is left under way."""
+    base = _uid("cut")
+    old = os.urandom(100_000)
+    assert _put(artifact_server, f"{base}/model.bin", old).status == 200
+    sock = _start_upload(artifact_server, f"{ARTIFACTS}/{base}/model.bin", 48 * MiB,
+                         os.urandom(24 * MiB))
+    try:
+        # sendall returned: the server has read all but what the socket buffers hold, and waits
+        _poll("the write to start", lambda: artifact_server.pending_writes(base))
+        if how == "stops sending":
+            sock.shutdown(socket.SHUT_WR)
+            answer = sock.makefile("rb").read()
+            assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
+            assert b"INVALID_PARAMETER_VALUE" in answer, answer[:300]
+        else:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    finally:
+        sock.close()
+    _poll("the server to drop the partial write", lambda: not artifact_server.pending_writes(base))
+    assert artifact_server.stored_bytes(f"{base}/model.bin") == old
+    got = raw_request(artifact_server.url, "GET", f"{ARTIFACTS}/{base}/model.bin")
+    assert got.status == 200 and got.body == old
+    listing = raw_request(artifact_server.url, "GET", f"{ARTIFACTS}?path={base}").json()
+    assert listing == {"files": [{"path": "model.bin", "is_dir": False, "file_size": len(old)}]}
+
+
+@pytest.fixture(scope="module")
+def workers_server(tmp_path_factory, _client_env):
+    """A local-disk server with two gunicorn workers of four threads."""
+    srv = error = None
+    try:
+        srv = launch("local", tmp_path_factory.mktemp("art-workers"),
+                     extra_args=("--workers", "2", "--threads", "4"))
+    except harness.ServerError as exc:
+        error = exc
+    if srv is None:
+        fail_start("local", error)
+    yield srv
+    srv.stop()
+
+
+def test_concurrent_uploads_on_keep_alive_connections(workers_server):
+    """Eight clients at once, each on its own connection: Content-Length and chunked uploads of
+    a few MiB, each followed by its downloads on the same connection."""
+    base = _uid("concurrent")
+
+    def client(n: int):
+        data = os.urandom((1 + n % 4) * MiB + n)
+        conn = _connection(workers_server)
+        try:
+            for kind in ("length", "chunked"):
+                target = f"{ARTIFACTS}/{base}/{n}-{kind}.bin"
+                body = data if kind == "length" else _pieces(data)
+                status, _, answer = _exchange(conn, "PUT", target, body,
+                                              encode_chunked=kind == "chunked")
+                assert (status, answer) == (200, b"{}"), (n, kind, status, answer[:200])
+                status, _, got = _exchange(conn, "GET", target)
+                assert status == 200 and got == data, (n, kind, status, len(got))
+        finally:
+            conn.close()
+        return n
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        assert sorted(pool.map(client, range(8))) == list(range(8))
+    for n in range(8):
+        size = (1 + n % 4) * MiB + n
+        for kind in ("length", "chunked"):
+            assert workers_server.local_root.joinpath(base, f"{n}-{kind}.bin").stat().st_size == size
 
 
 # --- --no-serve-artifacts -----------------------------------------------------------------------

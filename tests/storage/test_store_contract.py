@@ -56,6 +56,59 @@ def test_write_sources(store, make):
     assert read_all(store, "src.bin")[0] == data
 
 
+class Trickle(io.RawIOBase):
+    """A socket-like stream: ``readinto`` hands over at most ``step`` bytes at a time, and raises
+    ``fail`` once ``fail_after`` bytes are out."""
+
+    def __init__(self, data: bytes, step: int, fail_after: int | None = None, fail=None):
+        self.data, self.pos, self.step = data, 0, step
+        self.fail_after, self.fail = fail_after, fail
+        self.reads = 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if self.fail_after is not None and self.pos >= self.fail_after:
+            raise self.fail
+        self.reads += 1
+        n = min(len(buffer), self.step, len(self.data) - self.pos)
+        buffer[:n] = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return n
+
+
+@pytest.mark.parametrize("size", [0, 5, 3 * MiB + 17, 9 * MiB + 1])
+@pytest.mark.parametrize("with_length", [True, False])
+def test_write_from_short_reads(store, size, with_length):
+    """A stream with ``readinto`` that returns little at a time (a socket) is stored whole, with
+    or without the length announced."""
+    data = os.urandom(size)
+    stream = Trickle(data + b"never read", step=65_537) if with_length else Trickle(data, 65_537)
+    assert store.write("short/reads.bin", stream, size if with_length else None) == size
+    assert read_all(store, "short/reads.bin") == (data, size)
+    if with_length:
+        assert stream.pos == size  # not a byte past the announced length
+
+
+def test_write_from_a_stream_that_ends_early_stores_nothing(store):
+    store.write("early/f.bin", b"original")
+    with pytest.raises(InvalidRequest):
+        store.write("early/f.bin", Trickle(os.urandom(2 * MiB), 100_000), 5 * MiB)
+    assert read_all(store, "early/f.bin")[0] == b"original"
+    assert [f.path for f in store.list_dir("early")] == ["f.bin"]
+
+
+def test_write_from_a_stream_that_fails_leaves_previous_version(store):
+    store.write("reset/f.bin", b"original")
+    stream = Trickle(os.urandom(12 * MiB), MiB, fail_after=11 * MiB,
+                     fail=ConnectionResetError("connection reset by peer"))
+    with pytest.raises(ConnectionResetError):
+        store.write("reset/f.bin", stream, 12 * MiB)
+    assert read_all(store, "reset/f.bin")[0] == b"original"
+    assert [f.path for f in store.list_dir("reset")] == ["f.bin"]
+
+
 def test_write_with_known_length_reads_only_that_much(store):
     stream = io.BytesIO(b"0123456789tail")
     assert store.write("ten.txt", stream, length=10) == 10
