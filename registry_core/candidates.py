@@ -329,7 +329,7 @@ def _validated_metrics(metrics) -> tuple[list[tuple], list[dict]]:
     return list(out), model_points
 
 
-def _write_metrics(run_id: str, points: list[tuple]) -> None:
+def _write_metrics(run_id: str, experiment_id: int, points: list[tuple]) -> None:
     if not points:
         return
     insert_ignore(
@@ -356,9 +356,10 @@ def _write_metrics(run_id: str, points: list[tuple]) -> None:
     for k, new in newest.items():
         old = current.get(k)
         if old is None or (new[3], new[2], new[1]) > (old[3], old[2], old[1]):
-            changed.append(
-                {"run": run_id, "key": k, "value": new[1], "timestamp": new[2], "step": new[3], "is_nan": new[4]}
-            )
+            changed.append({
+                "run": run_id, "key": k, "value": new[1], "timestamp": new[2], "step": new[3],
+                "is_nan": new[4], "experiment_id": experiment_id,
+            })
     upsert(
         LatestMetric, changed, [LatestMetric.run, LatestMetric.key],
         [LatestMetric.value, LatestMetric.timestamp, LatestMetric.step, LatestMetric.is_nan],
@@ -374,9 +375,9 @@ def log_param(run_id, key, value) -> None:
 
 def log_metric(run_id, metric: dict) -> None:
     points, model_points = _validated_metrics([metric])
-    _active_run(run_id)
+    experiment_id = _active_run(run_id)[2]
     with database.atomic():
-        _write_metrics(run_id, points)
+        _write_metrics(run_id, experiment_id, points)
         logged_models.record_metrics(run_id, model_points)
 
 
@@ -386,11 +387,11 @@ def log_batch(run_id, metrics: list[dict], params: list, tags: list) -> None:
     param_values = _validated_params(params)
     tag_values = _validated_tags(tags)
     points, model_points = _validated_metrics(metrics)
-    _active_run(run_id)
+    experiment_id = _active_run(run_id)[2]
     with database.atomic():
         _write_params(run_id, param_values)
         _write_tags(run_id, tag_values)
-        _write_metrics(run_id, points)
+        _write_metrics(run_id, experiment_id, points)
         logged_models.record_metrics(run_id, model_points)
 
 
