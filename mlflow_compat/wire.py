@@ -197,3 +197,81 @@ class IdString(fields.String):
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+# --- runs, written without the schemas ------------------------------------------------------
+
+from json.encoder import encode_basestring as _json_string  # noqa: E402  (json.dumps' own, ensure_ascii=False)
+
+
+def _pairs_json(name: str, pairs) -> str:
+    """``"name":[{"key":..,"value":..}]`` (KeyValueList), or nothing for no pairs."""
+    if not pairs:
+        return ""
+    items = ",".join(
+        '{"key":' + _json_string(k) + ',"value":' + ("null" if val is None else _json_string(val)) + "}"
+        for k, val in pairs
+    )
+    return f',"{name}":[{items}]'
+
+
+def _optional(parts: list, name: str, value, number: bool = False) -> None:
+    if value is not None:
+        parts.append(f'"{name}":' + (str(int(value)) if number else _json_string(str(value))))
+
+
+def run_json(run) -> str:
+    """One RunView as RunOut dumps it (fields in the schema's order, unset fields absent)."""
+    info = ['"run_uuid":' + _json_string(run.run_id), '"experiment_id":' + _json_string(str(run.experiment_id))]
+    _optional(info, "run_name", run.run_name)
+    _optional(info, "user_id", run.user_id)
+    _optional(info, "status", run.status)
+    _optional(info, "start_time", run.start_time, number=True)
+    _optional(info, "end_time", run.end_time, number=True)
+    _optional(info, "artifact_uri", run.artifact_uri)
+    _optional(info, "lifecycle_stage", run.lifecycle_stage)
+    _optional(info, "run_id", run.run_id)
+    data = []
+    if run.metrics:
+        data.append('"metrics":[' + ",".join(
+            '{"key":' + _json_string(m.key) + ',"value":' + _json_number(m.value)
+            + f',"timestamp":{int(m.timestamp)},"step":{int(m.step)}}}'
+            for m in run.metrics
+        ) + "]")
+    data = ",".join(data) + _pairs_json("params", run.params) + _pairs_json("tags", run.tags)
+    inputs = []
+    if run.dataset_inputs:
+        inputs.append('"dataset_inputs":[' + ",".join(_dataset_input_json(d) for d in run.dataset_inputs) + "]")
+    if run.model_inputs:
+        inputs.append('"model_inputs":[' + ",".join(
+            '{"model_id":' + _json_string(m) + "}" for m in run.model_inputs
+        ) + "]")
+    outputs = ""
+    if run.model_outputs:
+        outputs = '"model_outputs":[' + ",".join(
+            '{"model_id":' + _json_string(m) + f',"step":{step}}}' for m, step in run.model_outputs
+        ) + "]"
+    return (
+        '{"info":{' + ",".join(info) + '},"data":{' + data.lstrip(",") + '},"inputs":{' + ",".join(inputs)
+        + '},"outputs":{' + outputs + "}}"
+    )
+
+
+def _dataset_input_json(d) -> str:
+    dataset = []
+    for name in ("name", "digest", "source_type", "source", "schema", "profile"):
+        _optional(dataset, name, getattr(d, name))
+    tags = _pairs_json("tags", d.tags)
+    return "{" + tags.lstrip(",") + ("," if tags else "") + '"dataset":{' + ",".join(dataset) + "}}"
+
+
+def runs_json(runs, next_page_token: str | None = None) -> Response:
+    """``{"runs": [...], "next_page_token": ...}`` of a run search, exactly as RunOut dumps the
+    runs (a test holds them equal): a page holds up to 50,000 runs, and the schemas cost about
+    45 us a run."""
+    parts = []
+    if runs:
+        parts.append('"runs":[' + ",".join(run_json(r) for r in runs) + "]")
+    if next_page_token is not None:
+        parts.append('"next_page_token":' + _json_string(next_page_token))
+    return Response("{" + ",".join(parts) + "}", status=200, mimetype=JSON_MIMETYPE)

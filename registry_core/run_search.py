@@ -19,7 +19,7 @@ import peewee as pw
 
 from registry_core import validation as v
 from registry_core.candidates import _RUN_FIELDS, load_runs
-from registry_core.db import dialect
+from registry_core.db import database, dialect
 from registry_core.entities import Page
 from registry_core.errors import InvalidInput
 from registry_core.models import Dataset, Input, InputTag, LatestMetric, Param, Run, Tag
@@ -135,6 +135,12 @@ def _ordered(query, order: list[OrderKey], head: list = (), first_alias: int = 0
     return query.order_by(*head, *terms, *_tie_breaks(order))
 
 
+def _fetch(query) -> list[tuple]:
+    """The rows as the driver returns them (peewee's row wrapping converts nothing a run row
+    needs and costs ~10 us a row)."""
+    return database.execute(query).fetchall()
+
+
 class _Filtered:
     """Runs of the searched experiments and view type that pass the filter and ``extra``, in
     the order of ``order``: the general query, and the NaN and missing segments of a metric
@@ -148,7 +154,7 @@ class _Filtered:
         self.order = order
 
     def rows(self, offset: int, limit: int) -> list[tuple]:
-        return list(_ordered(self.query, self.order).offset(offset).limit(limit).tuples())
+        return _fetch(_ordered(self.query, self.order).offset(offset).limit(limit))
 
     def count(self) -> int:
         return self.query.count()
@@ -221,7 +227,7 @@ class _Values:
             bound = min(bounds) if self.first.ascending else max(bounds)
             query = query.where(self._better_or_equal(w.value, bound))
         query = _ordered(query, self.rest, head=[self._direction(w.value)], first_alias=1)
-        return list(query.offset(offset).limit(limit).tuples())
+        return _fetch(query.offset(offset).limit(limit))
 
     def count(self) -> int:
         return self._walk(self.ids, pw.SQL("1")).count()
