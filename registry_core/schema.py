@@ -63,21 +63,26 @@ def _create_missing_indexes(db: pw.Database, model) -> None:
 
 def _v2_latest_metrics_experiment(db: pw.Database) -> None:
     """latest_metrics.experiment_id, copied from each run, and the (experiment_id, key, is_nan,
-    value) index that search walks to order by a metric."""
+    value) index that search walks to order by a metric. The table ends as a new database
+    creates it (NOT NULL, no default: a write that forgets the column fails)."""
     kind = dbmod.dialect(db)
-    table, column = (_quote(db, "latest_metrics"), _quote(db, "experiment_id"))
-    if "experiment_id" not in {c.name for c in db.get_columns("latest_metrics")}:
-        # SQLite adds a NOT NULL column only with a default; every write sets the real value.
-        spec = "INTEGER NOT NULL DEFAULT 0" if kind == "sqlite" else "INTEGER NULL"
-        db.execute_sql(f"ALTER TABLE {table} ADD COLUMN {column} {spec}")
-    db.execute_sql(
-        f"UPDATE {table} SET {column} = (SELECT r.{column} FROM {_quote(db, 'runs')} r "
-        f"WHERE r.{_quote(db, 'run_uuid')} = {table}.{_quote(db, 'run_uuid')})"
-    )
-    if kind == "postgresql":
-        db.execute_sql(f"ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL")
-    elif kind == "mysql":
-        db.execute_sql(f"ALTER TABLE {table} MODIFY {column} INTEGER NOT NULL")
+    table, column = _quote(db, "latest_metrics"), _quote(db, "experiment_id")
+    current = next((c for c in db.get_columns("latest_metrics") if c.name == "experiment_id"), None)
+    if current is not None and not current.null:
+        pass  # done before this step was interrupted (MySQL commits each DDL statement)
+    elif kind == "sqlite":
+        _sqlite_rebuild_latest_metrics(db)
+    else:
+        if current is None:
+            db.execute_sql(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NULL")
+        db.execute_sql(
+            f"UPDATE {table} SET {column} = (SELECT r.{column} FROM {_quote(db, 'runs')} r "
+            f"WHERE r.{_quote(db, 'run_uuid')} = {table}.{_quote(db, 'run_uuid')})"
+        )
+        if kind == "postgresql":
+            db.execute_sql(f"ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL")
+        else:
+            db.execute_sql(f"ALTER TABLE {table} MODIFY {column} INTEGER NOT NULL")
     _create_missing_indexes(db, LatestMetric)
     # Fresh statistics, or PostgreSQL plans the walk by guesses for the new column (a sort of
     # every match instead of reading the index in order).
@@ -85,6 +90,23 @@ def _v2_latest_metrics_experiment(db: pw.Database) -> None:
         db.execute_sql(f"ANALYZE {table}")
     elif kind == "mysql":
         db.execute_sql(f"ANALYZE TABLE {table}")
+
+
+def _sqlite_rebuild_latest_metrics(db: pw.Database) -> None:
+    """SQLite adds a NOT NULL column only with a default: the table is made anew (in the
+    upgrade's transaction) and the rows copied with their run's experiment."""
+    for index in db.get_indexes("latest_metrics"):
+        if not index.name.startswith("sqlite_autoindex_"):
+            db.execute_sql(f"DROP INDEX {_quote(db, index.name)}")
+    db.execute_sql('ALTER TABLE "latest_metrics" RENAME TO "latest_metrics_v1"')
+    LatestMetric.create_table(safe=False)
+    names = ", ".join(f'"{n}"' for n in ("run_uuid", "key", "value", "timestamp", "step", "is_nan"))
+    copied = ", ".join(f'm."{n}"' for n in ("run_uuid", "key", "value", "timestamp", "step", "is_nan"))
+    db.execute_sql(
+        f'INSERT INTO "latest_metrics" ({names}, "experiment_id") SELECT {copied}, r."experiment_id" '
+        'FROM "latest_metrics_v1" m JOIN "runs" r ON r."run_uuid" = m."run_uuid"'
+    )
+    db.execute_sql('DROP TABLE "latest_metrics_v1"')
 
 
 def _quote(db: pw.Database, name: str) -> str:

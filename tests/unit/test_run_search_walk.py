@@ -152,30 +152,47 @@ def test_latest_metrics_carry_the_runs_experiment(registry_db):
     assert mismatched == 0
 
 
-def _index_names(database):
-    return {i.name for i in database.get_indexes("latest_metrics")}
+def _latest_rows():
+    m = LatestMetric
+    return sorted(m.select(m.run, m.key, m.value, m.timestamp, m.step, m.is_nan, m.experiment_id).tuples(),
+                  key=lambda row: (row[0], row[1]))
 
 
-def test_upgrade_from_v1_backfills_latest_metrics_experiment(backend_uri, monkeypatch):
+def _latest_metrics_schema(database):
+    columns = {(c.name, c.data_type.lower(), c.null) for c in database.get_columns("latest_metrics")}
+    indexes = {(i.name, tuple(i.columns), i.unique) for i in database.get_indexes("latest_metrics")
+               if not i.name.startswith("sqlite_autoindex_")}
+    return columns, indexes
+
+
+@pytest.mark.parametrize("interrupted", [False, True])
+def test_upgrade_from_v1_backfills_latest_metrics_experiment(backend_uri, monkeypatch, interrupted):
+    """A version-1 database (no latest_metrics.experiment_id, no walk index) is upgraded to the
+    schema a new database gets, with every row's experiment copied from its run; also when an
+    earlier upgrade stopped after adding the column (MySQL commits each DDL statement)."""
     database = core_db.open_database(backend_uri)
     try:
         schema.upgrade(database, ROOT)
         with database.connection_context():
+            fresh = _latest_metrics_schema(database)
             a, b, runs = _seed()
+            before = _latest_rows()
             walk_index = "latest_metrics_experiment_id_key_is_nan_value"
-            assert walk_index in _index_names(database)
-            # The schema as version 1 had it: no experiment_id, no walk index.
+            assert walk_index in {name for name, _, _ in fresh[1]}
             database.execute_sql(
                 f"DROP INDEX {walk_index}" + (" ON latest_metrics" if core_db.dialect(database) == "mysql" else "")
             )
             database.execute_sql("ALTER TABLE latest_metrics DROP COLUMN experiment_id")
+            if interrupted:
+                database.execute_sql("ALTER TABLE latest_metrics ADD COLUMN experiment_id INTEGER NULL")
             database.execute_sql("UPDATE modelops_schema SET version = 1")
         with pytest.raises(core_db.SchemaError, match="modelops db upgrade"):
             schema.check(database, ROOT)
         assert schema.upgrade(database, ROOT) == core_db.SCHEMA_VERSION == 2
         assert schema.check(database, ROOT) == 2
         with database.connection_context():
-            assert walk_index in _index_names(database)
+            assert _latest_metrics_schema(database) == fresh
+            assert _latest_rows() == before
             stored = list(LatestMetric.select(LatestMetric.run, LatestMetric.experiment_id).tuples())
             assert len(stored) > 50 and all(eid == runs[run] for run, eid in stored)
             general = _general(monkeypatch)
