@@ -235,3 +235,17 @@ def test_walk_reads_the_index_in_order(tmp_path):
     assert "latest_metrics_experiment_id_key_is_nan_value (experiment_id=? AND key=? AND is_nan=?)" in bound
     assert "TEMP B-TREE" not in bound
     assert "latest_metrics_experiment_id_key_is_nan_value (experiment_id=? AND key=? AND is_nan=? AND value>?)" in rows
+
+
+def test_runs_load_the_same_in_chunks(registry_db, monkeypatch):
+    """A page larger than one IN list (up to 50,000 runs) loads in several statements, with each
+    run's metrics, params, tags and inputs complete and in key order."""
+    a, b, runs = _seed()
+    whole = run_search.search([a, b], [], "ALL", [OrderKey("metric", "m", False)], 1000, 0).items
+    monkeypatch.setattr(candidates, "_IN_CHUNK", 2)
+    chunked = run_search.search([a, b], [], "ALL", [OrderKey("metric", "m", False)], 1000, 0).items
+    assert len(whole) == len(runs)
+    assert repr(chunked) == repr(whole)  # repr: NaN metric values compare unequal
+    assert any(r.dataset_inputs for r in whole) and all(
+        [m.key for m in r.metrics] == sorted(m.key for m in r.metrics) for r in whole
+    )
