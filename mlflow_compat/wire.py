@@ -213,35 +213,33 @@ def _json_any(value) -> str:
     return _json_str(value) if type(value) is str else json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
-def _json_opt_text(name: str, value, parts: list) -> None:
+def _optional(parts: list, name: str, value, number: bool = False) -> None:
+    """``"name":value`` into ``parts`` for a set field (a string field's value as ``str()``)."""
     if value is not None:
-        parts.append(name + (_json_str(value) if type(value) is str else _json_text(value)))
+        parts.append(f'"{name}":' + (str(int(value)) if number else _json_text(value)))
 
 
 def model_version_json(mv) -> str:
     """One registry VersionView as ``ModelVersionOut`` dumps it, then ``json_response`` writes it
     (a test holds them equal): its fields in the schema's order, unset ones and empty lists left
     out."""
-    text = _json_opt_text
     parts = []
-    text('"name":', mv.name, parts)
+    _optional(parts, "name", mv.name)
     parts.append('"version":' + _json_str(str(mv.version)))  # fields.Function: always there
-    if mv.creation_timestamp is not None:
-        parts.append(f'"creation_timestamp":{int(mv.creation_timestamp)}')
-    if mv.last_updated_timestamp is not None:
-        parts.append(f'"last_updated_timestamp":{int(mv.last_updated_timestamp)}')
-    text('"user_id":', mv.user_id, parts)
-    text('"current_stage":', mv.current_stage, parts)
-    text('"description":', mv.description, parts)
-    text('"source":', mv.source, parts)
-    text('"run_id":', mv.run_id, parts)
-    text('"status":', mv.status, parts)
-    text('"status_message":', mv.status_message, parts)
+    _optional(parts, "creation_timestamp", mv.creation_timestamp, number=True)
+    _optional(parts, "last_updated_timestamp", mv.last_updated_timestamp, number=True)
+    _optional(parts, "user_id", mv.user_id)
+    _optional(parts, "current_stage", mv.current_stage)
+    _optional(parts, "description", mv.description)
+    _optional(parts, "source", mv.source)
+    _optional(parts, "run_id", mv.run_id)
+    _optional(parts, "status", mv.status)
+    _optional(parts, "status_message", mv.status_message)
     if mv.tags:
         parts.append('"tags":[' + ",".join(
             '{"key":' + _json_any(k) + ',"value":' + _json_any(val) + "}" for k, val in mv.tags
         ) + "]")
-    text('"run_link":', mv.run_link, parts)
+    _optional(parts, "run_link", mv.run_link)
     if mv.aliases:
         parts.append('"aliases":[' + ",".join(_json_text(a) for a in mv.aliases) + "]")
     return "{" + ",".join(parts) + "}"
@@ -292,3 +290,73 @@ def metric_points_with_run_json(points) -> Response:
         items.append("{" + ",".join(parts) + "}")
     body = '{"metrics":[' + ",".join(items) + "]}" if items else "{}"
     return Response(body, status=200, mimetype=JSON_MIMETYPE)
+
+
+# --- runs, written without the schemas ------------------------------------------------------
+
+def _pairs_json(name: str, pairs) -> str:
+    """``"name":[{"key":..,"value":..}]`` (KeyValueList), or nothing for no pairs."""
+    if not pairs:
+        return ""
+    items = ",".join(
+        '{"key":' + _json_str(k) + ',"value":' + ("null" if val is None else _json_str(val)) + "}"
+        for k, val in pairs
+    )
+    return f',"{name}":[{items}]'
+
+
+def run_json(run) -> str:
+    """One RunView as RunOut dumps it (fields in the schema's order, unset fields absent)."""
+    info = ['"run_uuid":' + _json_str(run.run_id), '"experiment_id":' + _json_str(str(run.experiment_id))]
+    _optional(info, "run_name", run.run_name)
+    _optional(info, "user_id", run.user_id)
+    _optional(info, "status", run.status)
+    _optional(info, "start_time", run.start_time, number=True)
+    _optional(info, "end_time", run.end_time, number=True)
+    _optional(info, "artifact_uri", run.artifact_uri)
+    _optional(info, "lifecycle_stage", run.lifecycle_stage)
+    _optional(info, "run_id", run.run_id)
+    data = []
+    if run.metrics:
+        data.append('"metrics":[' + ",".join(
+            '{"key":' + _json_str(m.key) + ',"value":' + _json_number(m.value)
+            + f',"timestamp":{int(m.timestamp)},"step":{int(m.step)}}}'
+            for m in run.metrics
+        ) + "]")
+    data = ",".join(data) + _pairs_json("params", run.params) + _pairs_json("tags", run.tags)
+    inputs = []
+    if run.dataset_inputs:
+        inputs.append('"dataset_inputs":[' + ",".join(_dataset_input_json(d) for d in run.dataset_inputs) + "]")
+    if run.model_inputs:
+        inputs.append('"model_inputs":[' + ",".join(
+            '{"model_id":' + _json_str(m) + "}" for m in run.model_inputs
+        ) + "]")
+    outputs = ""
+    if run.model_outputs:
+        outputs = '"model_outputs":[' + ",".join(
+            '{"model_id":' + _json_str(m) + f',"step":{step}}}' for m, step in run.model_outputs
+        ) + "]"
+    return (
+        '{"info":{' + ",".join(info) + '},"data":{' + data.lstrip(",") + '},"inputs":{' + ",".join(inputs)
+        + '},"outputs":{' + outputs + "}}"
+    )
+
+
+def _dataset_input_json(d) -> str:
+    dataset = []
+    for name in ("name", "digest", "source_type", "source", "schema", "profile"):
+        _optional(dataset, name, getattr(d, name))
+    tags = _pairs_json("tags", d.tags)
+    return "{" + tags.lstrip(",") + ("," if tags else "") + '"dataset":{' + ",".join(dataset) + "}}"
+
+
+def runs_json(runs, next_page_token: str | None = None) -> Response:
+    """``{"runs": [...], "next_page_token": ...}`` of a run search, exactly as RunOut dumps the
+    runs (a test holds them equal): a page holds up to 50,000 runs, and the schemas cost about
+    45 us a run."""
+    parts = []
+    if runs:
+        parts.append('"runs":[' + ",".join(run_json(r) for r in runs) + "]")
+    if next_page_token is not None:
+        parts.append('"next_page_token":' + _json_str(next_page_token))
+    return Response("{" + ",".join(parts) + "}", status=200, mimetype=JSON_MIMETYPE)

@@ -115,7 +115,11 @@ class Metric(BaseModel):
 
 class LatestMetric(BaseModel):
     """The latest value (max step, then timestamp, then value) of each metric of a run,
-    kept in step with every write, so search filters and orders without scanning history."""
+    kept in step with every write, so search filters and orders without scanning history.
+
+    ``experiment_id`` repeats the run's experiment (a run never changes experiment) so that a
+    search ordered by a metric walks the (experiment, key, is_nan, value) index from the best
+    value and stops at the page's end, instead of sorting every matching run of the experiment."""
 
     run = pw.ForeignKeyField(Run, column_name="run_uuid", on_delete="CASCADE")
     key = pw.CharField(max_length=250)
@@ -123,11 +127,15 @@ class LatestMetric(BaseModel):
     timestamp = BigIntField()
     step = BigIntField(default=0)
     is_nan = pw.BooleanField(default=False)
+    experiment_id = pw.IntegerField()
 
     class Meta:
         table_name = "latest_metrics"
         primary_key = pw.CompositeKey("run", "key")
-        indexes = ((("key", "value"), False),)
+        indexes = (
+            (("key", "value"), False),
+            (("experiment_id", "key", "is_nan", "value"), False),
+        )
 
 
 class Dataset(BaseModel):

@@ -1,7 +1,10 @@
 """Schema creation, upgrade and the start-up check.
 
-The version lives in the ``modelops_schema`` table from the first day; each future change adds a
-step to ``_STEPS`` and bumps ``SCHEMA_VERSION``.
+The version lives in the ``modelops_schema`` table from the first day. An empty database gets the
+current schema (the models) at once; an existing one is brought forward by the steps of
+``_STEPS``, one per version after it. Each schema change adds a step and bumps ``SCHEMA_VERSION``;
+steps check what is already there, so one interrupted half-way (MySQL commits each DDL
+statement) can run again.
 """
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import peewee as pw
 from registry_core import db as dbmod
 from registry_core.clock import now_ms
 from registry_core.db import SCHEMA_VERSION, SchemaError
-from registry_core.models import TABLES, Experiment, SchemaVersion
+from registry_core.models import TABLES, Experiment, LatestMetric, SchemaVersion
 
 DEFAULT_EXPERIMENT_ID = 0
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -36,7 +39,8 @@ def _mysql_collation(db: pw.Database) -> str:
     return "utf8mb4_nopad_bin" if "mariadb" in version.lower() else "utf8mb4_0900_bin"
 
 
-def _create_v1(db: pw.Database) -> None:
+def _create(db: pw.Database) -> None:
+    """The current schema, on an empty database."""
     if dbmod.dialect(db) != "mysql":
         db.create_tables(TABLES, safe=True)
         return
@@ -50,8 +54,67 @@ def _create_v1(db: pw.Database) -> None:
             model._meta.table_settings = saved
 
 
-# version reached -> function that brings the previous version to it
-_STEPS = {1: _create_v1}
+def _create_missing_indexes(db: pw.Database, model) -> None:
+    existing = {index.name for index in db.get_indexes(model._meta.table_name)}
+    for index in model._meta.fields_to_index():
+        if index._name not in existing:
+            db.execute(model._schema._create_index(index, safe=False))
+
+
+def _v2_latest_metrics_experiment(db: pw.Database) -> None:
+    """latest_metrics.experiment_id, copied from each run, and the (experiment_id, key, is_nan,
+    value) index that search walks to order by a metric. The table ends as a new database
+    creates it (NOT NULL, no default: a write that forgets the column fails)."""
+    kind = dbmod.dialect(db)
+    table, column = _quote(db, "latest_metrics"), _quote(db, "experiment_id")
+    current = next((c for c in db.get_columns("latest_metrics") if c.name == "experiment_id"), None)
+    if current is not None and not current.null:
+        pass  # done before this step was interrupted (MySQL commits each DDL statement)
+    elif kind == "sqlite":
+        _sqlite_rebuild_latest_metrics(db)
+    else:
+        if current is None:
+            db.execute_sql(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NULL")
+        db.execute_sql(
+            f"UPDATE {table} SET {column} = (SELECT r.{column} FROM {_quote(db, 'runs')} r "
+            f"WHERE r.{_quote(db, 'run_uuid')} = {table}.{_quote(db, 'run_uuid')})"
+        )
+        if kind == "postgresql":
+            db.execute_sql(f"ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL")
+        else:
+            db.execute_sql(f"ALTER TABLE {table} MODIFY {column} INTEGER NOT NULL")
+    _create_missing_indexes(db, LatestMetric)
+    # Fresh statistics, or PostgreSQL plans the walk by guesses for the new column (a sort of
+    # every match instead of reading the index in order).
+    if kind == "postgresql":
+        db.execute_sql(f"ANALYZE {table}")
+    elif kind == "mysql":
+        db.execute_sql(f"ANALYZE TABLE {table}")
+
+
+def _sqlite_rebuild_latest_metrics(db: pw.Database) -> None:
+    """SQLite adds a NOT NULL column only with a default: the table is made anew (in the
+    upgrade's transaction) and the rows copied with their run's experiment."""
+    for index in db.get_indexes("latest_metrics"):
+        if not index.name.startswith("sqlite_autoindex_"):
+            db.execute_sql(f"DROP INDEX {_quote(db, index.name)}")
+    db.execute_sql('ALTER TABLE "latest_metrics" RENAME TO "latest_metrics_v1"')
+    LatestMetric.create_table(safe=False)
+    names = ", ".join(f'"{n}"' for n in ("run_uuid", "key", "value", "timestamp", "step", "is_nan"))
+    copied = ", ".join(f'm."{n}"' for n in ("run_uuid", "key", "value", "timestamp", "step", "is_nan"))
+    db.execute_sql(
+        f'INSERT INTO "latest_metrics" ({names}, "experiment_id") SELECT {copied}, r."experiment_id" '
+        'FROM "latest_metrics_v1" m JOIN "runs" r ON r."run_uuid" = m."run_uuid"'
+    )
+    db.execute_sql('DROP TABLE "latest_metrics_v1"')
+
+
+def _quote(db: pw.Database, name: str) -> str:
+    return f"{db.quote[0]}{name}{db.quote[1]}"
+
+
+# version reached -> function that brings the version before it there
+_STEPS = {2: _v2_latest_metrics_experiment}
 
 
 def upgrade(db: pw.Database, default_artifact_root: str) -> int:
@@ -64,13 +127,22 @@ def upgrade(db: pw.Database, default_artifact_root: str) -> int:
                 f"Database schema version {version} is newer than this server's ({SCHEMA_VERSION}); "
                 "upgrade modelops-registry."
             )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
+        if version == 0:
             with db.atomic():
-                _STEPS[target](db)
-                SchemaVersion.delete().execute()
-                SchemaVersion.insert(version=target).execute()
+                _create(db)
+                _record(SCHEMA_VERSION)
+        else:
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                with db.atomic():
+                    _STEPS[target](db)
+                    _record(target)
         _ensure_default_experiment(db, default_artifact_root)
     return SCHEMA_VERSION
+
+
+def _record(version: int) -> None:
+    SchemaVersion.delete().execute()
+    SchemaVersion.insert(version=version).execute()
 
 
 def _ensure_default_experiment(db: pw.Database, default_artifact_root: str) -> None:

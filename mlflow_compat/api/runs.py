@@ -4,7 +4,7 @@ from flask import Blueprint, request
 from mlflow_compat import filters, page_tokens
 from mlflow_compat.errors import invalid
 from mlflow_compat.schemas import tracking as s
-from mlflow_compat.wire import rpc
+from mlflow_compat.wire import rpc, runs_json
 from registry_core import candidates, run_search
 
 bp = Blueprint("runs", __name__)
@@ -141,4 +141,4 @@ def search(m):
         m["max_results"],
         page_tokens.decode(m["page_token"]),
     )
-    return page_tokens.paged("runs", _run, page)
+    return runs_json(page.items, page_tokens.encode(page.next_offset))

@@ -34,8 +34,8 @@ class _LockHolder:
         with self.conn.cursor() as cur:
             cur.execute("BEGIN")
             # an uncommitted row on the key the upsert of latest_metrics writes
-            cur.execute("INSERT INTO latest_metrics (run_uuid, " + ("`key`" if self.kind == "mysql" else '"key"')
-                        + ", value, timestamp, step, is_nan) VALUES (%s, 'm', 1, 1, 1, false)", (run_id,))
+            cur.execute("INSERT INTO latest_metrics (run_uuid, experiment_id, " + ("`key`" if self.kind == "mysql" else '"key"')
+                        + ", value, timestamp, step, is_nan) VALUES (%s, 0, 'm', 1, 1, 1, false)", (run_id,))
 
     def release(self):
         if self.kind == "sqlite":

@@ -99,3 +99,51 @@ def test_bulk_interval_fast_encoder_equals_the_schema():
             slow = json_response({"metrics": schema.dump(chosen, many=True)}).get_data(as_text=True)
             assert fast == slow
         assert metric_points_with_run_json([]).get_data(as_text=True) == "{}"
+
+
+def test_run_search_fast_encoder_equals_the_schema():
+    """A search page is written without the schemas for speed; it must be what RunOut dumps,
+    byte for byte, for runs with every kind of field set or unset."""
+    import math
+
+    from flask import Flask
+
+    from mlflow_compat.schemas.tracking import RunOut
+    from mlflow_compat.wire import json_response, runs_json
+    from registry_core.entities import DatasetInputView, MetricPoint, RunView
+
+    odd = 'q"uote\\ back/slash \n\t\x00\x1f \u2028 ü 日本 🚀'
+    full = RunView(
+        run_id="a" * 32, run_name=odd, experiment_id=0, user_id="", status="FINISHED",
+        start_time=1_700_000_000_000, end_time=2**62, artifact_uri="s3://b/ü/" + "a" * 32 + "/artifacts",
+        lifecycle_stage="deleted",
+        metrics=[MetricPoint(k, val, ts, step) for k, val, ts, step in [
+            ("nan", math.nan, 1, 0), ("inf", math.inf, 2, -1), ("ninf", -math.inf, 3, 2**40),
+            ("tiny", 1e-300, 4, 0), ("int-valued", 3.0, 5, 1), ("neg-zero", -0.0, 6, 2), ("big", 1.7976931348623157e308, 0, 3),
+            (odd, 0.1 + 0.2, 7, 4),
+        ]],
+        params=[("lr", "0.1"), ("empty", ""), (odd, odd)],
+        tags=[("mlflow.runName", odd), ("none", None)],
+        dataset_inputs=[
+            DatasetInputView("ds", "d1", "local", '{"uri": "/x"}', '{"cols": []}', '{"rows": 3}',
+                             [("mlflow.data.context", "train"), (odd, odd)]),
+            DatasetInputView(odd, "d2", "s3", "s3://x", None, None, []),
+        ],
+        model_inputs=["m-1", odd],
+        model_outputs=[("m-2", 0), ("m-3", 7)],
+    )
+    bare = RunView(
+        run_id="b" * 32, run_name=None, experiment_id=12, user_id=None, status="RUNNING",
+        start_time=None, end_time=None, artifact_uri=None, lifecycle_stage="active",
+    )
+    partial = RunView(
+        run_id="c" * 32, run_name="r", experiment_id=3, user_id="u", status="RUNNING",
+        start_time=0, end_time=None, artifact_uri="mlflow-artifacts:/3/c/artifacts", lifecycle_stage="active",
+        tags=[("t", "v")], model_outputs=[("m", 1)],
+    )
+    with Flask(__name__).app_context():
+        for runs in ([full, bare, partial], [bare], [partial, full], []):
+            for token in (None, "eyJvZmZzZXQiOiAxMDB9"):
+                fast = runs_json(runs, token).get_data(as_text=True)
+                slow = json_response({"runs": RunOut(many=True).dump(runs), "next_page_token": token})
+                assert fast == slow.get_data(as_text=True)
