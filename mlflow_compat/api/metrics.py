@@ -5,7 +5,8 @@ from mlflow_compat import page_tokens
 from mlflow_compat.api.runs import run_id
 from mlflow_compat.errors import invalid
 from mlflow_compat.schemas import tracking as s
-from mlflow_compat.wire import metric_points_json, metric_points_with_run_json, rpc
+from mlflow_compat.encoders import metric_points_json, metric_points_with_run_json
+from mlflow_compat.wire import rpc
 from registry_core import metric_history
 
 bp = Blueprint("metrics", __name__)

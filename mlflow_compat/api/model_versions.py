@@ -7,7 +7,8 @@ from mlflow_compat.api.artifacts import repository, send_artifact
 from mlflow_compat.api.registered_models import checked_max_results
 from mlflow_compat.errors import invalid
 from mlflow_compat.schemas import registry as s
-from mlflow_compat.wire import model_versions_json, rpc
+from mlflow_compat.encoders import model_versions_json
+from mlflow_compat.wire import rpc
 from registry_core import promotion, registry, registry_search
 
 bp = Blueprint("model_versions", __name__)

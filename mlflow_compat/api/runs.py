@@ -4,7 +4,8 @@ from flask import Blueprint, request
 from mlflow_compat import filters, page_tokens
 from mlflow_compat.errors import invalid
 from mlflow_compat.schemas import tracking as s
-from mlflow_compat.wire import rpc, runs_json
+from mlflow_compat.encoders import runs_json
+from mlflow_compat.wire import rpc
 from registry_core import candidates, run_search
 
 bp = Blueprint("runs", __name__)

@@ -736,7 +736,7 @@ def test_search_model_versions(client, clock):
 
 
 def test_search_page_is_what_get_answers_byte_for_byte(client, clock):
-    """The search page is written without the schema (wire.model_versions_json): each entry must
+    """The search page is written without the schema (encoders.model_versions_json): each entry must
     be exactly the model-versions/get answer, on every backend, whatever the version holds."""
     from mlflow_compat.wire import json_response
 

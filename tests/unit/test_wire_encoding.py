@@ -8,7 +8,8 @@ def test_metric_history_fast_encoder_equals_the_schema():
     from flask import Flask
 
     from mlflow_compat.schemas.tracking import MetricOut
-    from mlflow_compat.wire import json_response, metric_points_json
+    from mlflow_compat.encoders import metric_points_json
+    from mlflow_compat.wire import json_response
     from registry_core.entities import MetricPoint
 
     rows = [(0.5, 1, 0), (math.nan, 2, 1), (math.inf, 3, 2), (-math.inf, 4, 3), (1e-300, 5, 4),
@@ -33,7 +34,8 @@ def test_model_versions_fast_encoder_equals_the_schema():
     from flask import Flask
 
     from mlflow_compat.schemas.registry import ModelVersionOut
-    from mlflow_compat.wire import json_response, model_version_json, model_versions_json
+    from mlflow_compat.encoders import model_version_json, model_versions_json
+    from mlflow_compat.wire import json_response
     from registry_core.registry import VersionView
 
     full = VersionView(
@@ -83,7 +85,8 @@ def test_bulk_interval_fast_encoder_equals_the_schema():
     from flask import Flask
 
     from mlflow_compat.schemas.tracking import MetricWithRunIdOut
-    from mlflow_compat.wire import json_response, metric_points_with_run_json
+    from mlflow_compat.encoders import metric_points_with_run_json
+    from mlflow_compat.wire import json_response
     from registry_core.entities import MetricPoint
 
     key = 'a "quoted"/ü key 🚀'
@@ -109,7 +112,8 @@ def test_run_search_fast_encoder_equals_the_schema():
     from flask import Flask
 
     from mlflow_compat.schemas.tracking import RunOut
-    from mlflow_compat.wire import json_response, runs_json
+    from mlflow_compat.encoders import runs_json
+    from mlflow_compat.wire import json_response
     from registry_core.entities import DatasetInputView, MetricPoint, RunView
 
     odd = 'q"uote\\ back/slash \n\t\x00\x1f \u2028 ü 日本 🚀'
