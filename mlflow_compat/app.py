@@ -74,6 +74,7 @@ def create_app(config: ServerConfig, database=None) -> Flask:
 
     @app.before_request
     def _connect():
+        core_db.begin_work()
         core_db.connect(db)
 
     # A pooled connection (PostgreSQL, MySQL) goes back to its pool after each request; a SQLite
@@ -108,6 +109,18 @@ def create_app(config: ServerConfig, database=None) -> Flask:
 
 
 def _install_error_handlers(app: Flask) -> None:
+    def _retry_or_fail(err):
+        """A refusal for load: 503 with Retry-After (the MLflow client retries it) while nothing of
+        this request was applied; once something was (a write committed before a read-back met
+        the refusal), a retry would apply it twice, so it is a 500."""
+        if core_db.work_applied():
+            log.error("refused for load after part of the request was applied: %s", err)
+            return error_response(MlflowError("Internal error: the database refused the request part way",
+                                              "INTERNAL_ERROR"))
+        log.warning("refused for load, nothing applied: %s (%s)", err, err.__cause__ or "no cause")
+        message = err.message if isinstance(err, RegistryError) else "The database is busy; retry the request"
+        return error_response(MlflowError(message, "TEMPORARILY_UNAVAILABLE"), {"Retry-After": "1"})
+
     @app.errorhandler(MlflowError)
     def _mlflow_error(err: MlflowError):
         return error_response(err)
@@ -115,11 +128,9 @@ def _install_error_handlers(app: Flask) -> None:
     @app.errorhandler(RegistryError)
     def _core_error(err: RegistryError):
         mapped = MlflowError.from_core(err)
-        headers = None
-        if mapped.status == 503:  # nothing was applied: the client may retry
-            log.warning("%s (%s)", err.message, err.__cause__ or "no cause")
-            headers = {"Retry-After": "1"}
-        return error_response(mapped, headers)
+        if mapped.status == 503:
+            return _retry_or_fail(err)
+        return error_response(mapped)
 
     @app.errorhandler(NotFound)
     def _not_found(err):
@@ -146,14 +157,8 @@ def _install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(err):
-        if core_db.is_transient(err):
-            # The database refused for load and rolled back: nothing was applied, so the
-            # client's automatic retry (it retries 429 and 503 after Retry-After) is safe.
-            log.warning("database busy: %s", err)
-            return error_response(
-                MlflowError("The database is busy; retry the request", "TEMPORARILY_UNAVAILABLE"),
-                {"Retry-After": "1"},
-            )
+        if core_db.is_transient(err):  # the database refused for load and rolled back
+            return _retry_or_fail(err)
         log.exception("unhandled error")
         if isinstance(err, peewee.DatabaseError):
             return error_response(MlflowError("Internal database error", "INTERNAL_ERROR"))

@@ -22,13 +22,53 @@ database = peewee.DatabaseProxy()
 SCHEMA_VERSION = 2
 
 _POOL_SIZE = int(os.environ.get("MODELOPS_DB_POOL_SIZE", "16"))
+# MySQL's GROUP_CONCAT stops at group_concat_max_len bytes (default 1,024; MariaDB clamps this to
+# its own maximum); set for every connection.
+GROUP_CONCAT_MAX_LEN = 4294967295
 
 
 class SchemaError(RuntimeError):
     """The database schema is missing, outdated or newer than this server."""
 
 
-class SerializedSqliteDatabase(peewee.SqliteDatabase):
+_applied = threading.local()
+
+
+class TracksWrites:
+    """Remembers, per thread, whether the work under way has changed the database: a commit, or
+    a write statement outside a transaction (autocommitted). A request refused for load may only
+    say "retry" (503) while nothing of it was applied; ``begin_work``/``work_applied`` tell."""
+
+    def commit(self):
+        super().commit()
+        _applied.value = True
+
+    def execute_sql(self, sql, params=None):
+        cursor = super().execute_sql(sql, params)
+        if not self.in_transaction() and not sql.lstrip()[:6].upper().startswith(("SELECT", "PRAGMA", "SHOW", "SET")):
+            _applied.value = True
+        return cursor
+
+
+def begin_work() -> None:
+    """Start counting this thread's changes afresh (at the start of a request)."""
+    _applied.value = False
+
+
+def work_applied() -> bool:
+    """Whether this thread changed the database since ``begin_work``."""
+    return getattr(_applied, "value", False)
+
+
+class _PostgresDatabase(TracksWrites, PooledPostgresqlDatabase):
+    pass
+
+
+class _MySQLDatabase(TracksWrites, PooledMySQLDatabase):
+    pass
+
+
+class SerializedSqliteDatabase(TracksWrites, peewee.SqliteDatabase):
     """SQLite whose write transactions take a process-wide lock before ``BEGIN IMMEDIATE``.
 
     SQLite admits one writer at a time; threads of one worker that meet at BEGIN would otherwise
@@ -117,14 +157,16 @@ def open_database(uri: str) -> peewee.Database:
         kwargs["port"] = parts.port
     if scheme in ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg"):
         kwargs.update({k: v for k, v in options.items() if k in ("sslmode", "options", "application_name")})
-        return PooledPostgresqlDatabase(
+        return _PostgresDatabase(
             name, max_connections=_POOL_SIZE, stale_timeout=300, timeout=10, **kwargs
         )
     if scheme in ("mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql", "mysql+mysqldb"):
         if "unix_socket" in options:
             kwargs["unix_socket"] = options["unix_socket"]
-        return PooledMySQLDatabase(
+        return _MySQLDatabase(
             name, max_connections=_POOL_SIZE, stale_timeout=300, timeout=10, charset="utf8mb4",
+            # bulk-interval reads a run's steps as one GROUP_CONCAT (registry_core.metric_history)
+            init_command=f"SET SESSION group_concat_max_len = {GROUP_CONCAT_MAX_LEN}",
             # TEXT holds 65,535 bytes: too little for MLflow's limits in utf8mb4 (a 100,000-char
             # registry tag, a 16 MB dataset profile). Text columns are LONGTEXT on MySQL.
             field_types={"TEXT": "LONGTEXT"},
@@ -176,12 +218,30 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+# A server that is down or refusing connections (rather than one that refuses these
+# credentials or knows no such database, which retrying will not mend).
+_REFUSED_WORDS = ("connection refused", "could not connect", "timeout expired", "can't connect")
+_MYSQL_CANNOT_CONNECT = {2003}
+
+
+def _unreachable(exc: BaseException) -> bool:
+    if isinstance(exc, MaxConnectionsExceeded) or is_transient(exc):
+        return True
+    err = _driver_error(exc)
+    if type(err).__module__.startswith("pymysql") and err.args and isinstance(err.args[0], int):
+        return err.args[0] in _MYSQL_CANNOT_CONNECT
+    return getattr(err, "pgcode", None) is None and any(w in str(err).lower() for w in _REFUSED_WORDS)
+
+
 def connect(db: peewee.Database) -> None:
-    """Open (or reuse) this thread's connection. ``Busy`` when none can be had (pool exhausted,
-    server refusing or down): nothing was sent, so nothing was applied."""
+    """Open (or reuse) this thread's connection. ``Busy`` when none can be had for load or an
+    unreachable server (pool exhausted, too many connections, connection refused): nothing was
+    sent, so nothing was applied. A refused login or an unknown database is raised as it is."""
     try:
         db.connect(reuse_if_open=True)
     except (MaxConnectionsExceeded, peewee.OperationalError, peewee.InterfaceError) as exc:
+        if not _unreachable(exc):
+            raise
         raise Busy("The database is unavailable (no connection could be had); retry the request") from exc
 
 

@@ -125,3 +125,74 @@ def test_transient_is_only_a_refusal_for_load(registry_db):
             registry_db.execute_sql("INSERT INTO experiments (experiment_id, name, lifecycle_stage) "
                                     "VALUES (0, 'again', 'active')")
     assert not core_db.is_transient(raised.value)
+
+
+def test_a_refusal_after_a_committed_write_is_500_not_503(client, registry_db, backend_uri, monkeypatch):
+    """A request that committed a write before meeting the refusal must not invite a retry: the
+    retry would apply that write twice. (A handler that commits one write and then meets a held
+    lock, as a create followed by a second transaction would.)"""
+    from registry_core import candidates, experiments
+
+    run_id = ok(client.post(f"{API}/runs/create", json={"experiment_id": "0", "start_time": 1}))["run"]["info"]["run_id"]
+    _short_lock_wait(registry_db, _kind(backend_uri))
+
+    holders = []
+
+    def create_then_write(*args, **kwargs):
+        experiments.create("committed-first", None, [], "mlflow-artifacts:/")
+        holders.append(_LockHolder(backend_uri, run_id))  # another client takes the lock now
+        candidates.log_metric(run_id, {"key": "m", "value": 1.0, "timestamp": 1, "step": 0})
+
+    monkeypatch.setattr(experiments, "get", create_then_write)
+    try:
+        resp = client.get(f"{API}/experiments/get", query_string={"experiment_id": "0"})
+    finally:
+        for holder in holders:
+            holder.release()
+    assert len(holders) == 1
+    error(resp, 500, "INTERNAL_ERROR")
+    assert "Retry-After" not in resp.headers
+    monkeypatch.undo()
+    assert experiments.get_by_name("committed-first").name == "committed-first"
+
+
+def test_work_applied_follows_commits_and_autocommitted_writes(registry_db):
+    """What counts as applied: a committed transaction or a write outside one; not reads, not a
+    transaction rolled back."""
+    from registry_core import experiments
+    from registry_core.errors import AlreadyExists
+
+    core_db.begin_work()
+    experiments.get("0")
+    registry_db.execute_sql("SELECT 1")
+    assert not core_db.work_applied()
+    with pytest.raises(AlreadyExists):
+        with registry_db.atomic():
+            experiments.create("rolled-back", None, [], "mlflow-artifacts:/")
+            experiments.create("rolled-back", None, [], "mlflow-artifacts:/")
+    assert not core_db.work_applied()
+    with registry_db.atomic():
+        experiments.create("kept", None, [], "mlflow-artifacts:/")
+    assert core_db.work_applied()
+    core_db.begin_work()
+    registry_db.execute_sql("UPDATE experiments SET last_update_time = 1 WHERE experiment_id = 0")
+    assert core_db.work_applied()
+
+
+@pytest.mark.parametrize("kind", [k for k in databases.backends() if k != "sqlite"])
+def test_connect_failures_are_503_only_when_a_retry_can_help(kind, tmp_path):
+    """A server that refuses connections (down, restarting) is a 503 with Retry-After; a database
+    that does not exist is a configuration error, a 500 the client should not keep retrying."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    admin = urlsplit(databases.admin_uri(kind))
+    user = admin.username or "root"
+    cases = [
+        (urlunsplit((admin.scheme, f"{user}@127.0.0.1:1", "/nowhere", "", "")), 503, "TEMPORARILY_UNAVAILABLE"),
+        (urlunsplit((admin.scheme, admin.netloc, "/mo_no_such_database", "", "")), 500, "INTERNAL_ERROR"),
+    ]
+    for uri, status, code in cases:
+        app = create_app(ServerConfig.resolve(backend_store_uri=uri), database=core_db.open_database(uri))
+        resp = app.test_client().get(f"{API}/experiments/get", query_string={"experiment_id": "0"})
+        error(resp, status, code)
+        assert ("Retry-After" in resp.headers) == (status == 503), uri
