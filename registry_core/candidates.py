@@ -27,7 +27,7 @@ from registry_core.models import (
     RunModelLink,
     Tag,
 )
-from registry_core.sqlutil import Prepared, insert_ignore, upsert
+from registry_core.sqlutil import Prepared, insert_ignore, quoted, select_in, upsert
 
 RUN_NAME_TAG = "mlflow.runName"
 ACTIVE, DELETED = "active", "deleted"
@@ -77,33 +77,6 @@ def _active_run(run_id) -> tuple:
     return row
 
 
-# Bound parameters per IN list: far below every backend's limit (SQLite: 32,766), so a page of
-# up to 50,000 runs loads in a few statements.
-_IN_CHUNK = 5000
-
-
-def _select_in(columns: str, source: str, key: str, ids: list, order: str) -> list[tuple]:
-    """``SELECT columns FROM source WHERE key IN ids ORDER BY order``, the text written here
-    and the rows taken from the cursor as they are: peewee's builder and row wrapping cost
-    ~20 us per id and per row, a page of 1,000 runs reads ~10,000 rows."""
-    db = database.obj
-    rows: list[tuple] = []
-    for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start:start + _IN_CHUNK]
-        marks = ", ".join([db.param] * len(chunk))
-        sql = f"SELECT {columns} FROM {source} WHERE {key} IN ({marks}) ORDER BY {order}"
-        rows.extend(db.execute_sql(sql, chunk).fetchall())
-    return rows
-
-
-def _q(*names: str) -> str:
-    """Quoted identifiers, comma-separated (``key`` and ``schema`` are reserved in MySQL)."""
-    open_quote, close_quote = database.obj.quote
-    return ", ".join(
-        ".".join(f"{open_quote}{part}{close_quote}" for part in name.split(".")) for name in names
-    )
-
-
 def load_runs(rows: list[tuple]) -> list[RunView]:
     """Complete RunViews for run rows (as selected with _RUN_FIELDS): a fixed number of
     queries whatever the number of runs."""
@@ -118,21 +91,21 @@ def load_runs(rows: list[tuple]) -> list[RunView]:
         return []
     ids = list(views)
     stored = v.stored_metric_value
-    for rid, key, value, ts, step, is_nan in _select_in(
-        _q("run_uuid", "key", "value", "timestamp", "step", "is_nan"), _q("latest_metrics"),
-        _q("run_uuid"), ids, _q("run_uuid", "key"),
+    for rid, key, value, ts, step, is_nan in select_in(
+        quoted("run_uuid", "key", "value", "timestamp", "step", "is_nan"), quoted("latest_metrics"),
+        quoted("run_uuid"), ids, quoted("run_uuid", "key"),
     ):
         views[rid].metrics.append(MetricPoint(key, stored(float(value), is_nan), ts, step))
-    for rid, key, value in _select_in(_q("run_uuid", "key", "value"), _q("params"), _q("run_uuid"), ids,
-                                      _q("run_uuid", "key")):
+    for rid, key, value in select_in(quoted("run_uuid", "key", "value"), quoted("params"), quoted("run_uuid"), ids,
+                                      quoted("run_uuid", "key")):
         views[rid].params.append((key, value))
-    for rid, key, value in _select_in(_q("run_uuid", "key", "value"), _q("tags"), _q("run_uuid"), ids,
-                                      _q("run_uuid", "key")):
+    for rid, key, value in select_in(quoted("run_uuid", "key", "value"), quoted("tags"), quoted("run_uuid"), ids,
+                                      quoted("run_uuid", "key")):
         views[rid].tags.append((key, value))
     _load_inputs(views, ids)
-    for rid, model_id, direction, step in _select_in(
-        _q("run_uuid", "model_id", "direction", "step"), _q("run_model_links"), _q("run_uuid"), ids,
-        _q("run_uuid", "model_id"),
+    for rid, model_id, direction, step in select_in(
+        quoted("run_uuid", "model_id", "direction", "step"), quoted("run_model_links"), quoted("run_uuid"), ids,
+        quoted("run_uuid", "model_id"),
     ):
         if direction == "output":
             views[rid].model_outputs.append((model_id, step))
@@ -142,16 +115,16 @@ def load_runs(rows: list[tuple]) -> list[RunView]:
 
 
 def _load_inputs(views: dict, ids: list[str]) -> None:
-    rows = _select_in(
-        _q("i.input_uuid", "i.run_uuid", "d.name", "d.digest", "d.source_type", "d.source", "d.schema", "d.profile"),
-        f"{_q('inputs')} i JOIN {_q('datasets')} d ON {_q('d.dataset_uuid')} = {_q('i.dataset_uuid')}",
-        _q("i.run_uuid"), ids, _q("d.name", "d.digest"),
+    rows = select_in(
+        quoted("i.input_uuid", "i.run_uuid", "d.name", "d.digest", "d.source_type", "d.source", "d.schema", "d.profile"),
+        f"{quoted('inputs')} i JOIN {quoted('datasets')} d ON {quoted('d.dataset_uuid')} = {quoted('i.dataset_uuid')}",
+        quoted("i.run_uuid"), ids, quoted("d.name", "d.digest"),
     )
     if not rows:
         return
     tags = defaultdict(list)
-    for input_uuid, name, value in _select_in(
-        _q("input_uuid", "name", "value"), _q("input_tags"), _q("input_uuid"), [r[0] for r in rows], _q("name"),
+    for input_uuid, name, value in select_in(
+        quoted("input_uuid", "name", "value"), quoted("input_tags"), quoted("input_uuid"), [r[0] for r in rows], quoted("name"),
     ):
         tags[input_uuid].append((name, value))
     for input_uuid, rid, name, digest, source_type, source, schema, profile in rows:
@@ -370,8 +343,9 @@ def _write_metrics(run_id: str, experiment_id: int, points: list[tuple]) -> None
         if cur is None or (step, ts, val) > (cur["step"], cur["timestamp"], cur["value"]):
             newest[k] = {"run": run_id, "key": k, "value": val, "timestamp": ts, "step": step, "is_nan": nan,
                          "experiment_id": experiment_id}
+    # in key order: concurrent batches of one run then lock the keys they share in the same order
     upsert(
-        LatestMetric, list(newest.values()), [LatestMetric.run, LatestMetric.key],
+        LatestMetric, [newest[k] for k in sorted(newest)], [LatestMetric.run, LatestMetric.key],
         [LatestMetric.value, LatestMetric.timestamp, LatestMetric.step, LatestMetric.is_nan],
         newer_by=[LatestMetric.step, LatestMetric.timestamp, LatestMetric.value],
     )

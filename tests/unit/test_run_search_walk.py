@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from registry_core import candidates, experiments, run_search, schema
+from registry_core import candidates, experiments, run_search, schema, sqlutil
 from registry_core import db as core_db
 from registry_core.models import LatestMetric, Run
 from registry_core.search_ast import Comparison, OrderKey
@@ -242,7 +242,7 @@ def test_runs_load_the_same_in_chunks(registry_db, monkeypatch):
     run's metrics, params, tags and inputs complete and in key order."""
     a, b, runs = _seed()
     whole = run_search.search([a, b], [], "ALL", [OrderKey("metric", "m", False)], 1000, 0).items
-    monkeypatch.setattr(candidates, "_IN_CHUNK", 2)
+    monkeypatch.setattr(sqlutil, "_IN_CHUNK", 2)
     chunked = run_search.search([a, b], [], "ALL", [OrderKey("metric", "m", False)], 1000, 0).items
     assert len(whole) == len(runs)
     assert repr(chunked) == repr(whole)  # repr: NaN metric values compare unequal
