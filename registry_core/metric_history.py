@@ -10,6 +10,7 @@ from registry_core.db import dialect
 from registry_core.entities import MetricPoint, Page
 from registry_core.errors import InvalidInput
 from registry_core.models import Metric
+from registry_core.sqlutil import quoted
 
 MAX_RESULTS_GET_METRIC_HISTORY = 25000
 MAX_RUNS_BULK_INTERVAL = 100
@@ -96,14 +97,13 @@ def _sample_run(run_id, key, max_results, start_step, end_step) -> list[MetricPo
     step) index, finds in Python the step of each chosen position and its place among the rows
     of that step, and then numbers only the rows of the chosen steps."""
     db = Metric._meta.database
-    q0, q1 = db.quote
-    col = {name: f"{q0}{name}{q1}" for name in ("run_uuid", "key", "value", "timestamp", "step", "is_nan")}
+    col = {name: quoted(name) for name in ("run_uuid", "key", "value", "timestamp", "step", "is_nan")}
     where = f"{col['run_uuid']} = {db.param} AND {col['key']} = {db.param}"
     params = [run_id, key]
     if start_step is not None:
         where += f" AND {col['step']} >= {db.param} AND {col['step']} <= {db.param}"
         params += [start_step, end_step]
-    table = f"{q0}{Metric._meta.table_name}{q1}"
+    table = quoted(Metric._meta.table_name)
     steps = _steps(db, table, col["step"], where, params)
     total = len(steps)
     if not total:
@@ -113,21 +113,25 @@ def _sample_run(run_id, key, max_results, start_step, end_step) -> list[MetricPo
     # position -> (its step, its 1-based number among the rows of that step)
     place = {i: (steps[i], i - bisect_left(steps, steps[i], 0, i) + 1) for i in wanted}
     chosen_steps = sorted({st for st, _ in place.values()})
-    numbers = sorted({n for _, n in place.values()})
-    marks = lambda values: ", ".join([db.param] * len(values))  # noqa: E731
+    pairs = sorted(set(place.values()))
+    p = db.param
     sql = (
         f"SELECT {col['value']}, {col['timestamp']}, {col['step']}, {col['is_nan']}, rn FROM ("
         f"SELECT {col['value']}, {col['timestamp']}, {col['step']}, {col['is_nan']}, ROW_NUMBER() OVER ("
         f"PARTITION BY {col['step']} ORDER BY {col['timestamp']}, {col['value']}, {col['is_nan']}) AS rn "
-        f"FROM {table}{_STEP_INDEX_HINT.get(dialect(), '')} WHERE {where} AND {col['step']} IN ({marks(chosen_steps)})"
-        f") numbered WHERE rn IN ({marks(numbers)})"
+        f"FROM {table}{_STEP_INDEX_HINT.get(dialect(), '')} WHERE {where} AND {col['step']} IN ("
+        + ", ".join([p] * len(chosen_steps)) + f")) numbered WHERE ({col['step']}, rn) IN ("
+        + ", ".join([f"({p}, {p})"] * len(pairs)) + ")"
     )
     found = {
         (step, rn): (value, ts, step, nan)
-        for value, ts, step, nan, rn in db.execute_sql(sql, params + chosen_steps + numbers).fetchall()
+        for value, ts, step, nan, rn in db.execute_sql(
+            sql, params + chosen_steps + [x for pair in pairs for x in pair]).fetchall()
     }
-    # Rows logged between the two queries only add to a step's rows, so every (step, number)
-    # read in the first is still there in the second (the server never deletes metric rows).
+    # The two queries share no snapshot. Rows logged between them only add to a step's rows (the
+    # server never deletes metric rows), so every (step, number) of the first is still there in
+    # the second; a point logged meanwhile into a chosen step can shift which row a number
+    # names, so under concurrent logging the sample may mix the two moments.
     chosen = {i: found[place[i]] for i in wanted}
     rows = [chosen[i] for i in picks]
     last = chosen[total - 1]
@@ -140,35 +144,30 @@ def _sample_run(run_id, key, max_results, start_step, end_step) -> list[MetricPo
     return [MetricPoint(key, stored(val, bool(nan)), ts, step, run_id) for val, ts, step, nan in rows]
 
 
-# MySQL's GROUP_CONCAT stops at group_concat_max_len bytes (default 1,024; MariaDB clamps this
-# to its own maximum); a truncated list raises a warning and is then read row by row.
-GROUP_CONCAT_MAX_LEN = 4294967295
-
-
 def _steps(db, table: str, step: str, where: str, params: list) -> list[int]:
     """The steps of the selected rows, sorted (one per row, repeats kept), fetched as one
-    aggregated value: a third of the cost of fetching 100,000 one-column rows. The row count
-    read beside it, and on MySQL the warning count, tell a complete list from a cut one."""
-    kind = dialect()
-    if kind == "postgresql":
-        aggregate = f"array_agg({step})"
+    aggregated value: a third of the cost of fetching 100,000 one-column rows. MySQL's
+    GROUP_CONCAT stops at group_concat_max_len bytes (raised for every connection by
+    registry_core.db): the row count and the sum of the steps read beside it tell a complete list
+    from a cut one (a cut can fall inside the last number), which is then read row by row."""
+    if dialect() == "postgresql":
+        count, steps = db.execute_sql(f"SELECT COUNT(*), array_agg({step}) FROM {table} WHERE {where}", params).fetchone()
+        if not count:
+            return []
     else:
-        if kind == "mysql":
-            db.execute_sql(f"SET SESSION group_concat_max_len = {int(GROUP_CONCAT_MAX_LEN)}")
-        aggregate = f"GROUP_CONCAT({step})"
-    count, packed = db.execute_sql(f"SELECT COUNT(*), {aggregate} FROM {table} WHERE {where}", params).fetchone()
-    if not count:
-        return []
-    steps = None
-    if kind == "postgresql":
-        steps = packed
-    elif kind == "sqlite" or not db.execute_sql("SELECT @@warning_count").fetchone()[0]:
+        mysql = dialect() == "mysql"
+        count, total, packed = db.execute_sql(
+            f"SELECT COUNT(*), {f'SUM({step})' if mysql else '0'}, GROUP_CONCAT({step}) FROM {table} WHERE {where}",
+            params,
+        ).fetchone()
+        if not count:
+            return []
         try:
             steps = json.loads(f"[{packed}]")
         except (TypeError, ValueError):
             steps = None
-    if not isinstance(steps, list) or len(steps) != count:
-        steps = [row[0] for row in db.execute_sql(f"SELECT {step} FROM {table} WHERE {where}", params).fetchall()]
+        if not isinstance(steps, list) or len(steps) != count or (mysql and sum(steps) != int(total)):
+            steps = [row[0] for row in db.execute_sql(f"SELECT {step} FROM {table} WHERE {where}", params).fetchall()]
     steps.sort()
     return steps
 
