@@ -242,7 +242,8 @@ def _paged(segments, offset: int, limit: int) -> list[tuple]:
         rows.extend(got)
         if len(rows) == limit:
             break
-        offset = 0 if got else offset - segment.count()
+        # (rows may be logged between the two statements: never a negative offset)
+        offset = 0 if got else max(0, offset - segment.count())
     return rows
 
 
