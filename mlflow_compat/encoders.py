@@ -16,7 +16,10 @@ from flask import Response
 from mlflow_compat.wire import JSON_MIMETYPE
 
 
-def _json_number(value: float) -> str:
+def _json_number(value) -> str:
+    """A ``Double`` field's value as json_response writes what the field dumps."""
+    if type(value) is not float:
+        return json.dumps(value, allow_nan=False)
     if value != value:
         return '"NaN"'
     if value in (math.inf, -math.inf):
@@ -47,10 +50,6 @@ def _json_text(value) -> str:
     return _json_str(value if type(value) is str else str(value))
 
 
-def _json_any(value) -> str:
-    return _json_str(value) if type(value) is str else json.dumps(value, ensure_ascii=False, allow_nan=False)
-
-
 def _optional(parts: list, name: str, value, number: bool = False) -> None:
     """``"name":value`` into ``parts`` for a set field (a string field's value as ``str()``)."""
     if value is not None:
@@ -73,32 +72,27 @@ def model_version_json(mv) -> str:
     _optional(parts, "run_id", mv.run_id)
     _optional(parts, "status", mv.status)
     _optional(parts, "status_message", mv.status_message)
-    if mv.tags:
-        parts.append('"tags":[' + ",".join(
-            '{"key":' + _json_any(k) + ',"value":' + _json_any(val) + "}" for k, val in mv.tags
-        ) + "]")
+    _pairs(parts, "tags", mv.tags)
     _optional(parts, "run_link", mv.run_link)
     if mv.aliases:
         parts.append('"aliases":[' + ",".join(_json_text(a) for a in mv.aliases) + "]")
     return "{" + ",".join(parts) + "}"
 
 
-def model_versions_json(versions, next_page_token: str | None = None) -> Response:
-    """``{"model_versions": [...], "next_page_token": ...}`` of a version search, written directly:
-    the schema costs about 20 us a version and a page holds up to 200,000 (bench W6: 500)."""
+def _page_json(key: str, items, encode_one, next_page_token: str | None) -> Response:
+    """``{"<key>": [...], "next_page_token": ...}`` of a search page, unset parts left out."""
     parts = []
-    if versions:
-        parts.append('"model_versions":[' + ",".join(model_version_json(mv) for mv in versions) + "]")
+    if items:
+        parts.append(f'"{key}":[' + ",".join(encode_one(item) for item in items) + "]")
     if next_page_token is not None:
-        parts.append('"next_page_token":' + _json_any(next_page_token))
+        parts.append('"next_page_token":' + _json_str(next_page_token))
     return Response("{" + ",".join(parts) + "}", status=200, mimetype=JSON_MIMETYPE)
 
 
-def _json_double(value) -> str:
-    """A ``Double`` field's value as json.dumps writes what it dumps."""
-    if type(value) is float:
-        return _json_number(value)
-    return json.dumps(value, allow_nan=False)
+def model_versions_json(versions, next_page_token: str | None = None) -> Response:
+    """The answer of a version search, written directly: the schema costs about 20 us a version
+    and a page holds up to 200,000 (bench W6: 500)."""
+    return _page_json("model_versions", versions, model_version_json, next_page_token)
 
 
 def metric_points_with_run_json(points) -> Response:
@@ -118,7 +112,7 @@ def metric_points_with_run_json(points) -> Response:
         if p.key is not None:
             parts.append('"key":' + text(p.key))
         if p.value is not None:
-            parts.append('"value":' + _json_double(p.value))
+            parts.append('"value":' + _json_number(p.value))
         if p.timestamp is not None:
             parts.append(f'"timestamp":{int(p.timestamp)}')
         if p.step is not None:
@@ -132,15 +126,13 @@ def metric_points_with_run_json(points) -> Response:
 
 # --- runs ----------------------------------------------------------------------------------------
 
-def _pairs_json(name: str, pairs) -> str:
-    """``"name":[{"key":..,"value":..}]`` (KeyValueList), or nothing for no pairs."""
-    if not pairs:
-        return ""
-    items = ",".join(
-        '{"key":' + _json_str(k) + ',"value":' + ("null" if val is None else _json_str(val)) + "}"
-        for k, val in pairs
-    )
-    return f',"{name}":[{items}]'
+def _pairs(parts: list, name: str, pairs) -> None:
+    """``"name":[{"key":..,"value":..}]`` (a KeyValueList) into ``parts``, for a non-empty list."""
+    if pairs:
+        parts.append(f'"{name}":[' + ",".join(
+            '{"key":' + _json_str(k) + ',"value":' + ("null" if val is None else _json_str(val)) + "}"
+            for k, val in pairs
+        ) + "]")
 
 
 def run_json(run) -> str:
@@ -161,7 +153,8 @@ def run_json(run) -> str:
             + f',"timestamp":{int(m.timestamp)},"step":{int(m.step)}}}'
             for m in run.metrics
         ) + "]")
-    data = ",".join(data) + _pairs_json("params", run.params) + _pairs_json("tags", run.tags)
+    _pairs(data, "params", run.params)
+    _pairs(data, "tags", run.tags)
     inputs = []
     if run.dataset_inputs:
         inputs.append('"dataset_inputs":[' + ",".join(_dataset_input_json(d) for d in run.dataset_inputs) + "]")
@@ -175,7 +168,7 @@ def run_json(run) -> str:
             '{"model_id":' + _json_str(m) + f',"step":{step}}}' for m, step in run.model_outputs
         ) + "]"
     return (
-        '{"info":{' + ",".join(info) + '},"data":{' + data.lstrip(",") + '},"inputs":{' + ",".join(inputs)
+        '{"info":{' + ",".join(info) + '},"data":{' + ",".join(data) + '},"inputs":{' + ",".join(inputs)
         + '},"outputs":{' + outputs + "}}"
     )
 
@@ -184,17 +177,13 @@ def _dataset_input_json(d) -> str:
     dataset = []
     for name in ("name", "digest", "source_type", "source", "schema", "profile"):
         _optional(dataset, name, getattr(d, name))
-    tags = _pairs_json("tags", d.tags)
-    return "{" + tags.lstrip(",") + ("," if tags else "") + '"dataset":{' + ",".join(dataset) + "}}"
+    parts: list = []
+    _pairs(parts, "tags", d.tags)
+    parts.append('"dataset":{' + ",".join(dataset) + "}")
+    return "{" + ",".join(parts) + "}"
 
 
 def runs_json(runs, next_page_token: str | None = None) -> Response:
-    """``{"runs": [...], "next_page_token": ...}`` of a run search, exactly as RunOut dumps the
-    runs (a test holds them equal): a page holds up to 50,000 runs, and the schemas cost about
-    45 us a run."""
-    parts = []
-    if runs:
-        parts.append('"runs":[' + ",".join(run_json(r) for r in runs) + "]")
-    if next_page_token is not None:
-        parts.append('"next_page_token":' + _json_str(next_page_token))
-    return Response("{" + ",".join(parts) + "}", status=200, mimetype=JSON_MIMETYPE)
+    """The answer of a run search, exactly as RunOut dumps the runs (a test holds them equal): a
+    page holds up to 50,000 runs, and the schemas cost about 45 us a run."""
+    return _page_json("runs", runs, run_json, next_page_token)
