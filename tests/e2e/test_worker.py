@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from mlflow_compat import worker
 from tests.e2e import server as harness
 
 pytestmark = pytest.mark.e2e
@@ -38,42 +39,58 @@ def _post(conn, path: str, body: dict) -> dict:
     return json.loads(payload)
 
 
-def test_more_keepalive_clients_than_threads_are_all_served_in_turn(two_thread_server):
-    """Six clients logging in tight loops on their own keep-alive connections, two pool threads:
-    a thread keeps serving its connection only while nobody else waits, so every client gets
-    its first answer before any client has all of its answers."""
+def test_busy_keepalive_clients_do_not_starve_the_others(two_thread_server):
+    """Two clients log without pause on their own keep-alive connections, as many as the server
+    has pool threads; four more clients then log a few points each. A pool thread keeps serving
+    its connection only while nobody else waits, so the four are served while the two are still
+    logging, not after them: each of the two stops at a cap no correct server lets it reach, half
+    of the run of requests after which a thread hands its connection back anyway."""
     setup = _connection(two_thread_server)
     run_id = _post(setup, "runs/create", {"experiment_id": "0", "start_time": 1})["run"]["info"]["run_id"]
-    clients, calls = 6, 40
-    order: list[tuple[int, int]] = []
-    lock = threading.Lock()
-    start = threading.Barrier(clients)
+    cap, calls = worker.MAX_CONSECUTIVE // 2, 5
+    others_done = threading.Event()
+    busy_counts: dict[int, int] = {}
+    busy_started = threading.Barrier(3)
 
-    def client(n: int) -> None:
+    def log(conn, key: str, step: int) -> None:
+        assert _post(conn, "runs/log-metric", {
+            "run_id": run_id, "key": key, "value": float(step), "timestamp": step + 1, "step": step,
+        }) == {}
+
+    def busy(n: int) -> None:
         conn = _connection(two_thread_server)
-        start.wait()
-        for step in range(calls):
-            assert _post(conn, "runs/log-metric", {
-                "run_id": run_id, "key": f"c{n}", "value": float(step), "timestamp": step + 1, "step": step,
-            }) == {}
-            with lock:
-                order.append((n, step))
+        log(conn, f"busy{n}", 0)
+        busy_started.wait()
+        step = 1
+        while not others_done.is_set() and step < cap:
+            log(conn, f"busy{n}", step)
+            step += 1
+        busy_counts[n] = step
         conn.close()
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    for t in threads:
+    def other(n: int) -> None:
+        conn = _connection(two_thread_server)
+        for step in range(calls):
+            log(conn, f"other{n}", step)
+        conn.close()
+
+    hogs = [threading.Thread(target=busy, args=(n,)) for n in range(2)]
+    for t in hogs:
         t.start()
-    for t in threads:
+    busy_started.wait()  # both busy connections are being served
+    others = [threading.Thread(target=other, args=(n,)) for n in range(4)]
+    for t in others:
+        t.start()
+    for t in others:
+        t.join()
+    others_done.set()
+    for t in hogs:
         t.join()
 
-    assert len(order) == clients * calls
-    first_answer = {n: order.index((n, 0)) for n in range(clients)}
-    last_answer = {n: order.index((n, calls - 1)) for n in range(clients)}
-    assert max(first_answer.values()) < min(last_answer.values()), order
-    for n in range(clients):
-        setup.request("GET", f"/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key=c{n}")
-        resp = setup.getresponse()
-        points = json.loads(resp.read())["metrics"]
+    assert all(count < cap for count in busy_counts.values()), busy_counts
+    for n in range(4):
+        setup.request("GET", f"/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key=other{n}")
+        points = json.loads(setup.getresponse().read())["metrics"]
         assert [p["step"] for p in points] == list(range(calls))
 
 
