@@ -49,7 +49,7 @@ def _prepare(config: ServerConfig) -> None:
               show_default=True, help="Proxy artifact uploads and downloads through this server.")
 @click.option("--workers", "-w", envvar="MLFLOW_WORKERS", default=1, type=int, show_default=True,
               help="Number of gunicorn worker processes.")
-@click.option("--threads", envvar="MODELOPS_THREADS", default=8, type=int, show_default=True,
+@click.option("--threads", envvar="MODELOPS_THREADS", default=4, type=int, show_default=True,
               help="Threads per worker.")
 @click.option("--static-prefix", envvar="MLFLOW_STATIC_PREFIX", default=None,
               help="A path prefix for every route, e.g. /mlflow.")

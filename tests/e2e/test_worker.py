@@ -42,9 +42,9 @@ def _post(conn, path: str, body: dict) -> dict:
 def test_busy_keepalive_clients_do_not_starve_the_others(two_thread_server):
     """Two clients log without pause on their own keep-alive connections, as many as the server
     has pool threads; four more clients then log a few points each. A pool thread keeps serving
-    its connection only while nobody else waits, so the four are served while the two are still
-    logging, not after them: each of the two stops at a cap no correct server lets it reach, half
-    of the run of requests after which a thread hands its connection back anyway."""
+    its connection only while it is the worker's only one, so the four are served while the two
+    are still logging, not after them: each of the two stops at a cap no correct server lets it
+    reach, half of the run of requests after which a thread hands its connection back anyway."""
     setup = _connection(two_thread_server)
     run_id = _post(setup, "runs/create", {"experiment_id": "0", "start_time": 1})["run"]["info"]["run_id"]
     cap, calls = worker.MAX_CONSECUTIVE // 2, 5
