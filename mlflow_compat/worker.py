@@ -6,10 +6,11 @@ answer re-registers it through a wake-up pipe, then touches the heartbeat file. 
 ``log-metric`` call that machinery cost more than the call itself (py-spy on bench W2). This
 worker keeps gthread's design and changes two things:
 
-* while a connection is the only one the worker has open (one training script logging in a
-  loop, the common case), the pool thread that answered it waits briefly for its next request
-  and serves it directly; as soon as another connection is open, or the client pauses, the
-  connection goes back to the main poller as in gthread. (Lingering with several clients was
+* while a connection is the only one the worker is serving (one training script logging in a
+  loop, the common case; idle keep-alive connections do not count), the pool thread that
+  answered it waits briefly for its next request and serves it directly; as soon as another
+  connection is active, or the client pauses, the connection goes back to the main poller as in
+  gthread. (Lingering with several clients was
   measured slower: pool threads waiting on their own sockets contend for the GIL.)
 * the heartbeat (an ``fchmod`` of the worker's temp file) is written at most once per second
   instead of on every loop turn; the arbiter only needs one within ``timeout`` (120 s).
@@ -44,12 +45,18 @@ class ThreadWorker(GThreadWorker):
     def handle(self, conn):
         keepalive = super().handle(conn)
         served = 1
-        # nr_conns: the connections this worker holds (the main thread counts them at accept)
-        while (keepalive is True and served < MAX_CONSECUTIVE and self.alive and self.nr_conns <= 1
+        while (keepalive is True and served < MAX_CONSECUTIVE and self.alive and self._alone()
                and _readable(conn.sock, LINGER_SECONDS)):
             keepalive = super().handle(conn)
             served += 1
         return keepalive
+
+
+    def _alone(self) -> bool:
+        """No other connection is being served or waiting for a thread. Idle keep-alive
+        connections parked in the poller do not count (a client's connection pool, a browser
+        tab); the main thread counts connections at accept, before it queues them."""
+        return self.nr_conns - len(self.keepalived_conns) - len(self.pending_conns) <= 1
 
 
 def _readable(sock, timeout: float) -> bool:
