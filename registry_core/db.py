@@ -202,6 +202,13 @@ def _driver_error(exc: BaseException) -> BaseException:
     return inner or exc.__context__ or exc
 
 
+def _mysql_errno(err: BaseException) -> int | None:
+    """The error number of a PyMySQL error (its first argument), else None."""
+    if type(err).__module__.startswith("pymysql") and err.args and isinstance(err.args[0], int):
+        return err.args[0]
+    return None
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether ``exc`` is the database refusing work for load or contention, with nothing applied
     (the transaction was rolled back): the client may retry. A lost connection is not: whether a
@@ -213,9 +220,8 @@ def is_transient(exc: BaseException) -> bool:
     pgcode = getattr(err, "pgcode", None)
     if pgcode is not None:
         return pgcode in _POSTGRES_TRANSIENT
-    if type(err).__module__.startswith("pymysql") and err.args and isinstance(err.args[0], int):
-        return err.args[0] in _MYSQL_TRANSIENT
-    return False
+    errno = _mysql_errno(err)
+    return errno is not None and errno in _MYSQL_TRANSIENT
 
 
 # A server that is down or refusing connections (rather than one that refuses these
@@ -228,8 +234,9 @@ def _unreachable(exc: BaseException) -> bool:
     if isinstance(exc, MaxConnectionsExceeded) or is_transient(exc):
         return True
     err = _driver_error(exc)
-    if type(err).__module__.startswith("pymysql") and err.args and isinstance(err.args[0], int):
-        return err.args[0] in _MYSQL_CANNOT_CONNECT
+    errno = _mysql_errno(err)
+    if errno is not None:
+        return errno in _MYSQL_CANNOT_CONNECT
     return getattr(err, "pgcode", None) is None and any(w in str(err).lower() for w in _REFUSED_WORDS)
 
 
