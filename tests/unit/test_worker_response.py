@@ -1,0 +1,73 @@
+"""The worker's one-send response writes exactly the bytes gunicorn's own response writes, and a
+small response (head and body) in a single send."""
+import re
+
+import pytest
+from gunicorn.config import Config
+from gunicorn.http import wsgi
+from gunicorn.http.parser import RequestParser
+
+from mlflow_compat.worker import ONE_SEND_LIMIT, OneSendResponse
+
+
+class RecordingSocket:
+    def __init__(self):
+        self.sends: list[bytes] = []
+
+    def sendall(self, data):
+        self.sends.append(bytes(data))
+
+
+def _request(method="POST"):
+    cfg = Config()
+    raw = f"{method} /api/2.0/mlflow/runs/log-metric HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode()
+    return cfg, next(RequestParser(cfg, [raw], ("127.0.0.1", 40000)))
+
+
+def _answer(response_class, method, headers, chunks):
+    cfg, req = _request(method)
+    sock = RecordingSocket()
+    resp = response_class(req, sock, cfg)
+    resp.start_response("200 OK", headers)
+    for chunk in chunks:
+        resp.write(chunk)
+    resp.close()
+    return sock.sends
+
+
+def _undated(sends):
+    """The bytes on the wire, without the Date header gunicorn stamps to the second."""
+    return re.sub(rb"\r\nDate: [^\r]*", b"", b"".join(sends))
+
+
+def _same_bytes(method, headers, chunks):
+    ours = _answer(OneSendResponse, method, headers, chunks)
+    theirs = _answer(wsgi.Response, method, headers, chunks)
+    assert _undated(ours) == _undated(theirs)
+    return ours, theirs
+
+
+def test_small_json_answer_is_one_send_of_gunicorns_bytes():
+    ours, theirs = _same_bytes("POST", [("Content-Type", "application/json"), ("Content-Length", "2")], [b"{}"])
+    assert len(theirs) == 2  # gunicorn: head, then body
+    assert len(ours) == 1
+    assert ours[0].startswith(b"HTTP/1.1 200 OK\r\n") and ours[0].endswith(b"\r\n\r\n{}")
+
+
+@pytest.mark.parametrize(
+    "method, headers, chunks",
+    [
+        ("POST", [("Content-Length", str(ONE_SEND_LIMIT + 1))], [b"x" * (ONE_SEND_LIMIT + 1)]),  # large: as gunicorn
+        ("GET", [("Content-Type", "text/plain")], [b"a", b"bc", b""]),  # chunked (no length)
+        ("GET", [("Content-Length", "3")], [b"abcdef"]),  # trimmed to the declared length
+        ("HEAD", [("Content-Length", "2")], [b"{}"]),  # no body on the wire
+        ("POST", [("Content-Length", "0")], []),  # no body write at all
+        ("POST", [("Content-Length", "5")], [b"ab", b"cde"]),  # later writes as gunicorn's
+    ],
+)
+def test_every_response_shape_keeps_gunicorns_bytes(method, headers, chunks):
+    ours, theirs = _same_bytes(method, headers, chunks)
+    assert len(ours) <= len(theirs)
+    if method == "HEAD":
+        assert _undated(ours).endswith(b"\r\n\r\n")
+
