@@ -165,23 +165,35 @@ class _Values:
 
     Read from the (experiment_id, key, is_nan, value) index of latest_metrics, each row joined to
     its run and probed for the filter on the (run, key) keys, in two statements:
-    1. per experiment, the value of the page's last row when the index is walked in the key's
-       direction (``ORDER BY value LIMIT 1 OFFSET end``): an order the index gives, so the walk
-       stops there (EXPLAIN: SQLite and MariaDB read the index in order; PostgreSQL does when its
-       statistics are current, which the schema upgrade makes sure of);
-    2. the rows whose value is at least as good as that bound, fully ordered (value, the keys
-       after it, start_time DESC, run id) and paged: the page's end, plus the rows tied with the
-       bound and other experiments' rows above it.
-    The full order needs a sort, which MariaDB would do over every match before the LIMIT; the
-    bound keeps that sort to the rows the page needs."""
+    1. per experiment, the (value, run) of the first ``end + 1`` rows when the index is walked in
+       the key's direction: an order the index gives, so the walk stops there (EXPLAIN: SQLite and
+       MariaDB read the index in order; PostgreSQL does when its statistics are current, which
+       the schema upgrade makes sure of). The ``end``-th best value of them all bounds the page:
+       every row better than it was read, and, unless an experiment's walk stopped on a value
+       equal to it, every row equal to it too;
+    2. those runs' rows, by primary key, fully ordered (value, the keys after it, start_time DESC,
+       run id) and paged. The full order needs a sort, which MariaDB would do over every match
+       before the LIMIT; it is a sort of the page's candidates only. When the walk stopped inside
+       a run of equal values, or the page ends deep (``end`` above ``_CANDIDATES``), statement 1
+       reads only each experiment's ``end``-th value and statement 2 takes every row at least as
+       good as the best of them, from the index.
+    Rows the filter matched in statement 1 are matched again in statement 2: a run changed in
+    between is read as it is then."""
+
+    # The deepest page end read as candidates, and the most candidate runs statement 2 names.
+    _CANDIDATES = 2500
+    _CANDIDATES_IN_ALL = 5000
 
     def __init__(self, ids, stages, comparisons, first: OrderKey, rest: list[OrderKey]):
         self.ids, self.stages, self.comparisons = ids, stages, comparisons
         self.first, self.rest = first, rest
         self.w = LatestMetric.alias("w")
 
-    def _walk(self, ids, *fields):
+    def _walk(self, ids, *fields, runs=None):
+        """The walk's rows of experiments ``ids``; or, with ``runs``, those runs' rows, found by
+        the (run, key) primary key."""
         w = self.w
+        where = w.experiment_id.in_(ids) if runs is None else w.run.in_(runs)
         # MariaDB turns EXISTS into a semi-join and drives the query from the filter's table;
         # STRAIGHT_JOIN keeps the written order (index walk, then the run, then the filter rows),
         # and on a (run, key) key a join filters exactly as EXISTS does. SQLite and PostgreSQL
@@ -192,7 +204,7 @@ class _Values:
             w.select(*fields)
             .join(Run, join, on=(Run.run_uuid == w.run))
             .where(
-                w.experiment_id.in_(ids) & (w.key == self.first.key) & (w.is_nan == False)  # noqa: E712
+                where & (w.key == self.first.key) & (w.is_nan == False)  # noqa: E712
                 & Run.lifecycle_stage.in_(self.stages)
             )
         )
@@ -214,20 +226,58 @@ class _Values:
 
     def rows(self, offset: int, limit: int) -> list[tuple]:
         end, w = offset + limit, self.w
-        bounds = []
+        runs = self._candidates(end) if end <= self._CANDIDATES else None
+        if runs is not None:
+            if not runs:
+                return []
+            # Ordered by an expression of the value, so that no planner reads the (key, value)
+            # index in order instead of the candidates by key (SQLite did: every row of the key).
+            query = self._walk(self.ids, *_RUN_FIELDS, runs=runs)
+            head = self._direction(w.value + 0)
+        else:
+            query = self._walk(self.ids, *_RUN_FIELDS)
+            bound = self._bound(end)
+            if bound is not None:
+                query = query.where(bound)
+            head = self._direction(w.value)
+        query = _ordered(query, self.rest, head=[head], first_alias=1)
+        return _fetch(query.offset(offset).limit(limit))
+
+    def _candidates(self, end: int):
+        """Statement 1 reading (value, run) pairs: the runs that may be on the page (every run at
+        least as good as the bound); None when rows tied with the bound may lie beyond what was
+        read, or there are too many candidates to name."""
+        w, walks = self.w, []
+        for eid in dict.fromkeys(self.ids):
+            query = self._walk([eid], w.value, w.run).order_by(self._direction(w.value))
+            walks.append(_fetch(query.limit(end + 1)))
+        values = sorted((value for rows in walks for value, _ in rows), reverse=not self.first.ascending)
+        if len(values) < end:  # every walk ran to its end: all the matching rows were read
+            runs = [run for rows in walks for _, run in rows]
+        else:
+            bound = values[end - 1]
+            if any(len(rows) > end and rows[-1][0] == bound for rows in walks):
+                return None
+            runs = [run for rows in walks for value, run in rows if value == bound or self._better(value, bound)]
+        return runs if len(runs) <= self._CANDIDATES_IN_ALL else None
+
+    def _bound(self, end: int):
+        """Statement 1 reading each experiment's ``end``-th value: the condition that keeps the
+        rows at least as good as the best of them (None: no experiment has ``end`` rows)."""
+        w, bounds = self.w, []
         for eid in dict.fromkeys(self.ids):
             query = self._walk([eid], w.value).order_by(self._direction(w.value))
             bound = query.offset(end - 1).limit(1).scalar()
             if bound is not None:
                 bounds.append(bound)
-        query = self._walk(self.ids, *_RUN_FIELDS)
-        if bounds:
-            # Each experiment has ``end`` rows at least as good as its bound: the page lies
-            # within the rows at least as good as the best of those bounds.
-            bound = min(bounds) if self.first.ascending else max(bounds)
-            query = query.where(self._better_or_equal(w.value, bound))
-        query = _ordered(query, self.rest, head=[self._direction(w.value)], first_alias=1)
-        return _fetch(query.offset(offset).limit(limit))
+        if not bounds:
+            return None
+        # Each experiment has ``end`` rows at least as good as its bound: the page lies within the
+        # rows at least as good as the best of those bounds.
+        return self._better_or_equal(w.value, min(bounds) if self.first.ascending else max(bounds))
+
+    def _better(self, value: float, bound: float) -> bool:
+        return value < bound if self.first.ascending else value > bound
 
     def count(self) -> int:
         return self._walk(self.ids, pw.SQL("1")).count()

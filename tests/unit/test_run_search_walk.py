@@ -89,9 +89,23 @@ def _general(monkeypatch):
     return run
 
 
-def test_metric_order_walk_returns_what_the_general_query_returns(registry_db, monkeypatch):
+@pytest.mark.parametrize("page_from", ["candidates", "bound"])
+def test_metric_order_walk_returns_what_the_general_query_returns(registry_db, monkeypatch, page_from):
+    """Both ways of reading a page: by the candidate runs statement 1 found (falling back to the
+    bound when a walk stops inside tied values, as the seed's ties make it), and by the bound."""
     a, b, runs = _seed()
     general = _general(monkeypatch)
+    taken = {"candidates": 0, "ties": 0}
+    candidates_of = run_search._Values._candidates
+
+    def counting(self, end):
+        runs = candidates_of(self, end)
+        taken["candidates" if runs is not None else "ties"] += 1
+        return runs
+
+    monkeypatch.setattr(run_search._Values, "_candidates", counting)
+    if page_from == "bound":
+        monkeypatch.setattr(run_search._Values, "_CANDIDATES", 0)
     experiment_sets = [[a], [b], [a, b], [b, a, a]]
     sizes = [3, 8, 33, 1000]
     combo = 0
@@ -112,6 +126,10 @@ def test_metric_order_walk_returns_what_the_general_query_returns(registry_db, m
         page = run_search.search([a, b], [], "ALL", order, 4, offset)
         assert [r.run_id for r in page.items] == everything[offset:offset + 4]
         assert page.next_offset == (offset + 4 if offset + 4 < len(everything) else None)
+    if page_from == "bound":
+        assert taken == {"candidates": 0, "ties": 0}
+    else:
+        assert taken["candidates"] > 50 and taken["ties"] > 5, taken
 
 
 def test_metric_order_is_mlflows(registry_db):
@@ -210,8 +228,8 @@ def test_upgrade_from_v1_backfills_latest_metrics_experiment(backend_uri, monkey
 
 
 def test_walk_reads_the_index_in_order(tmp_path):
-    """On SQLite, the page bound comes from the walk index read in order (no sort of the
-    matches), and the page from a range of it."""
+    """On SQLite, the page's candidates come from the walk index read in order (no sort of the
+    matches), and the page from those runs' rows found by key."""
     database = core_db.open_database(f"sqlite:///{tmp_path}/plan.db")
     schema.upgrade(database, ROOT)
     plans = []
@@ -234,7 +252,8 @@ def test_walk_reads_the_index_in_order(tmp_path):
     bound, rows = plans[:2]
     assert "latest_metrics_experiment_id_key_is_nan_value (experiment_id=? AND key=? AND is_nan=?)" in bound
     assert "TEMP B-TREE" not in bound
-    assert "latest_metrics_experiment_id_key_is_nan_value (experiment_id=? AND key=? AND is_nan=? AND value>?)" in rows
+    # the page's candidates by primary key, not the (key, value) index read in order
+    assert rows.startswith("SEARCH w USING INDEX sqlite_autoindex_latest_metrics_1 (run_uuid=? AND key=?)")
 
 
 def test_runs_load_the_same_in_chunks(registry_db, monkeypatch):
