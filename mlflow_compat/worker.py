@@ -4,8 +4,11 @@ gunicorn's gthread worker hands every request of a keep-alive connection from it
 to a pool thread and back: the main loop polls the socket, submits it to the pool, and after the
 answer re-registers it through a wake-up pipe, then touches the heartbeat file. For one
 ``log-metric`` call that machinery cost more than the call itself (py-spy on bench W2). This
-worker keeps gthread's design and changes two things:
+worker keeps gthread's design and changes three things:
 
+* a request the client pipelined behind the one just answered is served at once by the same
+  thread (gthread left it unanswered: the poller watches the socket, and the request was already
+  read from it);
 * while a connection is the only one the worker is serving (one training script logging in a
   loop, the common case; idle keep-alive connections do not count), the pool thread that
   answered it waits briefly for its next request and serves it directly; as soon as another
@@ -22,6 +25,7 @@ the header send was 45% of the worker's busy time (py-spy, bench W2 at one clien
 """
 from __future__ import annotations
 
+import io
 import select
 import time
 
@@ -91,8 +95,10 @@ class ThreadWorker(GThreadWorker):
     def handle(self, conn):
         keepalive = super().handle(conn)
         served = 1
-        while (keepalive is True and served < MAX_CONSECUTIVE and self.alive and self._alone()
-               and _readable(conn.sock, LINGER_SECONDS)):
+        while keepalive is True and self.alive and (
+            _pipelined(conn)
+            or (served < MAX_CONSECUTIVE and self._alone() and _readable(conn.sock, LINGER_SECONDS))
+        ):
             keepalive = super().handle(conn)
             served += 1
         return keepalive
@@ -102,6 +108,15 @@ class ThreadWorker(GThreadWorker):
         connections parked in the poller do not count (a client's connection pool, a browser
         tab); the main thread counts connections at accept, before it queues them."""
         return self.nr_conns - len(self.keepalived_conns) - len(self.pending_conns) <= 1
+
+
+def _pipelined(conn) -> bool:
+    """Whether the client's next request is already read: gunicorn's parser reads ahead of the
+    request it parses, and a client that pipelines (sends its next request before the answer)
+    leaves that request in the parser's buffer, where the poller, which watches the socket,
+    never sees it (gthread then let the connection time out unanswered)."""
+    buf = getattr(getattr(getattr(conn, "parser", None), "unreader", None), "buf", None)
+    return buf is not None and buf.seek(0, io.SEEK_END) > 0
 
 
 def _readable(sock, timeout: float) -> bool:

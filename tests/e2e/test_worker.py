@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 import time
 
@@ -107,3 +108,59 @@ def test_a_connection_that_pauses_is_served_again(two_thread_server):
     resp = conn.getresponse()
     metrics = json.loads(resp.read())["run"]["data"]["metrics"]
     assert [(m["key"], m["step"]) for m in metrics] == [("m", 5)]
+
+
+def _pipelined_answers(srv, requests: int) -> list[tuple[int, dict]]:
+    """Send ``requests`` GETs at once on one connection (HTTP/1.1 pipelining) and read the
+    answers; the socket's timeout bounds a server that leaves one unanswered."""
+    host, port = srv.url.split("//", 1)[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        one = (b"GET /api/2.0/mlflow/experiments/get?experiment_id=%d HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"".join(one % (n % 2) for n in range(requests)))  # experiments 0, 1, 0, ...
+        reader = sock.makefile("rb")
+        answers = []
+        for _ in range(requests):
+            status_line = reader.readline()
+            assert status_line, f"the server closed the connection after {len(answers)} of {requests} answers"
+            status = int(status_line.split()[1])
+            headers = {}
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            answers.append((status, json.loads(reader.read(int(headers["content-length"])))))
+        return answers
+
+
+def test_pipelined_requests_are_all_answered_in_order(two_thread_server):
+    """A client may send its next requests before the answers come (RFC 9112 9.3.2): they were
+    read from the socket with the first, and each is answered, in order, on the connection; also
+    while other connections keep the worker's threads busy."""
+    setup = _connection(two_thread_server)
+    second = _post(setup, "experiments/create", {"name": "pipelined"})["experiment_id"]
+    assert second == "1"
+
+    def check(answers):
+        assert [status for status, _ in answers] == [200] * len(answers)
+        assert [body["experiment"]["experiment_id"] for _, body in answers] == [
+            str(n % 2) for n in range(len(answers))
+        ]
+
+    check(_pipelined_answers(two_thread_server, 3))
+    stop = threading.Event()
+
+    def busy():
+        conn = _connection(two_thread_server)
+        while not stop.is_set():
+            conn.request("GET", "/api/2.0/mlflow/experiments/get?experiment_id=0")
+            conn.getresponse().read()
+        conn.close()
+
+    others = [threading.Thread(target=busy) for _ in range(3)]
+    for t in others:
+        t.start()
+    try:
+        check(_pipelined_answers(two_thread_server, 5))
+    finally:
+        stop.set()
+        for t in others:
+            t.join()
