@@ -164,36 +164,30 @@ class _Values:
     """The runs that have a value (not NaN) for the metric ``key``, best value first.
 
     Read from the (experiment_id, key, is_nan, value) index of latest_metrics, each row joined to
-    its run and probed for the filter on the (run, key) keys, in two statements:
-    1. per experiment, the (value, run) of the first ``end + 1`` rows when the index is walked in
-       the key's direction: an order the index gives, so the walk stops there (EXPLAIN: SQLite and
-       MariaDB read the index in order; PostgreSQL does when its statistics are current, which
-       the schema upgrade makes sure of). The ``end``-th best value of them all bounds the page:
-       every row better than it was read, and, unless an experiment's walk stopped on a value
-       equal to it, every row equal to it too;
-    2. those runs' rows, by primary key, fully ordered (value, the keys after it, start_time DESC,
-       run id) and paged. The full order needs a sort, which MariaDB would do over every match
-       before the LIMIT; it is a sort of the page's candidates only. When the walk stopped inside
-       a run of equal values, or the page ends deep (``end`` above ``_CANDIDATES``), statement 1
-       reads only each experiment's ``end``-th value and statement 2 takes every row at least as
-       good as the best of them, from the index.
-    Rows the filter matched in statement 1 are matched again in statement 2: a run changed in
-    between is read as it is then."""
+    its run and probed for the filter on the (run, key) keys. Per experiment, the first
+    ``end + 1`` rows of that walk in the key's direction: an order the index gives, so the walk
+    stops there (EXPLAIN: SQLite and MariaDB read the index in order; PostgreSQL does when its
+    statistics are current, which the schema upgrade makes sure of). The ``end``-th best value of
+    them all bounds the page: every row better than it was read, and, unless an experiment's
+    walk stopped on a value equal to it, every row equal to it too. Ordered by the metric alone,
+    the page is those rows sorted by (value, start_time DESC, run id), one statement in all.
 
-    # The deepest page end read as candidates, and the most candidate runs statement 2 names.
+    Otherwise (more order keys after the metric, a walk that stopped inside tied values, a page
+    ending past ``_CANDIDATES``), two statements: each experiment's ``end``-th value alone, then
+    the rows at least as good as the best of those bounds, fully ordered (value, the keys after
+    it, start_time DESC, run id) and paged. That order needs a sort, which MariaDB would do over
+    every match before the LIMIT; the bound keeps it to the rows the page needs."""
+
+    # The deepest page end read as whole rows in one statement.
     _CANDIDATES = 2500
-    _CANDIDATES_IN_ALL = 5000
 
     def __init__(self, ids, stages, comparisons, first: OrderKey, rest: list[OrderKey]):
         self.ids, self.stages, self.comparisons = ids, stages, comparisons
         self.first, self.rest = first, rest
         self.w = LatestMetric.alias("w")
 
-    def _walk(self, ids, *fields, runs=None):
-        """The walk's rows of experiments ``ids``; or, with ``runs``, those runs' rows, found by
-        the (run, key) primary key."""
+    def _walk(self, ids, *fields):
         w = self.w
-        where = w.experiment_id.in_(ids) if runs is None else w.run.in_(runs)
         # MariaDB turns EXISTS into a semi-join and drives the query from the filter's table;
         # STRAIGHT_JOIN keeps the written order (index walk, then the run, then the filter rows),
         # and on a (run, key) key a join filters exactly as EXISTS does. SQLite and PostgreSQL
@@ -204,7 +198,7 @@ class _Values:
             w.select(*fields)
             .join(Run, join, on=(Run.run_uuid == w.run))
             .where(
-                where & (w.key == self.first.key) & (w.is_nan == False)  # noqa: E712
+                w.experiment_id.in_(ids) & (w.key == self.first.key) & (w.is_nan == False)  # noqa: E712
                 & Run.lifecycle_stage.in_(self.stages)
             )
         )
@@ -225,45 +219,41 @@ class _Values:
         return column.asc() if self.first.ascending else column.desc()
 
     def rows(self, offset: int, limit: int) -> list[tuple]:
-        end, w = offset + limit, self.w
-        runs = self._candidates(end) if end <= self._CANDIDATES else None
-        if runs is not None:
-            if not runs:
-                return []
-            # Ordered by an expression of the value, so that no planner reads the (key, value)
-            # index in order instead of the candidates by key (SQLite did: every row of the key).
-            query = self._walk(self.ids, *_RUN_FIELDS, runs=runs)
-            head = self._direction(w.value + 0)
-        else:
-            query = self._walk(self.ids, *_RUN_FIELDS)
-            bound = self._bound(end)
-            if bound is not None:
-                query = query.where(bound)
-            head = self._direction(w.value)
-        query = _ordered(query, self.rest, head=[head], first_alias=1)
+        end = offset + limit
+        if not self.rest and end <= self._CANDIDATES:
+            page = self._sorted_walks(end)
+            if page is not None:
+                return page[offset:end]
+        w = self.w
+        query = self._walk(self.ids, *_RUN_FIELDS)
+        bound = self._bound(end)
+        if bound is not None:
+            query = query.where(bound)
+        query = _ordered(query, self.rest, head=[self._direction(w.value)], first_alias=1)
         return _fetch(query.offset(offset).limit(limit))
 
-    def _candidates(self, end: int):
-        """Statement 1 reading (value, run) pairs: the runs that may be on the page (every run at
-        least as good as the bound); None when rows tied with the bound may lie beyond what was
-        read, or there are too many candidates to name."""
+    def _sorted_walks(self, end: int) -> list[tuple] | None:
+        """The first ``end`` rows in the full order, from each experiment's first ``end + 1``
+        rows of the walk; None when rows tied with the ``end``-th value may lie beyond what was
+        read (or a run has no start_time, which the databases order differently)."""
         w, walks = self.w, []
         for eid in dict.fromkeys(self.ids):
-            query = self._walk([eid], w.value, w.run).order_by(self._direction(w.value))
+            query = self._walk([eid], w.value, *_RUN_FIELDS).order_by(self._direction(w.value))
             walks.append(_fetch(query.limit(end + 1)))
-        values = sorted((value for rows in walks for value, _ in rows), reverse=not self.first.ascending)
-        if len(values) < end:  # every walk ran to its end: all the matching rows were read
-            runs = [run for rows in walks for _, run in rows]
-        else:
-            bound = values[end - 1]
-            if any(len(rows) > end and rows[-1][0] == bound for rows in walks):
+        rows = [row for walk in walks for row in walk]
+        if any(row[6] is None for row in rows):  # (value, run_uuid, ..., start_time at 6, ...)
+            return None
+        sign = 1 if self.first.ascending else -1
+        rows.sort(key=lambda row: (sign * row[0], -row[6], row[1]))
+        if len(rows) > end:
+            bound = rows[end - 1][0]
+            if any(len(walk) > end and walk[-1][0] == bound for walk in walks):
                 return None
-            runs = [run for rows in walks for value, run in rows if value == bound or self._better(value, bound)]
-        return runs if len(runs) <= self._CANDIDATES_IN_ALL else None
+        return [row[1:] for row in rows[:end]]
 
     def _bound(self, end: int):
-        """Statement 1 reading each experiment's ``end``-th value: the condition that keeps the
-        rows at least as good as the best of them (None: no experiment has ``end`` rows)."""
+        """Each experiment's ``end``-th value: the condition that keeps the rows at least as good
+        as the best of them (None: no experiment has ``end`` rows)."""
         w, bounds = self.w, []
         for eid in dict.fromkeys(self.ids):
             query = self._walk([eid], w.value).order_by(self._direction(w.value))
@@ -275,9 +265,6 @@ class _Values:
         # Each experiment has ``end`` rows at least as good as its bound: the page lies within the
         # rows at least as good as the best of those bounds.
         return self._better_or_equal(w.value, min(bounds) if self.first.ascending else max(bounds))
-
-    def _better(self, value: float, bound: float) -> bool:
-        return value < bound if self.first.ascending else value > bound
 
     def count(self) -> int:
         return self._walk(self.ids, pw.SQL("1")).count()

@@ -89,21 +89,21 @@ def _general(monkeypatch):
     return run
 
 
-@pytest.mark.parametrize("page_from", ["candidates", "bound"])
+@pytest.mark.parametrize("page_from", ["walks", "bound"])
 def test_metric_order_walk_returns_what_the_general_query_returns(registry_db, monkeypatch, page_from):
-    """Both ways of reading a page: by the candidate runs statement 1 found (falling back to the
+    """Both ways of reading a page: sorted from each experiment's walk (falling back to the
     bound when a walk stops inside tied values, as the seed's ties make it), and by the bound."""
     a, b, runs = _seed()
     general = _general(monkeypatch)
-    taken = {"candidates": 0, "ties": 0}
-    candidates_of = run_search._Values._candidates
+    taken = {"walks": 0, "ties": 0}
+    sorted_walks = run_search._Values._sorted_walks
 
     def counting(self, end):
-        runs = candidates_of(self, end)
-        taken["candidates" if runs is not None else "ties"] += 1
-        return runs
+        page = sorted_walks(self, end)
+        taken["walks" if page is not None else "ties"] += 1
+        return page
 
-    monkeypatch.setattr(run_search._Values, "_candidates", counting)
+    monkeypatch.setattr(run_search._Values, "_sorted_walks", counting)
     if page_from == "bound":
         monkeypatch.setattr(run_search._Values, "_CANDIDATES", 0)
     experiment_sets = [[a], [b], [a, b], [b, a, a]]
@@ -127,9 +127,9 @@ def test_metric_order_walk_returns_what_the_general_query_returns(registry_db, m
         assert [r.run_id for r in page.items] == everything[offset:offset + 4]
         assert page.next_offset == (offset + 4 if offset + 4 < len(everything) else None)
     if page_from == "bound":
-        assert taken == {"candidates": 0, "ties": 0}
+        assert taken == {"walks": 0, "ties": 0}
     else:
-        assert taken["candidates"] > 50 and taken["ties"] > 5, taken
+        assert taken["walks"] > 50 and taken["ties"] > 5, taken
 
 
 def test_metric_order_is_mlflows(registry_db):
@@ -228,8 +228,8 @@ def test_upgrade_from_v1_backfills_latest_metrics_experiment(backend_uri, monkey
 
 
 def test_walk_reads_the_index_in_order(tmp_path):
-    """On SQLite, the page's candidates come from the walk index read in order (no sort of the
-    matches), and the page from those runs' rows found by key."""
+    """On SQLite, a page ordered by a metric alone is the walk index read in order (no sort of
+    the matches), in one statement."""
     database = core_db.open_database(f"sqlite:///{tmp_path}/plan.db")
     schema.upgrade(database, ROOT)
     plans = []
@@ -249,11 +249,11 @@ def test_walk_reads_the_index_in_order(tmp_path):
         finally:
             del database.execute_sql
     assert len(page.items) == 3 and page.next_offset == 3
-    bound, rows = plans[:2]
-    assert "latest_metrics_experiment_id_key_is_nan_value (experiment_id=? AND key=? AND is_nan=?)" in bound
-    assert "TEMP B-TREE" not in bound
-    # the page's candidates by primary key, not the (key, value) index read in order
-    assert rows.startswith("SEARCH w USING INDEX sqlite_autoindex_latest_metrics_1 (run_uuid=? AND key=?)")
+    assert len(plans) == 1  # the page sorted from the walk's rows: one statement
+    assert plans[0].startswith(
+        "SEARCH w USING INDEX latest_metrics_experiment_id_key_is_nan_value (experiment_id=? AND key=? AND is_nan=?)"
+    )
+    assert "TEMP B-TREE" not in plans[0]
 
 
 def test_runs_load_the_same_in_chunks(registry_db, monkeypatch):
