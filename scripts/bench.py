@@ -98,6 +98,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     s.add_argument("--restart", dest="restart", action="store_true", default=None,
                    help="restart every server before each repetition, timing the cold start (default, not --quick)")
     s.add_argument("--no-restart", dest="restart", action="store_false")
+    s.add_argument("--cold", action="store_true",
+                   help="time W3 and W4 without their untimed warm-up pass (on a machine that pages out "
+                        "idle file pages, that times its disk)")
     p.add_argument("--out-dir", default=str(ROOT / "bench-results"))
     p.add_argument("--keep-tmp", action="store_true", help="keep the servers' temporary directories")
     p.add_argument("--py-spy", metavar="DIR",
@@ -194,7 +197,7 @@ def main(argv=None) -> int:
                   search_scale_runs=args.search_scale_runs if args.search_scale else 0,
                   history_steps=args.history_steps, bulk_repeats=args.bulk_repeats,
                   artifact_mb=args.artifact_mb, versions=args.versions, alias_calls=args.alias_calls,
-                  time_cap=args.time_cap, seed_threads=args.seed_threads)
+                  time_cap=args.time_cap, seed_threads=args.seed_threads, warm_up=not args.cold)
     selected = args.workloads
     notes: list[str] = []
     tmp = Path(tempfile.mkdtemp(prefix="modelops-bench-"))
