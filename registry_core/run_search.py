@@ -180,6 +180,8 @@ class _Values:
 
     # The deepest page end read as whole rows in one statement.
     _CANDIDATES = 2500
+    # Where start_time is in a walk row: (value, *_RUN_FIELDS).
+    _START_TIME = 1 + [f.name for f in _RUN_FIELDS].index("start_time")
 
     def __init__(self, ids, stages, comparisons, first: OrderKey, rest: list[OrderKey]):
         self.ids, self.stages, self.comparisons = ids, stages, comparisons
@@ -241,10 +243,11 @@ class _Values:
             query = self._walk([eid], w.value, *_RUN_FIELDS).order_by(self._direction(w.value))
             walks.append(_fetch(query.limit(end + 1)))
         rows = [row for walk in walks for row in walk]
-        if any(row[6] is None for row in rows):  # (value, run_uuid, ..., start_time at 6, ...)
+        start = self._START_TIME
+        if any(row[start] is None for row in rows):
             return None
         sign = 1 if self.first.ascending else -1
-        rows.sort(key=lambda row: (sign * row[0], -row[6], row[1]))
+        rows.sort(key=lambda row: (sign * row[0], -row[start], row[1]))
         if len(rows) > end:
             bound = rows[end - 1][0]
             if any(len(walk) > end and walk[-1][0] == bound for walk in walks):

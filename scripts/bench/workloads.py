@@ -76,6 +76,10 @@ def failed(error: str) -> dict:
     return {"status": "failed", "error": error[:500]}
 
 
+# What a measured part (or its warm-up) may raise for a server that answers wrongly or not at all.
+_PART_ERRORS = (CheckFailed, requests.RequestException, OSError, KeyError, TypeError, ValueError)
+
+
 def part(results: dict, keys: list[str], fn) -> None:
     """Run one measured part; on failure mark each of its metric keys."""
     try:
@@ -83,7 +87,7 @@ def part(results: dict, keys: list[str], fn) -> None:
     except Unsupported as exc:
         for key in keys:
             results[key] = {"status": UNSUPPORTED, "error": str(exc)[:300]}
-    except (CheckFailed, requests.RequestException, OSError, KeyError, TypeError, ValueError) as exc:
+    except _PART_ERRORS as exc:
         for key in keys:
             results[key] = failed(f"{type(exc).__name__}: {exc}")
 
@@ -98,7 +102,7 @@ def warm_up(sizes: "Sizes", fn) -> None:
         return
     try:
         fn()
-    except (CheckFailed, Unsupported, requests.RequestException, OSError, KeyError, TypeError, ValueError):
+    except (Unsupported, *_PART_ERRORS):
         pass
 
 
