@@ -56,22 +56,76 @@ def _optional(parts: list, name: str, value, number: bool = False) -> None:
         parts.append(f'"{name}":' + (str(int(value)) if number else _json_text(value)))
 
 
+# ModelVersionOut's fields, in its order, and how each is written: "s" a fields.String, "i" a
+# fields.Integer, "v" the version (a fields.Function of str(), always there), "l" a list.
+_VERSION_FIELDS = (
+    ("name", "s"), ("version", "v"), ("creation_timestamp", "i"), ("last_updated_timestamp", "i"),
+    ("user_id", "s"), ("current_stage", "s"), ("description", "s"), ("source", "s"), ("run_id", "s"),
+    ("status", "s"), ("status_message", "s"), ("tags", "l"), ("run_link", "s"), ("aliases", "l"),
+)
+_VERSION_SCALARS = tuple(name for name, kind in _VERSION_FIELDS if kind in "si")
+_version_writers: dict = {}
+
+
 def model_version_json(mv) -> str:
     """One registry VersionView as ``ModelVersionOut`` dumps it, then ``json_response`` writes it
     (a test holds them equal): its fields in the schema's order, unset ones and empty lists left
-    out."""
+    out. A search page holds up to 200,000 versions, so each pattern of set fields gets its own
+    writer, one f-string; a value of a type the registry does not store (a number in a string
+    field, a float timestamp, a string version) takes the general path, as the schema does."""
+    present = (
+        mv.name is not None, mv.creation_timestamp is not None, mv.last_updated_timestamp is not None,
+        mv.user_id is not None, mv.current_stage is not None, mv.description is not None,
+        mv.source is not None, mv.run_id is not None, mv.status is not None,
+        mv.status_message is not None, mv.run_link is not None,
+    )
+    writer = _version_writers.get(present) or _version_writer(present)
+    try:
+        return writer(mv)
+    except (TypeError, ValueError):  # encode_basestring takes only str, ":d" only int
+        return _version_json_general(mv)
+
+
+def _version_writer(present: tuple):
+    """The writer of versions whose set scalar fields are ``present`` (in _VERSION_SCALARS'
+    order): one f-string expression compiled for the pattern (at most 2**11 of them; a registry
+    has a handful)."""
+    here = dict(zip(_VERSION_SCALARS, present))
+    parts = []
+    for name, kind in _VERSION_FIELDS:
+        comma = "," if parts else ""
+        if kind == "v":
+            parts.append(f'{comma}"version":"{{mv.version:d}}"')
+        elif kind == "l":
+            parts.append(f'{{_{name}(mv.{name}) if mv.{name} else ""}}')  # writes its own comma
+        elif here[name]:
+            value = f"{{mv.{name}:d}}" if kind == "i" else f"{{_str(mv.{name})}}"
+            parts.append(f'{comma}"{name}":{value}')
+    source = "lambda mv: f'{{" + "".join(parts) + "}}'"
+    writer = eval(source, {"_str": _json_str, "_tags": _version_tags, "_aliases": _version_aliases})  # noqa: S307
+    _version_writers[present] = writer
+    return writer
+
+
+def _version_tags(tags) -> str:
+    return ',"tags":[' + ",".join(
+        '{"key":' + _json_str(k) + ',"value":' + ("null" if v is None else _json_str(v)) + "}" for k, v in tags
+    ) + "]"
+
+
+def _version_aliases(aliases) -> str:
+    return ',"aliases":[' + ",".join(_json_str(a) for a in aliases) + "]"
+
+
+def _version_json_general(mv) -> str:
+    """model_version_json for any values, converted as the schema's fields convert them."""
     parts = []
     _optional(parts, "name", mv.name)
-    parts.append('"version":' + _json_str(str(mv.version)))  # fields.Function: always there
+    parts.append('"version":' + _json_text(str(mv.version)))
     _optional(parts, "creation_timestamp", mv.creation_timestamp, number=True)
     _optional(parts, "last_updated_timestamp", mv.last_updated_timestamp, number=True)
-    _optional(parts, "user_id", mv.user_id)
-    _optional(parts, "current_stage", mv.current_stage)
-    _optional(parts, "description", mv.description)
-    _optional(parts, "source", mv.source)
-    _optional(parts, "run_id", mv.run_id)
-    _optional(parts, "status", mv.status)
-    _optional(parts, "status_message", mv.status_message)
+    for name in ("user_id", "current_stage", "description", "source", "run_id", "status", "status_message"):
+        _optional(parts, name, getattr(mv, name))
     _pairs(parts, "tags", mv.tags)
     _optional(parts, "run_link", mv.run_link)
     if mv.aliases:

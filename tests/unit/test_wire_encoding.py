@@ -63,12 +63,17 @@ def test_model_versions_fast_encoder_equals_the_schema():
         run_id="REDACTED-RUN-ID", run_link="REDACTED-RUN-LINK", status="READY", status_message=None,
         model_id=None, storage_location=None, tags=[("only", "tag")], aliases=[],
     )
+    odd = VersionView(  # types the registry never stores: the general path, converted as the schema does
+        name="odd", version="7", creation_timestamp=1.9, last_updated_timestamp=True, description=5,
+        user_id=None, current_stage="None", source=None, run_id=None, run_link=None, status="READY",
+        status_message=None, model_id=None, storage_location=None, aliases=["a"],
+    )
     schema = ModelVersionOut()
     with Flask(__name__).app_context():
-        for mv in (full, bare, empties, deleted):
+        for mv in (full, bare, empties, deleted, odd):
             one = json_response({"model_version": schema.dump(mv)}).get_data(as_text=True)
             assert '{"model_version":' + model_version_json(mv) + "}" == one
-        for versions in ([full, bare, empties, deleted], [bare], []):
+        for versions in ([full, bare, empties, deleted, odd], [bare], []):
             for token in (None, "eyJvZmZzZXQiOiA0fQ=="):
                 fast = model_versions_json(versions, token).get_data(as_text=True)
                 slow = json_response({"model_versions": schema.dump(versions, many=True), "next_page_token": token})
