@@ -298,7 +298,13 @@ class ModelVersion(BaseModel):
 
     class Meta:
         table_name = "model_versions"
-        indexes = ((("registered_model", "version"), True), (("last_updated_time",), False))
+        # (model, last_updated_time, version): a model's versions in search's default order
+        # (last updated first, then highest version), read off the index without a sort.
+        indexes = (
+            (("registered_model", "version"), True),
+            (("last_updated_time",), False),
+            (("registered_model", "last_updated_time", "version"), False),
+        )
 
 
 class ModelVersionTag(BaseModel):

@@ -35,7 +35,7 @@ _ALIAS_RE = re.compile(r"^[\w\-]*$")
 _RESERVED_ALIAS_RE = re.compile(r"^[vV]\d+$")
 
 
-@dataclass
+@dataclass(slots=True)
 class VersionView:
     name: str
     version: int
@@ -55,7 +55,7 @@ class VersionView:
     aliases: list[str] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class ModelView:
     name: str
     creation_timestamp: int
@@ -138,8 +138,9 @@ def _version_row(model_pk: int, name: str, version) -> dict:
     return row
 
 
-# The columns of a version row, in the order ``version_views_of_tuples`` reads them: the
-# registered model's key, then VersionView's own fields from ``version`` to ``storage_location``.
+# The columns of a version row: its key, its registered model's key, then VersionView's own
+# fields from ``version`` to ``storage_location``. ``version_views_of_tuples`` reads them with
+# the model's name between the two keys.
 VERSION_ROW = (
     "id", "registered_model", "version", "creation_time", "last_updated_time", "description",
     "user_id", "current_stage", "source", "run_id", "run_link", "status", "status_message",
@@ -149,31 +150,30 @@ VERSION_ROW = (
 
 def version_views(rows: list[dict], names: dict[int, str]) -> list[VersionView]:
     """VersionViews of version rows, with tags and aliases, in a fixed number of queries."""
-    return version_views_of_tuples([tuple(r[c] for c in VERSION_ROW) for r in rows], names)
+    return version_views_of_tuples(
+        [(r["id"], r["registered_model"], names[r["registered_model"]], *(r[c] for c in VERSION_ROW[2:])) for r in rows]
+    )
 
 
-def version_views_of_tuples(rows: list[tuple], names: dict[int, str]) -> list[VersionView]:
-    """As ``version_views``, of row tuples laid out as ``VERSION_ROW`` (a search page of 500
-    versions is built without a dict per row)."""
+def version_views_of_tuples(rows: list[tuple]) -> list[VersionView]:
+    """As ``version_views``, of row tuples laid out as (id, registered model's key, model name,
+    then ``VERSION_ROW[2:]``): a search page of 500 versions is built without a dict per row."""
     if not rows:
         return []
-    tags = defaultdict(list)
+    tags: dict = {}
     for vid, key, value in select_in(
         quoted("model_version_id", "key", "value"), quoted(ModelVersionTag._meta.table_name),
         quoted("model_version_id"), [r[0] for r in rows], quoted("key"),
     ):
-        tags[vid].append((key, value))
-    aliases = defaultdict(list)
+        tags.setdefault(vid, []).append((key, value))
+    aliases: dict = {}
     for mid, alias, version in select_in(
         quoted("registered_model_id", "alias", "version"), quoted(RegisteredModelAlias._meta.table_name),
         quoted("registered_model_id"), {r[1] for r in rows}, quoted("alias"),
     ):
-        aliases[(mid, version)].append(alias)
-    no_tags = no_aliases = ()
-    return [
-        VersionView(names[r[1]], *r[2:], list(tags.get(r[0], no_tags)), list(aliases.get((r[1], r[2]), no_aliases)))
-        for r in rows
-    ]
+        aliases.setdefault((mid, version), []).append(alias)
+    # Each list is one view's own (a version's tags and aliases belong to it alone).
+    return [VersionView(*r[2:], tags.get(r[0]) or [], aliases.get((r[1], r[3])) or []) for r in rows]
 
 
 def _latest_per_stage(model_pks: list[int], stages=None) -> dict[int, list[dict]]:

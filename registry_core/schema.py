@@ -13,7 +13,7 @@ import peewee as pw
 from registry_core import db as dbmod
 from registry_core.clock import now_ms
 from registry_core.db import SCHEMA_VERSION, SchemaError
-from registry_core.models import TABLES, Experiment, LatestMetric, SchemaVersion
+from registry_core.models import TABLES, Experiment, LatestMetric, ModelVersion, SchemaVersion
 
 DEFAULT_EXPERIMENT_ID = 0
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -113,8 +113,14 @@ def _quote(db: pw.Database, name: str) -> str:
     return f"{db.quote[0]}{name}{db.quote[1]}"
 
 
+def _v3_model_version_order_index(db: pw.Database) -> None:
+    """The (registered_model_id, last_updated_time, version) index on model_versions: one
+    model's versions in version search's default order without a sort."""
+    _create_missing_indexes(db, ModelVersion)
+
+
 # version reached -> function that brings the version before it there
-_STEPS = {2: _v2_latest_metrics_experiment}
+_STEPS = {2: _v2_latest_metrics_experiment, 3: _v3_model_version_order_index}
 
 
 def upgrade(db: pw.Database, default_artifact_root: str) -> int:

@@ -735,6 +735,48 @@ def test_search_model_versions(client, clock):
     error(get(client, "model-versions/search", page_token="garbage!"), 400, "INVALID_PARAMETER_VALUE")
 
 
+def test_one_model_search_under_timestamp_ties(client, monkeypatch):
+    """``name = '...'`` reads one model's versions in the default order off its index (the name
+    is left out of the ORDER BY): versions updated in the same millisecond come highest version
+    first, an update moves a version to the front, and pages split the ties without a loss or a
+    repeat. The statement is built once per distinct search, never the answer: a repeated search
+    sees every write in between."""
+    from registry_core import registry_search
+
+    monkeypatch.setattr(registry, "now_ms", lambda: 1_800_000_000_000)
+    monkeypatch.setattr(promotion, "now_ms", lambda: 1_800_000_000_000)
+    eid = create_experiment(client)
+    run = run_with_model(client, eid)
+    for name in ("m", "m2"):
+        create_model(client, name)
+        for _ in range(5):
+            create_version(client, name, f"runs:/{run['run_id']}/model", run_id=run["run_id"])
+
+    def one_model(**params):
+        seen, token = [], None
+        while True:
+            page = search_versions(client, "name = 'm'", **params, **({"page_token": token} if token else {}))
+            seen += [v for n, v in versions_of(page)]
+            token = page.get("next_page_token")
+            if not token:
+                return seen
+
+    assert one_model() == ["5", "4", "3", "2", "1"]
+    assert one_model(max_results=2) == ["5", "4", "3", "2", "1"]
+    assert one_model(order_by=["name DESC", "version_number ASC"]) == ["1", "2", "3", "4", "5"]
+    monkeypatch.setattr(registry, "now_ms", lambda: 1_800_000_000_001)
+    ok(patch(client, "model-versions/update", {"name": "m", "version": "2", "description": "touched"}))
+    hits = registry_search._version_statement.cache_info().hits
+    assert one_model() == ["2", "5", "4", "3", "1"]
+    assert registry_search._version_statement.cache_info().hits > hits
+    ok(delete(client, "model-versions/delete", {"name": "m", "version": "4"}))
+    ok(post(client, "model-versions/set-tag", {"name": "m", "version": "3", "key": "k", "value": "v"}))
+    assert one_model() == ["2", "5", "3", "1"]
+    assert search_versions(client, "name = 'm' AND version_number = 3")["model_versions"][0]["tags"] == [
+        {"key": "k", "value": "v"}]
+    assert [v for n, v in versions_of(search_versions(client, "name = 'm2'"))] == ["5", "4", "3", "2", "1"]
+
+
 def test_search_page_is_what_get_answers_byte_for_byte(client, clock):
     """The search page is written without the schema (encoders.model_versions_json): each entry must
     be exactly the model-versions/get answer, on every backend, whatever the version holds."""

@@ -206,8 +206,8 @@ def test_upgrade_from_v1_backfills_latest_metrics_experiment(backend_uri, monkey
             database.execute_sql("UPDATE modelops_schema SET version = 1")
         with pytest.raises(core_db.SchemaError, match="modelops db upgrade"):
             schema.check(database, ROOT)
-        assert schema.upgrade(database, ROOT) == core_db.SCHEMA_VERSION == 2
-        assert schema.check(database, ROOT) == 2
+        assert schema.upgrade(database, ROOT) == core_db.SCHEMA_VERSION
+        assert schema.check(database, ROOT) == core_db.SCHEMA_VERSION
         with database.connection_context():
             assert _latest_metrics_schema(database) == fresh
             assert _latest_rows() == before
