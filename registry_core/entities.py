@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass
+@dataclass(slots=True)
 class ExperimentView:
     experiment_id: int
     name: str
@@ -15,7 +15,7 @@ class ExperimentView:
     tags: list[tuple[str, str]] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class MetricPoint:
     key: str
     value: float
@@ -24,7 +24,7 @@ class MetricPoint:
     run_id: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class DatasetInputView:
     name: str
     digest: str
@@ -35,7 +35,7 @@ class DatasetInputView:
     tags: list[tuple[str, str]] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class RunView:
     run_id: str
     run_name: str | None
@@ -54,7 +54,7 @@ class RunView:
     model_outputs: list[tuple[str, int]] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class Page:
     items: list
     next_offset: int | None = None

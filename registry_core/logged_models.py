@@ -30,7 +30,7 @@ DEFAULT_MAX_RESULTS = 50
 _BAD_NAME_CHARS = set('/:.%"\'')
 
 
-@dataclass
+@dataclass(slots=True)
 class LoggedModelView:
     model_id: str
     experiment_id: int
