@@ -164,3 +164,32 @@ def test_pipelined_requests_are_all_answered_in_order(two_thread_server):
         stop.set()
         for t in others:
             t.join()
+
+
+def test_each_worker_settles_its_heap_after_loading_the_app(two_thread_server):
+    """The post_worker_init hook ran in the real worker: the app's objects frozen out of the
+    cyclic collector, the young generation's threshold raised (mlflow_compat.serve)."""
+    from mlflow_compat import serve
+
+    conn = _connection(two_thread_server)
+    conn.request("GET", "/api/2.0/mlflow/experiments/get?experiment_id=0")
+    assert conn.getresponse().status == 200
+    settled = [line for line in two_thread_server.logs()["stderr"].splitlines() if "Worker heap settled" in line]
+    assert len(settled) == 1, two_thread_server.logs_tail()
+    frozen = int(settled[0].split("settled: ")[1].split()[0])
+    assert frozen > 10_000 and f"every {serve.GC_YOUNG_THRESHOLD} allocations" in settled[0]
+
+
+def test_settle_heap_freezes_and_raises_the_young_threshold():
+    import gc
+
+    from mlflow_compat import serve
+
+    threshold = gc.get_threshold()
+    try:
+        serve._settle_heap()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (serve.GC_YOUNG_THRESHOLD, *threshold[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
