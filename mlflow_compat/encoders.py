@@ -108,9 +108,7 @@ def _version_writer(present: tuple):
 
 
 def _version_tags(tags) -> str:
-    return ',"tags":[' + ",".join(
-        '{"key":' + _json_str(k) + ',"value":' + ("null" if v is None else _json_str(v)) + "}" for k, v in tags
-    ) + "]"
+    return ',"tags":' + _key_value_list(tags)
 
 
 def _version_aliases(aliases) -> str:
@@ -180,13 +178,18 @@ def metric_points_with_run_json(points) -> Response:
 
 # --- runs ----------------------------------------------------------------------------------------
 
+def _key_value_list(pairs) -> str:
+    """``[{"key":..,"value":..}, ...]``: a KeyValueList's JSON."""
+    return "[" + ",".join(
+        '{"key":' + _json_str(k) + ',"value":' + ("null" if val is None else _json_str(val)) + "}"
+        for k, val in pairs
+    ) + "]"
+
+
 def _pairs(parts: list, name: str, pairs) -> None:
     """``"name":[{"key":..,"value":..}]`` (a KeyValueList) into ``parts``, for a non-empty list."""
     if pairs:
-        parts.append(f'"{name}":[' + ",".join(
-            '{"key":' + _json_str(k) + ',"value":' + ("null" if val is None else _json_str(val)) + "}"
-            for k, val in pairs
-        ) + "]")
+        parts.append(f'"{name}":' + _key_value_list(pairs))
 
 
 def run_json(run) -> str:

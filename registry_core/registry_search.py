@@ -101,14 +101,19 @@ _VIEW_FIELDS = (
 
 
 def search_versions(comparisons: list[Comparison], order: list[OrderKey], max_results: int, offset: int) -> Page:
-    db = ModelVersion._meta.database
-    values = tuple(type(c.value) for c in comparisons)  # 1, 1.0 and True are one key otherwise
-    sql, params = _version_statement(tuple(comparisons), values, tuple(order), max_results, offset, dialect())
+    sql, params = version_statement(comparisons, order, max_results, offset)
     # Raw cursor tuples: the selected columns are plain integers and strings on every driver,
     # and peewee's row wrapping costs as much as the query on a page of 500 versions.
-    rows = db.execute_sql(sql, params).fetchall()
+    rows = ModelVersion._meta.database.execute_sql(sql, params).fetchall()
     next_offset = offset + max_results if len(rows) > max_results else None
     return Page(version_views_of_tuples(rows[:max_results]), next_offset)
+
+
+def version_statement(comparisons: list[Comparison], order: list[OrderKey], max_results: int,
+                      offset: int) -> tuple[str, tuple]:
+    """(SQL, parameters) of a version search on the bound database, from the cache below."""
+    value_types = tuple(type(c.value) for c in comparisons)  # 1, 1.0 and True are one key otherwise
+    return _version_statement(tuple(comparisons), value_types, tuple(order), max_results, offset, dialect())
 
 
 @functools.lru_cache(maxsize=256)

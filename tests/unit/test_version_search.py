@@ -11,9 +11,7 @@ ORDER_INDEX = "model_versions_registered_model_id_last_updated_time_version"
 
 
 def _statement(comparisons, order=()):
-    return registry_search._version_statement(
-        tuple(comparisons), tuple(type(c.value) for c in comparisons), tuple(order), 1000, 0, core_db.dialect()
-    )
+    return registry_search.version_statement(comparisons, list(order), 1000, 0)
 
 
 def test_one_model_in_the_default_order_is_the_index_read_without_a_sort(tmp_path):
