@@ -22,15 +22,28 @@ And each small response leaves in one ``send``: gunicorn sends the status line a
 then the body, as two. On loopback each send runs the receiving side's TCP processing and wakes
 the client, which reads the headers and sleeps again until the body arrives: for a ``{}`` answer
 the header send was 45% of the worker's busy time (py-spy, bench W2 at one client thread).
+
+Per request, gunicorn also re-derived what cannot change within a worker (py-spy of a trivial
+WSGI app under bench W2's load, share of the worker's busy time): every setting is read through
+``Config.__getattr__`` (a dict lookup and a validator's ``get``; 5-8% with the fast parser's
+per-request flag check), the peer's address is parsed by ``ipaddress`` to decide whether it may
+set forwarding headers (7%), and the ``Date`` header is formatted anew (4%). Here the settings are
+read once (``SettledConfig``), the trust decision is kept per peer address, and the date is
+formatted once a second; the values are the same.
 """
 from __future__ import annotations
 
+import email.utils
+import errno
 import io
 import select
 import time
 
-from gunicorn.http import wsgi
+from gunicorn import util
+from gunicorn.http import message, wsgi
 from gunicorn.workers.gthread import ThreadWorker as GThreadWorker
+
+from mlflow_compat.http1 import PlainReader
 
 # How long a pool thread waits on its connection for the client's next request. A client
 # logging in a loop sends it well within this; a longer pause returns the connection to the
@@ -42,6 +55,54 @@ HEARTBEAT_SECONDS = 1.0
 # A first body write up to this size goes out with the headers; a larger one (an artifact, a long
 # history page) is sent as gunicorn sends it, without another copy of it.
 ONE_SEND_LIMIT = 64 * 1024
+
+
+class SettledConfig:
+    """A worker's gunicorn ``Config``, each setting read from it once. A worker never changes
+    its settings (a reload starts new workers), so the first value read is the value; setting
+    one through this view is refused rather than silently diverging from the config."""
+
+    def __init__(self, cfg):
+        object.__setattr__(self, "_cfg", cfg)
+
+    def __getattr__(self, name):
+        value = getattr(self._cfg, name)
+        object.__setattr__(self, name, value)
+        return value
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"the worker's settings are fixed; cannot set {name}")
+
+
+_TRUST_CACHE_LIMIT = 4096
+_allow_list_check = message._ip_in_allow_list
+_trusted: dict = {}
+
+
+def _ip_in_allow_list(ip_str, allow_list, networks):
+    """gunicorn's check of a peer against ``forwarded_allow_ips``, once per (peer address,
+    allow list); the lists are the settled config's own objects, fixed for the worker's life."""
+    key = (ip_str, id(allow_list), id(networks))
+    found = _trusted.get(key)
+    if found is None:
+        if len(_trusted) >= _TRUST_CACHE_LIMIT:
+            _trusted.clear()
+        found = _trusted[key] = (_allow_list_check(ip_str, allow_list, networks), allow_list, networks)
+    return found[0]
+
+
+_date = [0, ""]
+
+
+def http_date(timestamp=None) -> str:
+    """gunicorn's ``util.http_date``, formatted once per second (its resolution)."""
+    if timestamp is not None:
+        return email.utils.formatdate(timestamp, localtime=False, usegmt=True)
+    now = int(time.time())
+    if _date[0] != now:
+        _date[1] = email.utils.formatdate(now, localtime=False, usegmt=True)
+        _date[0] = now
+    return _date[1]
 
 
 class _Held:
@@ -84,6 +145,12 @@ class ThreadWorker(GThreadWorker):
         # gthread builds each response with wsgi.create(), which makes a wsgi.Response; this
         # worker process serves only this app.
         wsgi.Response = OneSendResponse
+        message._ip_in_allow_list = _ip_in_allow_list
+        util.http_date = http_date
+        self.cfg = SettledConfig(self.cfg)
+        if getattr(self.log, "cfg", None) is not None:  # the access log asks it on every request
+            self.log.cfg = SettledConfig(self.log.cfg)
+        self._plain = PlainReader(self.cfg)
         super().init_process()
 
     def notify(self):
@@ -93,15 +160,42 @@ class ThreadWorker(GThreadWorker):
             super().notify()
 
     def handle(self, conn):
-        keepalive = super().handle(conn)
+        keepalive = self._serve(conn)
         served = 1
         while keepalive is True and self.alive and (
             _pipelined(conn)
             or (served < MAX_CONSECUTIVE and self._alone() and _readable(conn.sock, LINGER_SECONDS))
         ):
-            keepalive = super().handle(conn)
+            keepalive = self._serve(conn)
             served += 1
         return keepalive
+
+    def _serve(self, conn):
+        """One request: a plain one on a connection gunicorn has set up is read by
+        ``http1.PlainReader`` and answered by gunicorn's own ``handle_request``; any other (a
+        connection's first request, TLS, HTTP/2, chunked or large bodies, anything gunicorn's
+        header policy decides) by gunicorn's ``handle``, which also answers every malformed one."""
+        plain = getattr(self, "_plain", None)
+        if plain is None or not plain.enabled or not conn.initialized or conn.is_http2 or conn.parser is None:
+            return super().handle(conn)
+        req = None
+        try:
+            conn.sock.setblocking(True)  # as gthread's handle: the poller left it non-blocking
+            req = plain.read(conn)
+            if req is None:
+                return super().handle(conn)
+            # The body is read whole: nothing of it is left on the socket to drain.
+            return self.handle_request(req, conn)
+        except StopIteration as e:  # the app failed after its headers went out: closed
+            self.log.debug("Closing connection. %s", e)
+        except OSError as e:  # gthread's handling of socket errors
+            if e.errno not in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN):
+                self.log.exception("Socket error processing request.")
+            else:
+                self.log.debug("Ignoring socket error: %s", e)
+        except Exception as e:
+            self.handle_error(req, conn.sock, conn.client, e)
+        return False
 
     def _alone(self) -> bool:
         """No other connection is being served or waiting for a thread. Idle keep-alive

@@ -193,3 +193,52 @@ def test_settle_heap_freezes_and_raises_the_young_threshold():
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
+
+
+def _answer(reader) -> tuple[int, dict, bytes]:
+    status_line = reader.readline()
+    assert status_line, "the server closed the connection"
+    headers = {}
+    while (line := reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, reader.read(int(headers.get("content-length", 0)))
+
+
+def test_one_connection_serves_plain_and_gunicorn_read_requests_in_turn(two_thread_server):
+    """After a connection's first request, plain requests are read by mlflow_compat.http1 and
+    the rest (chunked, Expect: 100-continue, large bodies, malformed) by gunicorn: on one
+    keep-alive connection each is answered in order, and a malformed one gets gunicorn's 400."""
+    host, port = two_thread_server.url.split("//", 1)[1].split(":")
+    create = b'{"name": "mixed-%d"}'
+
+    def post(body: bytes, *extra: bytes) -> bytes:
+        head = [b"POST /api/2.0/mlflow/experiments/create HTTP/1.1", b"Host: x", b"Content-Type: application/json"]
+        return b"\r\n".join(head + list(extra)) + b"\r\n\r\n" + body
+
+    big = b'{"name": "mixed-big", "tags": [{"key": "k", "value": "%s"}]}' % (b"v" * 5000)
+    bulky = b'{"experiment_ids": ["0"], "max_results": 1, "padding": "%s"}' % (b"p" * 70_000)  # ignored field
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        reader = sock.makefile("rb")
+        names = []
+        for n, raw in enumerate([
+            post(create % 0, b"Content-Length: %d" % len(create % 0)),  # first request: gunicorn's
+            post(create % 1, b"Content-Length: %d" % len(create % 1)),  # plain
+            post(b"%x\r\n%s\r\n0\r\n\r\n" % (len(create % 2), create % 2), b"Transfer-Encoding: chunked"),
+            post(create % 3, b"Content-Length: %d" % len(create % 3)),
+            post(big, b"Content-Length: %d" % len(big)),
+            b"POST /api/2.0/mlflow/runs/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(bulky), bulky),  # over the reader's body limit
+        ]):
+            sock.sendall(raw)
+            status, _, body = _answer(reader)
+            assert status == 200, body
+            names.append(json.loads(body).get("experiment_id"))
+        assert all(names[:5]) and len(set(names[:5])) == 5
+        sock.sendall(post(create % 5, b"Expect: 100-continue", b"Content-Length: %d" % len(create % 5)))
+        assert _answer(reader)[0] == 100
+        assert _answer(reader)[0] == 200
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header Name: v\r\n\r\n")
+        status, headers, _ = _answer(reader)
+        assert status == 400 and headers.get("connection") == "close"
+        assert reader.readline() == b""  # gunicorn closed it, as it does after a parse error
