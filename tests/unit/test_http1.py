@@ -4,6 +4,7 @@ are those of gunicorn's ``Request`` for the same bytes; every request it decline
 for byte, for gunicorn to read as if nothing had happened."""
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -37,13 +38,22 @@ class Conn:
         self.parser = RequestParser(cfg, sock, CLIENT)
 
 
+@contextlib.contextmanager
+def _socketpairs(count: int):
+    pairs = [socket.socketpair() for _ in range(count)]
+    try:
+        yield pairs
+    finally:
+        for pair in pairs:
+            for sock in pair:
+                sock.close()
+
+
 @pytest.fixture
 def pair():
-    ours, theirs = socket.socketpair()
-    ours.settimeout(5)
-    yield ours, theirs
-    ours.close()
-    theirs.close()
+    with _socketpairs(1) as (made,):
+        made[0].settimeout(5)
+        yield made
 
 
 def _environ(cfg, req, sock) -> tuple[dict, bytes]:
@@ -96,18 +106,13 @@ PLAIN = [
 @pytest.mark.parametrize("raw", PLAIN, ids=range(len(PLAIN)))
 def test_a_plain_request_reads_as_gunicorn_reads_it(raw):
     cfg = _cfg()
-    with_gunicorn = socket.socketpair()
-    with_reader = socket.socketpair()
-    try:
+    with _socketpairs(2) as (with_gunicorn, with_reader):
         expected = _gunicorns(cfg, raw, with_gunicorn)
         conn, req = _plain(cfg, raw, with_reader)
         assert isinstance(req, http1.PlainRequest)
         environ, body = _environ(cfg, req, with_reader[0])
         assert (environ, body, req.should_close()) == expected
         assert conn.parser.unreader.buf.getvalue() == b""
-    finally:
-        for sock in (*with_gunicorn, *with_reader):
-            sock.close()
 
 
 def test_the_answer_to_a_plain_request_is_gunicorns(pair):
@@ -172,9 +177,7 @@ def _gunicorn_outcome(cfg, parser):
 def test_a_declined_request_is_left_for_gunicorn_untouched(name):
     raw = DECLINED[name]
     cfg = _cfg()
-    fresh = socket.socketpair()
-    after = socket.socketpair()
-    try:
+    with _socketpairs(2) as (fresh, after):
         fresh[1].sendall(raw)
         expected = _gunicorn_outcome(cfg, RequestParser(cfg, fresh[0], CLIENT))
 
@@ -184,9 +187,6 @@ def test_a_declined_request_is_left_for_gunicorn_untouched(name):
         assert http1.PlainReader(SettledConfig(cfg)).read(conn) is None
         sender.join()
         assert _gunicorn_outcome(cfg, conn.parser) == expected
-    finally:
-        for sock in (*fresh, *after):
-            sock.close()
 
 
 def test_pipelined_requests_are_read_one_at_a_time(pair):
@@ -265,3 +265,28 @@ def test_settled_config_reads_each_setting_once_and_refuses_changes():
     assert settled.keepalive == 7  # read once: a worker's settings never change
     with pytest.raises(AttributeError):
         settled.keepalive = 3
+
+
+def test_the_access_log_reads_a_plain_request_as_gunicorns():
+    import datetime
+
+    from gunicorn.glogging import Logger
+
+    cfg = _cfg(accesslog="-")
+    raw = PLAIN[1].replace(b"Host: h\r\n", b"Host: h\r\nUser-Agent: probe/1\r\nReferer: http://r/\r\n")
+    atoms = []
+    for read in ("gunicorn", "plain"):
+        with _socketpairs(1) as ((ours, theirs),):
+            theirs.sendall(raw)
+            if read == "gunicorn":
+                req = next(RequestParser(cfg, ours, CLIENT))
+            else:
+                req = http1.PlainReader(SettledConfig(cfg)).read(Conn(cfg, ours))
+            resp, environ = wsgi.create(req, ours, CLIENT, SERVER, cfg)
+            resp.start_response("200 OK", [("Content-Length", "2")])
+            found = Logger(cfg).atoms(resp, req, environ, datetime.timedelta(milliseconds=3))
+            # not the time of logging, nor the environ's objects (socket, streams, callbacks)
+            atoms.append({k: v for k, v in found.items() if k != "t" and isinstance(v, (str, int))})
+    assert atoms[0] == atoms[1]
+    assert atoms[1]["r"] == "GET /api/2.0/mlflow/experiments/get?experiment_id=0&x=%C3%A9 HTTP/1.1"
+    assert (atoms[1]["a"], atoms[1]["f"]) == ("probe/1", "http://r/")
