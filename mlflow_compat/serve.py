@@ -75,7 +75,10 @@ def run_gunicorn(config: ServerConfig, host: str, port: int, workers: int, threa
         "timeout": 120,
         "graceful_timeout": 3,
         "keepalive": 5,
-        "limit_request_line": 16384,
+        # mlflow server (uvicorn, h11) takes request heads up to 16 KiB; gunicorn reads any
+        # limit above 8190 as 8190, and 0 as "no limit of its own" (1 MiB in its C parser). The
+        # head stays bounded by limit_request_fields x limit_request_field_size (about 800 KiB).
+        "limit_request_line": 0,
         "errorlog": "-",
         "loglevel": os.environ.get("MODELOPS_LOG_LEVEL", "info"),
         "proc_name": "modelops",

@@ -30,12 +30,17 @@ per-request flag check), the peer's address is parsed by ``ipaddress`` to decide
 set forwarding headers (7%), and the ``Date`` header is formatted anew (4%). Here the settings are
 read once (``SettledConfig``), the trust decision is kept per peer address, and the date is
 formatted once a second; the values are the same.
+
+A request gunicorn cannot read (a malformed request line or header, a head over its limits) is
+answered with gunicorn's status as MLflow's JSON error (``error_code``, ``message``), not
+gunicorn's HTML page.
 """
 from __future__ import annotations
 
 import email.utils
 import errno
 import io
+import json
 import select
 import time
 
@@ -105,6 +110,17 @@ def http_date(timestamp=None) -> str:
     return _date[1]
 
 
+def write_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's answer to a request it could not read (a malformed request line or header, a
+    head over its limits), as MLflow's JSON error where gunicorn writes an HTML page; the same
+    status, and the connection closed as gunicorn closes it."""
+    body = json.dumps({"error_code": "BAD_REQUEST" if status_int < 500 else "INTERNAL_ERROR",
+                       "message": mesg or reason}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
 class _Held:
     """Stands in for the socket while gunicorn writes a response's head and first body bytes:
     keeps what it is given, for one ``sendall`` after."""
@@ -147,6 +163,7 @@ class ThreadWorker(GThreadWorker):
         wsgi.Response = OneSendResponse
         message._ip_in_allow_list = _ip_in_allow_list
         util.http_date = http_date
+        util.write_error = write_error
         self.cfg = SettledConfig(self.cfg)
         if getattr(self.log, "cfg", None) is not None:  # the access log asks it on every request
             self.log.cfg = SettledConfig(self.log.cfg)

@@ -255,6 +255,10 @@ def test_the_reader_uses_gunicorns_limits():
     assert reader.limits["limit_request_line"] == req._fast_limit_request_line == 8190
     assert reader.limits["limit_request_fields"] == req.limit_request_fields == 50
     assert reader.limits["limit_request_field_size"] == req.limit_request_field_size == 4000
+    unlimited = _cfg(limit_request_line=0)  # as mlflow_compat.serve sets it: gunicorn's 1 MiB
+    req = next(RequestParser(unlimited, [b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n"], CLIENT))
+    assert http1.PlainReader(SettledConfig(unlimited)).limits["limit_request_line"] == req._fast_limit_request_line
+    assert req._fast_limit_request_line == 1024 * 1024
 
 
 def test_settled_config_reads_each_setting_once_and_refuses_changes():

@@ -78,5 +78,20 @@ def test_requests_are_parsed_by_gunicorns_c_parser():
     from gunicorn.http.message import _check_fast_parser
 
     cfg = Config()
-    cfg.set("limit_request_line", 16384)  # as mlflow_compat.serve sets it
+    cfg.set("limit_request_line", 0)  # as mlflow_compat.serve sets it
     assert _check_fast_parser(cfg)
+
+
+def test_a_request_gunicorn_cannot_read_is_answered_with_mlflows_json_error():
+    import json
+
+    from mlflow_compat.worker import write_error
+
+    sock = RecordingSocket()
+    sock.gettimeout = lambda: 0.0  # what gunicorn's write_nonblock asks of the socket
+    write_error(sock, 400, "Bad Request", "Invalid header name 'Bad Name'")
+    head, _, body = b"".join(sock.sends).partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    assert lines[0] == "HTTP/1.1 400 Bad Request"
+    assert {"Connection: close", "Content-Type: application/json", f"Content-Length: {len(body)}"} <= set(lines[1:])
+    assert json.loads(body) == {"error_code": "BAD_REQUEST", "message": "Invalid header name 'Bad Name'"}
