@@ -6,7 +6,7 @@ For each request gunicorn builds a ``Request`` (a ``Message``): it gathers the h
 body in ``Body(LengthReader(...))``. For a ``log-metric`` call that was 20% of the worker's busy
 time, more than the call's own database work (py-spy, bench W2).
 
-``read_plain`` takes the bytes gunicorn's connection has already read ahead plus at most what
+``PlainReader.read`` takes the bytes gunicorn's connection has already read ahead plus at most what
 the socket holds, parses the head with the same C parser and the same limits, and accepts the
 request only when it is *plain*: HTTP/1.0 or 1.1, origin-form target of printable ASCII, no
 ``Transfer-Encoding``, ``Expect``, ``Upgrade``, HTTP/2 settings, forwarding or secure-scheme
@@ -41,13 +41,14 @@ _TARGET_CHARS = frozenset(range(0x21, 0x7F)) - {ord("#")}
 
 class PlainRequest:
     """What gunicorn's ``wsgi.create``, ``Response``, hooks, access log and error pages read of
-    a request, for one that ``read_plain`` accepted."""
+    a request, for one that ``PlainReader.read`` accepted. Its keep-alive decision is gunicorn's
+    ``Message.should_close`` itself, over the same attributes."""
 
     __slots__ = ("method", "uri", "path", "query", "fragment", "version", "headers", "body",
                  "scheme", "peer_addr", "remote_addr", "must_close", "trailers",
                  "proxy_protocol_info", "_expected_100_continue", "req_number")
 
-    def __init__(self, method, uri, path, query, version, headers, body, peer_addr):
+    def __init__(self, method, uri, path, query, version, headers, peer_addr):
         self.method = method
         self.uri = uri
         self.path = path
@@ -55,7 +56,7 @@ class PlainRequest:
         self.fragment = ""
         self.version = version
         self.headers = headers
-        self.body = body
+        self.body = None  # set by PlainReader.read once the body is read
         self.scheme = "http"
         self.peer_addr = self.remote_addr = peer_addr
         self.must_close = False
@@ -64,25 +65,12 @@ class PlainRequest:
         self._expected_100_continue = False
         self.req_number = 0
 
-    def force_close(self):
-        self.must_close = True
-
-    def should_close(self) -> bool:  # gunicorn's Message.should_close
-        if self.must_close:
-            return True
-        for name, value in self.headers:
-            if name == "CONNECTION":
-                value = value.lower().strip(" \t")
-                if value == "close":
-                    return True
-                if value == "keep-alive":
-                    return False
-                break
-        return self.version <= (1, 0)
+    force_close = message.Message.force_close
+    should_close = message.Message.should_close
 
 
 class PlainReader:
-    """``read_plain`` for one worker's settings (fixed for the worker's life)."""
+    """Reads plain requests for one worker's settings (fixed for the worker's life)."""
 
     def __init__(self, cfg):
         self.enabled = (
@@ -185,4 +173,4 @@ class PlainReader:
         uri = target.decode("ascii")
         path, _, query = uri.partition("?")
         version = (1, parsed["minor_version"])
-        return PlainRequest(method, uri, path, query, version, headers, None, peer), head_end, length
+        return PlainRequest(method, uri, path, query, version, headers, peer), head_end, length

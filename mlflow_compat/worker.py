@@ -156,6 +156,7 @@ class ThreadWorker(GThreadWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._last_heartbeat = 0.0
+        self._plain: PlainReader | None = None  # set in the worker process (init_process)
 
     def init_process(self):
         # gthread builds each response with wsgi.create(), which makes a wsgi.Response; this
@@ -192,7 +193,7 @@ class ThreadWorker(GThreadWorker):
         ``http1.PlainReader`` and answered by gunicorn's own ``handle_request``; any other (a
         connection's first request, TLS, HTTP/2, chunked or large bodies, anything gunicorn's
         header policy decides) by gunicorn's ``handle``, which also answers every malformed one."""
-        plain = getattr(self, "_plain", None)
+        plain = self._plain
         if plain is None or not plain.enabled or not conn.initialized or conn.is_http2 or conn.parser is None:
             return super().handle(conn)
         req = None
