@@ -51,16 +51,22 @@ def _prepare(config: ServerConfig) -> None:
               help="Number of gunicorn worker processes.")
 @click.option("--threads", envvar="MODELOPS_THREADS", default=4, type=int, show_default=True,
               help="Threads per worker.")
+@click.option("--artifacts-page-cache", envvar="MODELOPS_ARTIFACTS_PAGE_CACHE",
+              type=click.Choice(["bounded", "kernel"]), default="bounded", show_default=True,
+              help="A local artifact destination's large files: 'bounded' writes them behind and "
+                   "drops them from the page cache as they stream (about 16 MiB each), 'kernel' "
+                   "leaves caching to the kernel.")
 @click.option("--static-prefix", envvar="MLFLOW_STATIC_PREFIX", default=None,
               help="A path prefix for every route, e.g. /mlflow.")
 @click.option("--gunicorn-opts", envvar="MLFLOW_GUNICORN_OPTS", default=None,
               help="Extra gunicorn command-line options, e.g. '--timeout 300'.")
 def server(host, port, backend_store_uri, default_artifact_root, artifacts_destination,
-           serve_artifacts, workers, threads, static_prefix, gunicorn_opts):
+           serve_artifacts, workers, threads, artifacts_page_cache, static_prefix, gunicorn_opts):
     """Run the tracking and registry server."""
     try:
         config = ServerConfig.resolve(
-            backend_store_uri, default_artifact_root, artifacts_destination, serve_artifacts, static_prefix
+            backend_store_uri, default_artifact_root, artifacts_destination, serve_artifacts, static_prefix,
+            artifacts_page_cache,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None

@@ -15,6 +15,7 @@ class ServerConfig:
     artifacts_destination: str
     serve_artifacts: bool = True
     static_prefix: str = ""
+    artifacts_page_cache: str = "bounded"  # the local artifact store's (storage.pagecache)
 
     @classmethod
     def resolve(
@@ -24,6 +25,7 @@ class ServerConfig:
         artifacts_destination: str | None = None,
         serve_artifacts: bool = True,
         static_prefix: str | None = None,
+        artifacts_page_cache: str = "bounded",
     ) -> "ServerConfig":
         """MLflow's rules: with proxied artifacts and no explicit root, runs get
         ``mlflow-artifacts:/`` URIs and the bytes land in ``artifacts_destination``."""
@@ -38,4 +40,4 @@ class ServerConfig:
         prefix = (static_prefix or "").rstrip("/")
         if prefix and not prefix.startswith("/"):
             raise ValueError(f"--static-prefix must begin with '/': {static_prefix!r}")
-        return cls(backend, root, destination, serve_artifacts, prefix)
+        return cls(backend, root, destination, serve_artifacts, prefix, artifacts_page_cache)

@@ -53,9 +53,9 @@ def _clean(path: str | None) -> str:
 class ArtifactRepository:
     """The server's artifact destination and the URIs that point into it."""
 
-    def __init__(self, destination: str):
+    def __init__(self, destination: str, page_cache: str = "bounded"):
         self.destination = destination
-        self.store = storage.open_store(destination)
+        self.store = storage.open_store(destination, page_cache=page_cache)
         self._prefixes = self._own_prefixes(destination)
 
     @staticmethod

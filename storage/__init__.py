@@ -34,7 +34,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'storage' has no attribute {name!r}")
 
 
-def open_store(uri_or_path: str | os.PathLike) -> ArtifactStore:
+def open_store(uri_or_path: str | os.PathLike, page_cache: str = "bounded") -> ArtifactStore:
     """The artifact store for a destination URI:
 
     * ``s3://bucket/prefix`` -> :class:`S3ArtifactStore` (endpoint and credentials from the
@@ -42,10 +42,11 @@ def open_store(uri_or_path: str | os.PathLike) -> ArtifactStore:
     * ``file:///abs/path``, ``file:relative/path`` or a plain path -> :class:`LocalArtifactStore`
       (the directory is created if missing).
 
-    Anything else raises ``ValueError``.
+    Anything else raises ``ValueError``. ``page_cache`` is the local store's (``"bounded"`` or
+    ``"kernel"``, see :class:`LocalArtifactStore`); S3 has no use for it.
     """
     if isinstance(uri_or_path, os.PathLike):
-        return LocalArtifactStore(os.fspath(uri_or_path))
+        return LocalArtifactStore(os.fspath(uri_or_path), page_cache=page_cache)
     if not isinstance(uri_or_path, str) or not uri_or_path.strip():
         raise ValueError(f"An artifact destination is required, got {uri_or_path!r}")
     target = uri_or_path.strip()
@@ -62,9 +63,9 @@ def open_store(uri_or_path: str | os.PathLike) -> ArtifactStore:
         path = urllib.request.url2pathname(parsed.path)
         if not path:
             raise ValueError(f"file:// URI without a path: {target!r}")
-        return LocalArtifactStore(path)
+        return LocalArtifactStore(path, page_cache=page_cache)
     if scheme == "" or (len(scheme) == 1 and os.name == "nt"):  # C:\... on Windows
-        return LocalArtifactStore(target)
+        return LocalArtifactStore(target, page_cache=page_cache)
     raise ValueError(
         f"Unsupported artifact destination {target!r}: scheme {parsed.scheme!r} is not supported "
         "(use s3://bucket/prefix, file:///path or a local directory path)"

@@ -11,6 +11,7 @@ from storage.base import (
     StorageError, UnsafePath, WriteSource, iter_source, resolve_range,
 )
 from storage.paths import is_reachable_name, safe_relpath
+from storage.pagecache import MODES, read_behind, write_behind
 
 __all__ = ["LocalArtifactStore"]
 
@@ -31,9 +32,15 @@ class LocalArtifactStore(ArtifactStore):
       *after* resolution: a symlink inside the store that points outside is refused with
       :class:`UnsafePath` for every operation, and such links are left out of listings.
     * Multipart upload and presigned URLs are not supported (``NotSupported``).
+    * ``page_cache="bounded"`` (the default): a large file is written and read with a bounded
+      page-cache footprint, about two 8 MiB windows (:mod:`storage.pagecache`); ``"kernel"``:
+      plain reads and writes, the kernel caches what it likes.
     """
 
-    def __init__(self, root: str | os.PathLike, fsync: bool = False, create: bool = True):
+    def __init__(self, root: str | os.PathLike, fsync: bool = False, create: bool = True,
+                 page_cache: str = "bounded"):
+        if page_cache not in MODES:
+            raise ValueError(f"page_cache must be one of {', '.join(MODES)}, got {page_cache!r}")
         root = os.fspath(root)
         if create:
             os.makedirs(root, exist_ok=True)
@@ -41,6 +48,7 @@ class LocalArtifactStore(ArtifactStore):
             raise StorageError(f"Artifact root {root!r} is not a directory")
         self.root = os.path.realpath(root)
         self.fsync = fsync
+        self.bounded = page_cache == "bounded"
 
     def __repr__(self) -> str:
         return f"LocalArtifactStore({self.root!r})"
@@ -87,12 +95,18 @@ class LocalArtifactStore(ArtifactStore):
             with os.fdopen(fd, "wb", buffering=0) as out:
                 size = WRITE_BUFFER if length is None else max(1, min(WRITE_BUFFER, length))
                 buffer = bytearray(size) if hasattr(stream, "readinto") else None
+                behind = write_behind(fd) if self.bounded else None
                 for chunk in iter_source(stream, length, buffer=buffer):
-                    view = memoryview(chunk)
-                    while view:
-                        n = out.write(view)
-                        view = view[n:]
-                    written += len(chunk)
+                    try:
+                        view = memoryview(chunk)
+                        while view:
+                            n = out.write(view)
+                            view = view[n:]
+                        written += len(chunk)
+                        if behind is not None:
+                            behind.advance(written)
+                    except OSError as exc:  # a full disk, an I/O error: the store's, not the request's
+                        raise _write_error(rel, exc) from exc
                 if self.fsync:
                     os.fsync(out.fileno())
             try:
@@ -126,7 +140,8 @@ class LocalArtifactStore(ArtifactStore):
         except BaseException:
             fh.close()
             raise
-        return ByteChunks(_file_chunks(fh, count), fh.close), size
+        behind = read_behind(fh.fileno(), offset, count) if self.bounded else None
+        return ByteChunks(_file_chunks(fh, offset, count, behind), fh.close), size
 
     def list_dir(self, path: str = "") -> list[FileInfo]:
         _, _, real = self._resolve(path)
@@ -206,13 +221,16 @@ def _read_error(rel: str, exc: OSError, action: str = "Cannot read") -> StorageE
     return StorageError(f"{action} {rel!r}: {exc.strerror or exc}")
 
 
-def _file_chunks(fh, count: int):
+def _file_chunks(fh, offset: int, count: int, behind):
     remaining = count
     while remaining > 0:
         chunk = fh.read(min(CHUNK_SIZE, remaining))
         if not chunk:
             return
         remaining -= len(chunk)
+        offset += len(chunk)
+        if behind is not None:
+            behind.advance(offset)
         yield chunk
 
 
