@@ -10,6 +10,8 @@ import ctypes.util
 import os
 import sys
 
+import pytest
+
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 SUPPORTED = sys.platform.startswith("linux") and hasattr(os, "posix_fadvise")
 
@@ -44,14 +46,16 @@ def resident(path) -> list[bool]:
         os.close(fd)
 
 
-def cached(path, offset: int) -> bool:
-    """Whether the page at ``offset`` of ``path`` is in the page cache."""
-    return resident(path)[offset // PAGE]
+def disk_directory(directory):
+    """``directory``, once it is known to be on a filesystem that drops clean pages when advised
+    to; the test is skipped on one that cannot (tmpfs is only memory: there is no page cache to
+    bound)."""
+    if not _drops_pages(directory):
+        pytest.skip(f"{directory} is on a filesystem that keeps every page in memory (tmpfs?)")
+    return directory
 
 
-def drops_pages(directory) -> bool:
-    """Whether the filesystem of ``directory`` drops clean pages when advised to (tmpfs, which is
-    only memory, does not)."""
+def _drops_pages(directory) -> bool:
     probe = os.path.join(directory, ".page-cache-probe")
     with open(probe, "wb") as fh:
         fh.write(os.urandom(64 * 1024))

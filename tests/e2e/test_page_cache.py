@@ -11,7 +11,7 @@ import requests
 
 from storage.pagecache import WINDOW
 from tests.e2e import server as harness
-from tests.page_cache import PAGE, SUPPORTED, drops_pages, resident
+from tests.page_cache import PAGE, SUPPORTED, disk_directory, resident
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not SUPPORTED, reason="needs Linux mincore and posix_fadvise")]
@@ -23,9 +23,7 @@ MiB = 1024 * 1024
 @pytest.fixture(scope="module", params=[None, "bounded", "kernel"])
 def page_cache_server(request, tmp_path_factory):
     """modelops itself whatever the suite's target: the option is ours. None: the default."""
-    tmp = tmp_path_factory.mktemp("page-cache")
-    if not drops_pages(tmp):
-        pytest.skip(f"{tmp} is on a filesystem that keeps every page in memory (tmpfs?)")
+    tmp = disk_directory(tmp_path_factory.mktemp("page-cache"))
     port = harness.free_port()
     cmd = [harness.modelops_bin(), "server", "--host", "127.0.0.1", "--port", str(port),
            "--backend-store-uri", f"sqlite:///{tmp / 'mlflow.db'}", "--artifacts-destination", str(tmp / "artifacts")]

@@ -12,7 +12,7 @@ import pytest
 from storage import StorageError, open_store
 from storage.local import LocalArtifactStore
 from storage.pagecache import WINDOW, ReadBehind, WriteBehind, read_behind, write_behind
-from tests.page_cache import PAGE, SUPPORTED, drops_pages, resident
+from tests.page_cache import PAGE, SUPPORTED, disk_directory, resident
 
 MIB = 1024 * 1024
 pytestmark = pytest.mark.skipif(not SUPPORTED, reason="needs Linux mincore and posix_fadvise")
@@ -20,10 +20,7 @@ pytestmark = pytest.mark.skipif(not SUPPORTED, reason="needs Linux mincore and p
 
 @pytest.fixture
 def disk_dir(tmp_path):
-    """A directory whose filesystem can drop clean pages."""
-    if not drops_pages(tmp_path):
-        pytest.skip(f"{tmp_path} is on a filesystem that keeps every page in memory (tmpfs?)")
-    return tmp_path
+    return disk_directory(tmp_path)
 
 
 def data(size: int) -> bytes:
@@ -93,7 +90,7 @@ def test_a_large_range_is_read_whole_and_only_its_own_pages_are_dropped(disk_dir
     assert not any(pages[2 * WINDOW // PAGE:3 * WINDOW // PAGE])
 
 
-def test_a_small_read_is_left_alone(disk_dir):
+def test_a_small_read_is_left_alone():
     assert read_behind(0, 0, WINDOW) is None
     assert isinstance(read_behind(0, 0, WINDOW + 1), ReadBehind)
 
