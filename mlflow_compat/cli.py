@@ -53,9 +53,9 @@ def _prepare(config: ServerConfig) -> None:
               help="Threads per worker.")
 @click.option("--artifacts-page-cache", envvar="MODELOPS_ARTIFACTS_PAGE_CACHE",
               type=click.Choice(["bounded", "kernel"]), default="bounded", show_default=True,
-              help="A local artifact destination's large files: 'bounded' writes them behind and "
-                   "drops them from the page cache as they stream (about 16 MiB each), 'kernel' "
-                   "leaves caching to the kernel.")
+              help="A local artifact destination's large files: 'bounded' keeps them out of the "
+                   "page cache (direct I/O from 16 MiB; else written behind and dropped as they "
+                   "stream, about 16 MiB each), 'kernel' leaves caching to the kernel.")
 @click.option("--static-prefix", envvar="MLFLOW_STATIC_PREFIX", default=None,
               help="A path prefix for every route, e.g. /mlflow.")
 @click.option("--gunicorn-opts", envvar="MLFLOW_GUNICORN_OPTS", default=None,

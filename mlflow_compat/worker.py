@@ -60,6 +60,9 @@ HEARTBEAT_SECONDS = 1.0
 # A first body write up to this size goes out with the headers; a larger one (an artifact, a long
 # history page) is sent as gunicorn sends it, without another copy of it.
 ONE_SEND_LIMIT = 64 * 1024
+# In the WSGI environ of this worker's requests: a response may yield memoryviews, each sent
+# before the next is asked for (an artifact read with direct I/O reuses its buffers).
+WRITES_VIEWS = "modelops.writes_views"
 
 
 class SettledConfig:
@@ -140,6 +143,8 @@ class OneSendResponse(wsgi.Response):
     length; only its socket writes are gathered."""
 
     def write(self, arg):
+        if type(arg) is memoryview:
+            return self._write_view(arg)
         if self.headers_sent or not isinstance(arg, bytes) or len(arg) > ONE_SEND_LIMIT:
             return super().write(arg)
         sock, held = self.sock, _Held()
@@ -150,6 +155,33 @@ class OneSendResponse(wsgi.Response):
             self.sock = sock
         if held.parts:
             sock.sendall(b"".join(held.parts))
+
+    def _write_view(self, view: memoryview) -> None:
+        """gunicorn's ``write`` (26.x) for a memoryview, which its own refuses (``bytes`` only):
+        the same bookkeeping, sent before this returns, so the app may reuse the view's buffer
+        for its next chunk (``WRITES_VIEWS``)."""
+        self.send_headers()
+        if self._omits_body:  # werkzeug sends no body for HEAD, 1xx, 204 and 304 anyway
+            return
+        tosend = len(view)
+        if self.response_length is not None:
+            if self.sent >= self.response_length:
+                return
+            tosend = min(self.response_length - self.sent, tosend)
+            view = view[:tosend]
+        if self.chunked and tosend == 0:
+            return
+        self.sent += tosend
+        self._emit_body(view)
+
+
+_gunicorn_base_environ = wsgi.base_environ
+
+
+def _base_environ(cfg):
+    environ = _gunicorn_base_environ(cfg)
+    environ[WRITES_VIEWS] = True
+    return environ
 
 
 class ThreadWorker(GThreadWorker):
@@ -162,6 +194,7 @@ class ThreadWorker(GThreadWorker):
         # gthread builds each response with wsgi.create(), which makes a wsgi.Response; this
         # worker process serves only this app.
         wsgi.Response = OneSendResponse
+        wsgi.base_environ = _base_environ
         message._ip_in_allow_list = _ip_in_allow_list
         util.http_date = http_date
         util.write_error = write_error

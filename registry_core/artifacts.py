@@ -121,13 +121,14 @@ class ArtifactRepository:
         with mapped_errors():
             return self.store.write(path, stream, length)
 
-    def download(self, path: str, start: int | None = None, end: int | None = None):
-        """(chunk iterator, total size) of a file."""
+    def download(self, path: str, start: int | None = None, end: int | None = None,
+                 views: bool = False):
+        """(chunk iterator, total size) of a file; ``views``: as ``ArtifactStore.open_read``."""
         path = _clean(path)
         with mapped_errors():
             if not path or self.store.is_dir(path):
                 raise ArtifactNotFound(f"Artifact '{path}' not found")
-            return self.store.open_read(path, start, end)
+            return self.store.open_read(path, start, end, views=views)
 
     def size(self, path: str) -> int:
         with mapped_errors():
@@ -181,7 +182,7 @@ class ArtifactRepository:
             if not self.store.is_dir(src):
                 if not self.store.exists(src):
                     return 0
-                chunks, size = self.store.open_read(src)
+                chunks, size = self.store.open_read(src, views=True)  # each written before the next
                 with contextlib.closing(chunks):
                     self.store.write(dst, chunks, size)
                 return 1

@@ -242,12 +242,16 @@ class ArtifactStore(abc.ABC):
         and nothing is stored)."""
 
     @abc.abstractmethod
-    def open_read(self, path: str, start: int | None = None,
-                  end: int | None = None) -> tuple[ByteChunks, int]:
+    def open_read(self, path: str, start: int | None = None, end: int | None = None,
+                  views: bool = False) -> tuple[ByteChunks, int]:
         """Open the file at ``path`` for streaming. Returns ``(chunks, total_size)`` where
         ``chunks`` yields bytes ``start..end`` (inclusive, like HTTP Range; defaults to the
         whole file) and ``total_size`` is the size of the whole file. Raises
-        :class:`ArtifactNotFound` (also for a directory) and :class:`InvalidRange`."""
+        :class:`ArtifactNotFound` (also for a directory) and :class:`InvalidRange`.
+
+        ``views=True`` is for a consumer that is done with each chunk before it asks for the
+        next (a socket ``sendall``, a write): chunks may then be memoryviews of a buffer that
+        the next chunk reuses, which saves a copy of each."""
 
     @abc.abstractmethod
     def list_dir(self, path: str = "") -> list[FileInfo]:

@@ -11,6 +11,7 @@ from storage.base import (
     StorageError, UnsafePath, WriteSource, iter_source, resolve_range,
 )
 from storage.paths import is_reachable_name, safe_relpath
+from storage.directio import MIN_SIZE, DiskError, ShortBody, direct_read, direct_write, ring, set_direct
 from storage.pagecache import MODES, read_behind, write_behind
 
 __all__ = ["LocalArtifactStore"]
@@ -32,9 +33,10 @@ class LocalArtifactStore(ArtifactStore):
       *after* resolution: a symlink inside the store that points outside is refused with
       :class:`UnsafePath` for every operation, and such links are left out of listings.
     * Multipart upload and presigned URLs are not supported (``NotSupported``).
-    * ``page_cache="bounded"`` (the default): a large file is written and read with a bounded
-      page-cache footprint, about two 8 MiB windows (:mod:`storage.pagecache`); ``"kernel"``:
-      plain reads and writes, the kernel caches what it likes.
+    * ``page_cache="bounded"`` (the default): a large file of known length is written and read
+      with direct I/O, no page cache (:mod:`storage.directio`); where it cannot be, with a page
+      cache footprint of about two 8 MiB windows (:mod:`storage.pagecache`). ``"kernel"``: plain
+      reads and writes, the kernel caches what it likes.
     """
 
     def __init__(self, root: str | os.PathLike, fsync: bool = False, create: bool = True,
@@ -90,23 +92,13 @@ class LocalArtifactStore(ArtifactStore):
             fd = os.open(tmp, flags, 0o666)  # 0o666 & ~umask, like any other new file
         except OSError as exc:
             raise _write_error(rel, exc) from exc
-        written = 0
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
-                size = WRITE_BUFFER if length is None else max(1, min(WRITE_BUFFER, length))
-                buffer = bytearray(size) if hasattr(stream, "readinto") else None
-                behind = write_behind(fd) if self.bounded else None
-                for chunk in iter_source(stream, length, buffer=buffer):
-                    try:
-                        view = memoryview(chunk)
-                        while view:
-                            n = out.write(view)
-                            view = view[n:]
-                        written += len(chunk)
-                        if behind is not None:
-                            behind.advance(written)
-                    except OSError as exc:  # a full disk, an I/O error: the store's, not the request's
-                        raise _write_error(rel, exc) from exc
+                direct = self._direct_ring(fd, length) if hasattr(stream, "readinto") else None
+                if direct is not None:
+                    written = _write_direct(fd, stream, length, direct, rel)
+                else:
+                    written = self._write_buffered(out, stream, length, rel)
                 if self.fsync:
                     os.fsync(out.fileno())
             try:
@@ -123,9 +115,39 @@ class LocalArtifactStore(ArtifactStore):
             _fsync_dir(parent)
         return written
 
+    def _direct_ring(self, fd: int, length: int | None):
+        """A ring for a direct write or read of ``length`` bytes on ``fd`` (``O_DIRECT`` now
+        set), or None: the page cache path (small, unknown length, ``kernel`` mode, no direct
+        I/O here or no free buffers)."""
+        if not self.bounded or length is None or length < MIN_SIZE:
+            return None
+        buffers = ring()
+        if buffers is not None and not set_direct(fd, True):
+            buffers.close()
+            return None
+        return buffers
+
+    def _write_buffered(self, out, stream: WriteSource, length: int | None, rel: str) -> int:
+        written = 0
+        size = WRITE_BUFFER if length is None else max(1, min(WRITE_BUFFER, length))
+        buffer = bytearray(size) if hasattr(stream, "readinto") else None
+        behind = write_behind(out.fileno()) if self.bounded else None
+        for chunk in iter_source(stream, length, buffer=buffer):
+            try:
+                view = memoryview(chunk)
+                while view:
+                    n = out.write(view)
+                    view = view[n:]
+                written += len(chunk)
+                if behind is not None:
+                    behind.advance(written)
+            except OSError as exc:  # a full disk, an I/O error: the store's, not the request's
+                raise _write_error(rel, exc) from exc
+        return written
+
     # -- reading ------------------------------------------------------------------------------
-    def open_read(self, path: str, start: int | None = None,
-                  end: int | None = None) -> tuple[ByteChunks, int]:
+    def open_read(self, path: str, start: int | None = None, end: int | None = None,
+                  views: bool = False) -> tuple[ByteChunks, int]:
         rel, _, real = self._resolve(path, allow_root=False)
         try:
             fh = open(real, "rb")
@@ -140,6 +162,15 @@ class LocalArtifactStore(ArtifactStore):
         except BaseException:
             fh.close()
             raise
+        direct = self._direct_ring(fh.fileno(), count)
+        if direct is not None:
+            chunks = direct_read(fh.fileno(), offset, count, direct)
+
+            def close() -> None:
+                chunks.close()
+                direct.close()
+                fh.close()
+            return ByteChunks(chunks if views else map(bytes, chunks), close), size
         behind = read_behind(fh.fileno(), offset, count) if self.bounded else None
         return ByteChunks(_file_chunks(fh, offset, count, behind), fh.close), size
 
@@ -212,6 +243,17 @@ def _write_error(rel: str, exc: OSError) -> StorageError:
     if exc.errno in _UNWRITABLE:
         return InvalidRequest(f"Cannot write {rel!r}: {exc.strerror or exc}")
     return StorageError(f"Cannot write {rel!r}: {exc.strerror or exc}")
+
+
+def _write_direct(fd: int, stream, length: int, direct, rel: str) -> int:
+    try:
+        return direct_write(fd, stream, length, direct)
+    except ShortBody as exc:
+        raise InvalidRequest(str(exc)) from None
+    except DiskError as exc:  # a full disk, an I/O error: the store's, not the request's
+        raise _write_error(rel, exc.error) from exc.error
+    finally:
+        direct.close()
 
 
 def _read_error(rel: str, exc: OSError, action: str = "Cannot read") -> StorageError:

@@ -1,5 +1,9 @@
 """Large files through the page cache with a bounded footprint: write-behind and drop-behind.
 
+The local store's large transfers go direct where they can (:mod:`storage.directio`); this is
+the path for the rest: a filesystem without direct I/O, every direct buffer in use, a stream of
+unknown length (a chunked upload).
+
 Written plainly, a 10 GiB model leaves 10 GiB of dirty pages for the kernel to flush when *it*
 decides (``vm.dirty_ratio``): a writeback burst that stalls every other writer on the disk, the
 database's commits included, and page cache that counts against a container's memory limit. And

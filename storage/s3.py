@@ -160,8 +160,8 @@ class S3ArtifactStore(ArtifactStore):
             raise
 
     # -- reading ------------------------------------------------------------------------------
-    def open_read(self, path: str, start: int | None = None,
-                  end: int | None = None) -> tuple[ByteChunks, int]:
+    def open_read(self, path: str, start: int | None = None, end: int | None = None,
+                  views: bool = False) -> tuple[ByteChunks, int]:
         rel, key = self._file(path)
         with _s3_errors(rel):
             size = self._client.stat_object(self.bucket, key).size

@@ -16,6 +16,7 @@ from mlflow_compat.body import body_stream
 from mlflow_compat.errors import MlflowError, invalid
 from mlflow_compat.schemas.base import ProtoSchema, RequestSchema
 from mlflow_compat.wire import Int64, json_response, read_message, rpc
+from mlflow_compat.worker import WRITES_VIEWS
 from registry_core import candidates, logged_models
 from registry_core.artifacts import ArtifactRepository
 
@@ -104,7 +105,8 @@ def send_artifact(store_path: str) -> Response:
         if start >= total or start > end:
             return Response(status=416, headers={"Content-Range": f"bytes */{total}"})
         status = 206
-    chunks, total = repo.download(store_path, start, end)
+    # our gunicorn worker sends each chunk before it asks for the next; another server may not
+    chunks, total = repo.download(store_path, start, end, views=bool(request.environ.get(WRITES_VIEWS)))
     name = posixpath.basename(store_path)
     mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
     headers = {

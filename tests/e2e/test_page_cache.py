@@ -1,6 +1,7 @@
-"""`modelops server --artifacts-page-cache` on a real server: a large proxied upload is written
-behind and leaves the page cache as it streams ('bounded', the default) or stays cached
-('kernel'); either way every byte comes back, by Content-Length and by chunked upload."""
+"""`modelops server --artifacts-page-cache` on a real server: a large proxied upload bypasses the
+page cache ('bounded', the default: direct I/O with a Content-Length, written behind and dropped
+as it streams when chunked) or stays cached ('kernel'); either way every byte comes back, whole
+and by range (the direct download sends views of buffers it reuses)."""
 from __future__ import annotations
 
 import hashlib

@@ -1,5 +1,7 @@
-"""The local store's page-cache footprint (storage/pagecache.py): large files written behind and
-dropped from the cache as they stream, small ones and the 'kernel' mode left to the kernel."""
+"""The local store's page-cache footprint (storage/pagecache.py): where a large file cannot go
+direct (no direct I/O on the filesystem, no free buffers, a stream of unknown length; see
+test_directio.py), it is written behind and dropped from the cache as it streams; small files and
+the 'kernel' mode are left to the kernel."""
 from __future__ import annotations
 
 import errno
@@ -23,6 +25,12 @@ def disk_dir(tmp_path):
     return disk_directory(tmp_path)
 
 
+@pytest.fixture
+def no_direct(monkeypatch):
+    """A filesystem without direct I/O: every large file takes the page-cache path."""
+    monkeypatch.setattr("storage.local.set_direct", lambda fd, on: False)
+
+
 def data(size: int) -> bytes:
     return hashlib.shake_256(b"pagecache").digest(size)
 
@@ -31,7 +39,7 @@ def stored(store: LocalArtifactStore, path: str) -> str:
     return os.path.join(store.root, *path.split("/"))
 
 
-def test_a_large_write_leaves_only_its_last_windows_in_the_page_cache(disk_dir):
+def test_a_large_write_leaves_only_its_last_windows_in_the_page_cache(disk_dir, no_direct):
     store = LocalArtifactStore(disk_dir / "a")
     payload = data(6 * WINDOW + 123)
     assert store.write("big.bin", io.BytesIO(payload), len(payload)) == len(payload)
@@ -57,7 +65,7 @@ def test_small_files_and_the_kernel_mode_stay_in_the_page_cache(disk_dir):
     assert all(resident(stored(kernel, "big.bin")))
 
 
-def test_a_large_read_drops_what_it_has_sent(disk_dir):
+def test_a_large_read_drops_what_it_has_sent(disk_dir, no_direct):
     # written fully cached and clean (the kernel keeps dirty pages whatever it is advised)
     store = LocalArtifactStore(disk_dir / "r", fsync=True, page_cache="kernel")
     payload = data(5 * WINDOW)
@@ -74,7 +82,7 @@ def test_a_large_read_drops_what_it_has_sent(disk_dir):
     assert all(pages[4 * WINDOW // PAGE:])  # the last window is left
 
 
-def test_a_large_range_is_read_whole_and_only_its_own_pages_are_dropped(disk_dir):
+def test_a_large_range_is_read_whole_and_only_its_own_pages_are_dropped(disk_dir, no_direct):
     store = LocalArtifactStore(disk_dir / "g", fsync=True, page_cache="kernel")
     payload = data(6 * WINDOW)
     store.write("big.bin", io.BytesIO(payload), len(payload))
@@ -111,7 +119,7 @@ def test_write_behind_turns_itself_off_where_the_kernel_refuses_it():
         os.close(write_end)
 
 
-def test_a_failing_disk_write_is_a_storage_error_and_leaves_nothing(disk_dir, monkeypatch):
+def test_a_failing_disk_write_is_a_storage_error_and_leaves_nothing(disk_dir, no_direct, monkeypatch):
     store = LocalArtifactStore(disk_dir / "f")
     store.write("model.bin", io.BytesIO(b"old"), 3)
 

@@ -72,6 +72,29 @@ def test_every_response_shape_keeps_gunicorns_bytes(method, headers, chunks):
         assert _undated(ours).endswith(b"\r\n\r\n")
 
 
+@pytest.mark.parametrize(
+    "method, headers, chunks",
+    [
+        ("GET", [("Content-Length", "9")], [b"abc", b"def", b"ghi"]),
+        ("GET", [("Content-Length", "4")], [b"abc", b"def", b"ghi"]),  # trimmed, later ones dropped
+        ("GET", [("Content-Type", "text/plain")], [b"a", b"bc", b""]),  # chunked framing
+        ("HEAD", [("Content-Length", "3")], [b"abc"]),  # no body on the wire
+    ],
+)
+def test_memoryview_chunks_are_sent_as_gunicorn_sends_their_bytes(method, headers, chunks):
+    """Direct-I/O downloads yield views of a reused buffer; gunicorn's own write takes only bytes."""
+    buffer = bytearray(max(len(chunk) for chunk in chunks))
+
+    def views():
+        for chunk in chunks:  # one buffer for every chunk: each must be sent before the next
+            buffer[:len(chunk)] = chunk
+            yield memoryview(buffer)[:len(chunk)]
+
+    ours = _answer(OneSendResponse, method, headers, views())
+    theirs = _answer(wsgi.Response, method, headers, chunks)
+    assert _undated(ours) == _undated(theirs)
+
+
 def test_requests_are_parsed_by_gunicorns_c_parser():
     """pyproject asks for gunicorn[fast]; gunicorn falls back to its Python parser silently when
     gunicorn_h1c is missing or a setting excludes it (about 10% more CPU per small request)."""
