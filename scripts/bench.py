@@ -26,6 +26,7 @@ import os
 import platform
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -141,6 +142,29 @@ def machine_info() -> dict:
     return info
 
 
+# What the reference servers run on, as installed in the bench venv: their own dependencies are
+# not pinned (a fresh venv takes the newest), and one of them can move the reference a lot (uvicorn
+# 0.55.0 set TCP_NODELAY on multi-worker sockets, taking ~40 ms off each keep-alive request).
+PEER_PACKAGES = ("mlflow", "uvicorn", "starlette", "fastapi", "flask", "werkzeug", "sqlalchemy", "fasttrackml")
+
+
+def peer_versions(mlflow_bin: str) -> dict:
+    python = Path(mlflow_bin).with_name("python")
+    if not python.exists():
+        return {}
+    script = ("import importlib.metadata as m, json, sys\n"
+              "out = {}\n"
+              "for name in sys.argv[1:]:\n"
+              "    try: out[name] = m.version(name)\n"
+              "    except m.PackageNotFoundError: pass\n"
+              "print(json.dumps(out))")
+    try:
+        done = subprocess.run([str(python), "-c", script, *PEER_PACKAGES], capture_output=True, text=True, timeout=60)
+        return json.loads(done.stdout) if done.returncode == 0 else {}
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return {}
+
+
 class External:
     """A server we did not start (--url)."""
 
@@ -208,6 +232,7 @@ def main(argv=None) -> int:
     pg = None
     started_at = dt.datetime.now()
     machine_at_start = machine_info()
+    peers = {} if args.url else peer_versions(args.mlflow_bin)
     # samples[server][metric] = [value or {"status", "error"} per repetition]
     samples: dict[str, dict[str, list]] = {}
     states: dict[str, ServerState] = {}
@@ -367,6 +392,8 @@ def main(argv=None) -> int:
     m = machine_at_start
     print(f"{m.get('nproc')} cores ({m.get('cpu', '?')}), {m.get('ram_gib', '?')} GiB, Python {m.get('python')}; "
           f"load average {m['loadavg'][0]:.1f} at start, {os.getloadavg()[0]:.1f} at end")
+    if peers:
+        print("reference servers' packages: " + ", ".join(f"{name} {version}" for name, version in peers.items()))
     print()
     print(table)
     print()
@@ -394,6 +421,7 @@ def main(argv=None) -> int:
         "seconds": round(elapsed, 1),
         "command": command,
         "machine": machine_at_start,
+        "peer_packages": peers,
         "loadavg_at_end": list(os.getloadavg()),
         "versions": versions,
         "sizes": size_fields,
