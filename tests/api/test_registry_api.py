@@ -551,8 +551,10 @@ def test_aliases(client):
 
     ok(post(client, "registered-models/alias", {"name": "al", "alias": "champion", "version": "1"}))
     ok(post(client, "registered-models/alias", {"name": "al", "alias": "shadow-2_x", "version": "1"}))
+    ok(post(client, "model-versions/set-tag", {"name": "al", "version": "1", "key": "k", "value": "v"}))
     mv = ok(get(client, "registered-models/alias", name="al", alias="champion"))["model_version"]
     assert mv["version"] == "1" and mv["aliases"] == ["champion", "shadow-2_x"]
+    assert mv == get_version(client, "al", 1)  # the alias's one-join path answers as the plain get
     assert get_model(client, "al")["aliases"] == [{"alias": "champion", "version": "1"},
                                                   {"alias": "shadow-2_x", "version": "1"}]
 
