@@ -493,8 +493,6 @@ def version_by_alias(name, alias) -> VersionView:
     return version_of(row, name, target)
 
 
-
-
 # The hot single-version reads, in ``version_views_of_tuples``' layout, compiled once per
 # database (peewee took longer to write each lookup than the database to run it; bench W6 alias
 # and create). The slots are ``pw.Value`` nodes: a field would convert its marker to a number.

@@ -210,31 +210,25 @@ def _write(fd: int, stream, length: int, ring: Ring) -> int:
     offset = 0
     slot = 0
     tail = b""
-    try:
-        while offset < length:
-            ring.wait(slot)
-            view = ring.views[slot][:min(BLOCK, length - offset)]
-            try:
-                got = _fill(stream, view)
-            except OSError as exc:  # the client's connection, not the disk
-                raise _StreamError(exc) from exc
-            if got < len(view):
-                raise ShortBody(offset + got, length)
-            aligned = got - got % ALIGN
-            if aligned:
-                ring.submit(slot, _pwrite_all, fd, view[:aligned], offset)
-            if aligned < got:  # only the last block can end inside a page
-                tail = bytes(view[aligned:got])
-            offset += got
-            slot = (slot + 1) % len(ring)
-        for each in range(len(ring)):
-            ring.wait(each)
-    finally:
-        for each in range(len(ring)):  # an error above: let the other writes finish first
-            try:
-                ring.wait(each)
-            except Exception:
-                pass
+    # on any error the caller's Ring.close waits for the writes still in flight
+    while offset < length:
+        ring.wait(slot)
+        view = ring.views[slot][:min(BLOCK, length - offset)]
+        try:
+            got = _fill(stream, view)
+        except OSError as exc:  # the client's connection, not the disk
+            raise _StreamError(exc) from exc
+        if got < len(view):
+            raise ShortBody(offset + got, length)
+        aligned = got - got % ALIGN
+        if aligned:
+            ring.submit(slot, _pwrite_all, fd, view[:aligned], offset)
+        if aligned < got:  # only the last block can end inside a page
+            tail = bytes(view[aligned:got])
+        offset += got
+        slot = (slot + 1) % len(ring)
+    for each in range(len(ring)):
+        ring.wait(each)
     if tail:
         if not set_direct(fd, False):
             raise OSError(f"cannot turn O_DIRECT off to write the last {len(tail)} bytes")
