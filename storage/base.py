@@ -275,6 +275,25 @@ class ArtifactStore(abc.ABC):
     def size(self, path: str) -> int:
         """The size in bytes of the file at ``path``; :class:`ArtifactNotFound` otherwise."""
 
+    def copy_tree(self, src: str, dst: str) -> int:
+        """Copy the file or the directory tree at ``src`` to ``dst`` (replacing files there) and
+        return the number of files copied; ``0`` when nothing exists at ``src``. Later writes or
+        deletes under ``src`` never change the copy. This default streams each file through
+        :meth:`open_read` and :meth:`write`; stores override it with what copies without moving
+        the bytes (hard links, a server-side copy)."""
+        if not self.is_dir(src):
+            if not self.exists(src):
+                return 0
+            chunks, size = self.open_read(src, views=True)  # each chunk written before the next
+            with chunks:
+                self.write(dst, chunks, size)
+            return 1
+        copied = 0
+        for info in self.list_dir(src):
+            name = info.path.rstrip("/")
+            copied += self.copy_tree(f"{src.rstrip('/')}/{name}" if src else name, f"{dst.rstrip('/')}/{name}")
+        return copied
+
     # -- multipart upload and presigned URLs (optional) ----------------------------------------
     @property
     def supports_multipart(self) -> bool:
