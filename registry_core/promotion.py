@@ -23,19 +23,24 @@ import peewee as pw
 from storage.base import UnsafePath
 from storage.paths import safe_relpath
 
-from registry_core import candidates, logged_models, registry
+from registry_core import logged_models, registry
 from registry_core.artifacts import ArtifactRepository
 from registry_core.clock import now_ms
 from registry_core.db import database
 from registry_core.errors import InvalidInput, NotFound
 from registry_core.models import (
+    Dataset,
+    Input,
+    InputTag,
     LoggedModel,
     ModelVersion,
     ModelVersionDataset,
     ModelVersionTag,
     RegisteredModel,
     Run,
+    Tag,
 )
+from registry_core.sqlutil import Prepared
 
 PROMPT_SOURCES = ("dummy-source", "prompt-template")
 MODEL_VERSIONS_TAG = "mlflow.modelVersions"
@@ -100,8 +105,44 @@ def _within(uri: str, root: str) -> bool:
     return s[0] == r[0] and s[1] == r[1] and bool(r[2]) and s[2][: len(r[2])] == r[2]
 
 
+# The reads and writes of a promotion, each compiled once per database: peewee took longer to
+# write these statements than the database to run them (bench W6 create).
+_RUN = Prepared(lambda run_id: Run.select(Run.run_uuid, Run.experiment, Run.artifact_uri).where(
+    Run.run_uuid == pw.Value(run_id)), "run_id")
+_NAMED_MODEL = Prepared(lambda run_id, name: LoggedModel.select(LoggedModel.model_id, LoggedModel.artifact_location).where(
+    (LoggedModel.source_run_id == pw.Value(run_id)) & (LoggedModel.name == pw.Value(name))
+    & (LoggedModel.lifecycle_stage != "deleted")
+).order_by(LoggedModel.creation_timestamp.desc()).limit(1), "run_id", "name")
+# the run's experiment with its git tags (a row per tag found; one row of NULL tags when none is)
+_LINEAGE_TAGS = Prepared(lambda run_id: Run.select(Run.experiment, Tag.key, Tag.value).join(
+    Tag, pw.JOIN.LEFT_OUTER, on=((Tag.run == Run.run_uuid) & Tag.key.in_([GIT_COMMIT_TAG, *GIT_REPO_TAGS]))
+).where(Run.run_uuid == pw.Value(run_id)), "run_id")
+_LINEAGE_DATASETS = Prepared(lambda run_id: Input.select(Dataset.name, Dataset.digest, InputTag.value).join(
+    Dataset, on=(Input.dataset == Dataset.dataset_uuid)
+).switch(Input).join(
+    InputTag, pw.JOIN.LEFT_OUTER, on=((InputTag.input == Input.input_uuid) & (InputTag.name == DATASET_CONTEXT_TAG))
+).where(Input.run == pw.Value(run_id)).order_by(Dataset.name, Dataset.digest), "run_id")
+_LAST_VERSION = Prepared(lambda model: ModelVersion.select(pw.fn.MAX(ModelVersion.version)).where(
+    ModelVersion.registered_model == pw.Value(model)), "model")
+_VERSION_COLUMNS = ("registered_model", "version", "creation_time", "last_updated_time", "description", "source",
+                    "storage_location", "run_id", "run_link", "model_id", "source_experiment_id", "source_commit",
+                    "source_repository")
+
+
+def _build_insert(*markers):
+    query = ModelVersion.insert(
+        dict(zip(_VERSION_COLUMNS, map(pw.Value, markers)), user_id=None, current_stage="None", status="READY")
+    )
+    return query.returning(ModelVersion.id) if database.obj.returning_clause else query
+
+
+_INSERT_VERSION = Prepared(_build_insert, *_VERSION_COLUMNS)
+_TOUCH_MODEL = Prepared(lambda now, model: RegisteredModel.update(last_updated_time=pw.Value(now)).where(
+    RegisteredModel.id == pw.Value(model)), "now", "model")
+
+
 def _run_row(run_id: str, source: str):
-    row = Run.select(Run.run_uuid, Run.experiment, Run.artifact_uri).where(Run.run_uuid == run_id).tuples().first()
+    row = _RUN.first(run_id=run_id)
     if row is None:
         raise _invalid_source(source, "The run_id request parameter must identify the resource that contains the source.")
     return row
@@ -158,10 +199,7 @@ def resolve_source(source: str, run_id: str | None, model_id: str | None, repo: 
         external = not repo.owns(row[2])
         if rel:
             first, rest = rel.split("/", 1)[0], rel.split("/", 1)[1] if "/" in rel else ""
-            named = LoggedModel.select(LoggedModel.model_id, LoggedModel.artifact_location).where(
-                (LoggedModel.source_run_id == source_run) & (LoggedModel.name == first)
-                & (LoggedModel.lifecycle_stage != "deleted")
-            ).order_by(LoggedModel.creation_timestamp.desc()).tuples().first()
+            named = _NAMED_MODEL.first(run_id=source_run, name=first)
             if named is not None and (external or not repo.list(repo.resolve(row[2], rel))):
                 location = named[1] if not rest else f"{named[1].rstrip('/')}/{rest}"
                 return Resolved(location, source_run, model_id or named[0], external=not repo.owns(named[1]))
@@ -209,18 +247,17 @@ def _lineage(run_id: str | None) -> dict:
     """What the run a version is promoted from records: experiment, git tags, input datasets."""
     if not run_id:
         return {}
-    try:
-        run = candidates.get(run_id)
-    except NotFound:
-        return {}
-    tags = dict(run.tags)
+    rows = _LINEAGE_TAGS.execute(run_id=run_id).fetchall()
+    if not rows:
+        return {}  # no such run (a models:/ source's run may have been deleted since)
+    tags = {key: value for _, key, value in rows if key is not None}
     return {
-        "source_experiment_id": run.experiment_id,
+        "source_experiment_id": rows[0][0],
         "source_commit": tags.get(GIT_COMMIT_TAG),
         "source_repository": next((tags[t] for t in GIT_REPO_TAGS if tags.get(t)), None),
         "datasets": [
-            {"name": d.name, "digest": d.digest, "context": dict(d.tags).get(DATASET_CONTEXT_TAG)}
-            for d in run.dataset_inputs
+            {"name": name, "digest": digest, "context": context}
+            for name, digest, context in _LINEAGE_DATASETS.execute(run_id=run_id).fetchall()
         ],
     }
 
@@ -230,7 +267,7 @@ def promote(name, source, run_id, tags, run_link, description, model_id, repo: A
     """Create the next version of model ``name`` from a candidate (MLflow's CreateModelVersion)."""
     tags = dict(registry.validate_tag(k, val) for k, val in (tags or []))
     prompt = (tags.get(registry.IS_PROMPT_TAG) or "").lower() == "true"
-    model = registry.model_row(name)
+    model_pk = registry.model_pk(name)
     resolved = resolve_source(source, run_id or None, model_id or None, repo, prompt)
     location = resolved.location
     if location and not resolved.shared_snapshot and not resolved.external:
@@ -239,27 +276,32 @@ def promote(name, source, run_id, tags, run_link, description, model_id, repo: A
     for attempt in range(_VERSION_RETRIES):
         try:
             with database.atomic():
-                version = _insert_version(model["id"], source, location, resolved, tags, run_link, description, lineage)
+                version, now = _insert_version(model_pk, source, location, resolved, tags, run_link, description, lineage)
             break
         except pw.IntegrityError:
             if attempt == _VERSION_RETRIES - 1:
                 raise
     if resolved.model_id and not prompt:
         _record_on_logged_model(resolved.model_id, name, version)
-    return registry.version_of(model, name, version)
+    # The answer is what was just written, not read back: a new version's number was never used
+    # (numbers of deleted versions are not reused), so no alias can name it yet.
+    return registry.VersionView(
+        name, version, now, now, description or None, None, "None", source, resolved.run_id, run_link or None,
+        "READY", None, resolved.model_id, location, sorted(tags.items()), [],
+    )
 
 
-def _insert_version(model_pk, source, location, resolved, tags, run_link, description, lineage) -> int:
+def _insert_version(model_pk, source, location, resolved, tags, run_link, description, lineage) -> tuple[int, int]:
     now = now_ms()
-    latest = ModelVersion.select(pw.fn.MAX(ModelVersion.version)).where(ModelVersion.registered_model == model_pk).scalar()
+    latest = _LAST_VERSION.first(model=model_pk)[0]
     version = (latest or 0) + 1
-    vid = ModelVersion.insert(
+    cursor = _INSERT_VERSION.execute(
         registered_model=model_pk, version=version, creation_time=now, last_updated_time=now,
-        description=description or None, user_id=None, current_stage="None", source=source,
-        storage_location=location, run_id=resolved.run_id, run_link=run_link or None, status="READY",
-        model_id=resolved.model_id, source_experiment_id=lineage.get("source_experiment_id"),
+        description=description or None, source=source, storage_location=location, run_id=resolved.run_id,
+        run_link=run_link or None, model_id=resolved.model_id, source_experiment_id=lineage.get("source_experiment_id"),
         source_commit=lineage.get("source_commit"), source_repository=lineage.get("source_repository"),
-    ).execute()
+    )
+    vid = cursor.fetchone()[0] if database.obj.returning_clause else cursor.lastrowid
     if tags:
         ModelVersionTag.insert_many(
             [{"model_version": vid, "key": k, "value": val} for k, val in tags.items()]
@@ -268,8 +310,8 @@ def _insert_version(model_pk, source, location, resolved, tags, run_link, descri
         ModelVersionDataset.insert_many(
             [dict(d, model_version=vid) for d in lineage["datasets"]]
         ).on_conflict_ignore().execute()
-    RegisteredModel.update(last_updated_time=now).where(RegisteredModel.id == model_pk).execute()
-    return version
+    _TOUCH_MODEL.execute(now=now, model=model_pk)
+    return version, now
 
 
 def _record_on_logged_model(model_id: str, name: str, version: int) -> None:

@@ -128,6 +128,17 @@ def model_row(name: str) -> dict:
     return row
 
 
+_MODEL_PK = Prepared(lambda name: RegisteredModel.select(RegisteredModel.id).where(
+    RegisteredModel.name == pw.Value(name)), "name")
+
+
+def model_pk(name: str) -> int:
+    """The model's key, for a caller that needs nothing more of its row (one compiled statement)."""
+    validate_name(name)
+    found = _MODEL_PK.first(name=name)
+    return model_row(name)["id"] if found is None else found[0]  # model_row says what is missing
+
+
 def _version_row(model_pk: int, name: str, version) -> dict:
     number = validate_version(version)
     row = ModelVersion.select().where(
