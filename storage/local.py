@@ -76,15 +76,7 @@ class LocalArtifactStore(ArtifactStore):
         if os.path.isdir(real):
             raise InvalidRequest(f"Cannot write {rel!r}: a directory exists at that path")
         parent = os.path.dirname(real)
-        try:
-            os.makedirs(parent, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise InvalidRequest(f"Cannot write {rel!r}: a parent path is a file") from None
-        except OSError as exc:
-            raise _write_error(rel, exc) from exc
-        # makedirs may have raced with a symlink swap; check the parent again once it exists.
-        if not self._inside(os.path.realpath(parent)):
-            raise UnsafePath(f"Invalid path {path!r}: resolves outside the artifact root")
+        self._make_dir(parent, rel)
 
         tmp = os.path.join(parent, f"{_TMP_PREFIX}{secrets.token_hex(8)}")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
@@ -276,13 +268,15 @@ class LocalArtifactStore(ArtifactStore):
         return copied
 
     def _make_dir(self, directory: str, rel: str) -> None:
+        """Make the folder ``directory`` that ``rel`` is written into, and check it is still
+        inside the root once it exists (``makedirs`` may have raced with a symlink swap)."""
         try:
             os.makedirs(directory, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
             raise InvalidRequest(f"Cannot write {rel!r}: a parent path is a file") from None
         except OSError as exc:
             raise _write_error(rel, exc) from exc
-        if not self._inside(os.path.realpath(directory)):  # raced with a symlink swap
+        if not self._inside(os.path.realpath(directory)):
             raise UnsafePath(f"Invalid path {rel!r}: resolves outside the artifact root")
 
     def _link(self, source: str, source_rel: str, directory: str, target_rel: str, name: str) -> int:
