@@ -286,8 +286,10 @@ def promote(name, source, run_id, tags, run_link, description, model_id, repo: A
     # The answer is what was just written, not read back: a new version's number was never used
     # (numbers of deleted versions are not reused), so no alias can name it yet.
     return registry.VersionView(
-        name, version, now, now, description or None, None, "None", source, resolved.run_id, run_link or None,
-        "READY", None, resolved.model_id, location, sorted(tags.items()), [],
+        name=name, version=version, creation_timestamp=now, last_updated_timestamp=now,
+        description=description or None, user_id=None, current_stage="None", source=source,
+        run_id=resolved.run_id, run_link=run_link or None, status="READY", status_message=None,
+        model_id=resolved.model_id, storage_location=location, tags=sorted(tags.items()), aliases=[],
     )
 
 

@@ -236,13 +236,13 @@ class LocalArtifactStore(ArtifactStore):
             s_dir, s_rel, d_dir, d_rel = pending.pop()
             try:
                 ident = os.stat(s_dir)
-                entries = list(os.scandir(s_dir))
+                if (ident.st_dev, ident.st_ino) in seen:
+                    continue
+                seen.add((ident.st_dev, ident.st_ino))
+                entries = sorted(os.scandir(s_dir), key=lambda e: e.name)
             except OSError as exc:
                 raise _read_error(s_rel, exc) from None
-            if (ident.st_dev, ident.st_ino) in seen:
-                continue
-            seen.add((ident.st_dev, ident.st_ino))
-            for entry in sorted(entries, key=lambda e: e.name):
+            for entry in entries:
                 if entry.name.startswith(_TMP_PREFIX) or not is_reachable_name(entry.name):
                     continue
                 source = entry.path
