@@ -15,7 +15,10 @@ Workloads (every answer is checked; a fast wrong answer never counts):
 
 Each workload runs interleaved across the servers (A W1, B W1, C W1, then W2 …), repeated
 ``--repetitions`` times; the table shows the median (min–max). The seeding of W3 and W4 is done once
-per server and is not timed. Results go to bench-results/bench-<timestamp>.json.
+per server and is not timed. Before each timed workload the bench waits until the machine is quiet
+(under 10% of a core busy for 0.5 s), and after each start until the started server's process tree
+is: a server still loading, or a database still working off the last workload, would otherwise be
+measured into whichever server runs next. Results go to bench-results/bench-<timestamp>.json.
 """
 from __future__ import annotations
 
@@ -251,6 +254,13 @@ def main(argv=None) -> int:
             for key, value in values.items():
                 per.setdefault(key, []).append(value)
 
+        def settle(server):
+            """Wait until a server that just answered for the first time is done starting (its tree
+            quiet), so that no workload, its own or another server's, is measured against it."""
+            seconds, quiet = server.settle()
+            record(server, {"w7.settle_s": seconds if quiet else workloads.failed(f"still busy after {seconds:.0f} s")})
+            log(f"W7 {server.key}: quiet {seconds:.1f} s after its first answer" + ("" if quiet else " (timed out)"))
+
         # --- first start, on an empty database ------------------------------------------------
         for server in list(run_servers):
             if isinstance(server, External):
@@ -259,6 +269,7 @@ def main(argv=None) -> int:
                 seconds = server.start()
                 log(f"{server.spec.label}: first start (empty db) {seconds:.2f} s on {server.url}")
                 record(server, {"w7.first_start_s": seconds})
+                settle(server)
             except RuntimeError as exc:
                 notes.append(f"{server.spec.label} left out: {exc}")
                 log(notes[-1])
@@ -319,6 +330,7 @@ def main(argv=None) -> int:
                         seconds = server.start()
                         record(server, {"w7.cold_start_s": seconds})
                         log(f"W7 {server.key}: cold start {seconds:.2f} s")
+                        settle(server)
                     except RuntimeError as exc:
                         record(server, {"w7.cold_start_s": workloads.failed(str(exc))})
                         log(f"W7 {server.key}: restart FAILED: {exc}")
@@ -327,6 +339,9 @@ def main(argv=None) -> int:
                 if name not in selected:
                     continue
                 for server in run_servers:
+                    waited, quiet = servers.wait_quiet(timeout=30.0)
+                    if not quiet:
+                        log(f"{name} {server.key}: the machine was still busy after {waited:.0f} s; measuring anyway")
                     profiler = None
                     if args.py_spy and server.pid:
                         profiler = profile.Profiler(server.pid, Path(args.py_spy) / f"{server.key}-{name}-rep{rep}.txt")

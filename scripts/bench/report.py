@@ -36,6 +36,7 @@ METRICS = [
     ("w7.processes", "W7", "processes in the server's tree", "", LOWER),
     ("w7.cold_start_s", "W7", "cold start to first API answer (existing db)", "s", LOWER),
     ("w7.first_start_s", "W7", "first start on an empty db (schema creation)", "s", LOWER),
+    ("w7.settle_s", "W7", "busy after its first answer, until quiet (< 10% of a core per 0.5 s)", "s", LOWER),
 ]
 
 WORDS = {HIGHER: ("faster", "slower"), LOWER: ("faster", "slower")}

@@ -68,6 +68,49 @@ def tree_rss(pid: int) -> tuple[int, int]:
     return total, count
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by ``pid`` and its live descendants."""
+    ticks = 0
+    for member in process_tree(pid):
+        try:
+            with open(f"/proc/{member}/stat", "rb") as handle:
+                stat = handle.read().decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the machine has spent running anything (user, nice, system, irq, softirq; not idle,
+    I/O wait or time stolen by the hypervisor), summed over its cores."""
+    with open("/proc/stat") as handle:
+        fields = handle.readline().split()
+    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fields[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+# A window in which less than this share of one core was busy counts as quiet.
+QUIET_SHARE = 0.10
+QUIET_WINDOW = 0.5
+
+
+def wait_quiet(busy=machine_busy_seconds, share: float = QUIET_SHARE, window: float = QUIET_WINDOW,
+               timeout: float = 60.0) -> tuple[float, bool]:
+    """Poll ``busy`` (a CPU-seconds counter) until one ``window`` used less than ``share`` of a core.
+    Returns (seconds waited, whether it got quiet before ``timeout``)."""
+    started = time.perf_counter()
+    while True:
+        before, t0 = busy(), time.perf_counter()
+        time.sleep(window)
+        used, elapsed = busy() - before, time.perf_counter() - t0
+        if used < share * elapsed:
+            return time.perf_counter() - started, True
+        if time.perf_counter() - started > timeout:
+            return time.perf_counter() - started, False
+
+
 # --- a server under test -------------------------------------------------------------------------
 @dataclass
 class ServerSpec:
@@ -128,6 +171,15 @@ class Server:
                 time.sleep(0.02)
         finally:
             session.close()
+
+    def settle(self, timeout: float = 120.0) -> tuple[float, bool]:
+        """After ``start``: wait until this server's process tree is quiet (mlflow server's
+        workers and job runner go on loading for tens of seconds after its first answer). Returns
+        (seconds, whether it got quiet)."""
+        pid = self.pid
+        if pid is None:
+            return 0.0, True
+        return wait_quiet(lambda: tree_cpu_seconds(pid), timeout=timeout)
 
     def rss(self) -> tuple[int, int]:
         if not self.process or self.process.poll() is not None:
