@@ -1,22 +1,26 @@
-"""The gunicorn worker: gthread, with less hand-off per request for a lone keep-alive client.
+"""The gunicorn worker: gthread's threads and request handling, without its hand-offs.
 
 gunicorn's gthread worker hands every request of a keep-alive connection from its main thread
-to a pool thread and back: the main loop polls the socket, submits it to the pool, and after the
-answer re-registers it through a wake-up pipe, then touches the heartbeat file. For one
-``log-metric`` call that machinery cost more than the call itself (py-spy on bench W2). This
-worker keeps gthread's design and changes three things:
+to a pool thread and back: the main thread polls the sockets, unregisters the readable one and
+submits it to a ``ThreadPoolExecutor`` (a future, a queue, a wake-up of a pool thread); after the
+answer the future's callback writes to a pipe so that the main thread, woken again, registers the
+connection back. For one ``log-metric`` call that machinery cost more than the call itself
+(py-spy on bench W2), and with several clients every request paid it, with the GIL passed
+between the main thread and a pool thread twice per request.
 
-* a request the client pipelined behind the one just answered is served at once by the same
-  thread (gthread left it unanswered: the poller watches the socket, and the request was already
-  read from it);
-* while a connection is the only one the worker is serving (one training script logging in a
-  loop, the common case; idle keep-alive connections do not count), the pool thread that
-  answered it waits briefly for its next request and serves it directly; as soon as another
-  connection is active, or the client pauses, the connection goes back to the main poller as in
-  gthread. (Lingering with several clients was
-  measured slower: pool threads waiting on their own sockets contend for the GIL.)
-* the heartbeat (an ``fchmod`` of the worker's temp file) is written at most once per second
-  instead of on every loop turn; the arbiter only needs one within ``timeout`` (120 s).
+Here the pool threads wait on one epoll set themselves (leader/followers): each connection and
+listener is registered one-shot, so the kernel reports a ready one to exactly one waiting thread,
+which serves it and re-arms it (one ``epoll_ctl``), then waits again. No thread hands a request
+to another; the main thread only writes the heartbeat, closes connections idle past
+``keepalive`` and stops the worker. What gthread's loop did is kept: at most
+``worker_connections`` connections (the listener is re-armed only while there is room), at most
+``worker_connections - threads`` kept alive, a new connection given time for its first request,
+idle ones closed, ``max_requests``, SIGTERM finishing the requests in flight within
+``graceful_timeout``; gthread's own ``handle`` still serves a connection's first request, TLS,
+HTTP/2 and anything unusual. A request the client pipelined behind the one just answered is
+served at once by the same thread (it was read from the socket with the first, so epoll would
+never report it). The heartbeat (an ``fchmod`` of the worker's temp file) is written at most
+once per second; the arbiter only needs one within ``timeout`` (120 s).
 
 And each small response leaves in one ``send``: gunicorn sends the status line and headers,
 then the body, as two. On loopback each send runs the receiving side's TCP processing and wakes
@@ -41,22 +45,22 @@ import email.utils
 import errno
 import io
 import json
+import os
 import select
+import threading
 import time
 
 from gunicorn import util
 from gunicorn.http import message, wsgi
+from gunicorn.workers.base import Worker
+from gunicorn.workers.gthread import _DEFER, TConn
 from gunicorn.workers.gthread import ThreadWorker as GThreadWorker
 
 from mlflow_compat.http1 import PlainReader
 
-# How long a pool thread waits on its connection for the client's next request. A client
-# logging in a loop sends it well within this; a longer pause returns the connection to the
-# poller, where it waits without holding a thread.
-LINGER_SECONDS = 0.002
-# Requests served back to back on one connection before it goes through the poller again.
-MAX_CONSECUTIVE = 1000
 HEARTBEAT_SECONDS = 1.0
+# How long a new connection may take to send its first request (gthread: DEFAULT_WORKER_DATA_TIMEOUT).
+FIRST_REQUEST_SECONDS = 5.0
 # A first body write up to this size goes out with the headers; a larger one (an artifact, a long
 # history page) is sent as gunicorn sends it, without another copy of it.
 ONE_SEND_LIMIT = 64 * 1024
@@ -184,25 +188,229 @@ def _base_environ(cfg):
     return environ
 
 
+def _settle_process(worker) -> None:
+    """What every worker process of this server changes in gunicorn, before it loads the app."""
+    # gthread builds each response with wsgi.create(), which makes a wsgi.Response; this
+    # worker process serves only this app.
+    wsgi.Response = OneSendResponse
+    wsgi.base_environ = _base_environ
+    message._ip_in_allow_list = _ip_in_allow_list
+    util.http_date = http_date
+    util.write_error = write_error
+    worker.cfg = SettledConfig(worker.cfg)
+    if getattr(worker.log, "cfg", None) is not None:  # the access log asks it on every request
+        worker.log.cfg = SettledConfig(worker.log.cfg)
+
+
+HAS_EPOLL = hasattr(select, "epoll")
+
+
+class PortableThreadWorker(GThreadWorker):
+    """Where there is no epoll (macOS, the BSDs): gunicorn's gthread worker as it is, with the
+    one-send responses, settled config and JSON errors of this module."""
+
+    def init_process(self):
+        _settle_process(self)
+        super().init_process()
+
+
 class ThreadWorker(GThreadWorker):
+    """gthread's worker with its pool threads waiting on one epoll set themselves (see the module's
+    docstring); gthread's connection (``TConn``), request handling, HTTP/2 and TLS paths are kept.
+    Linux only (``HAS_EPOLL``); elsewhere the server runs ``PortableThreadWorker``."""
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._last_heartbeat = 0.0
         self._plain: PlainReader | None = None  # set in the worker process (init_process)
+        self._epoll = None
+        self._lock = threading.Lock()
+        # connections waiting in the epoll set for their next request, by descriptor; gthread's
+        # handle_request reads len(keepalived_conns) to decide whether a response may keep its
+        # connection open (at most worker_connections - threads parked)
+        self.keepalived_conns: dict[int, object] = {}
+        self._listeners: dict[int, object] = {}
+        self._listening = False
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
 
     def init_process(self):
-        # gthread builds each response with wsgi.create(), which makes a wsgi.Response; this
-        # worker process serves only this app.
-        wsgi.Response = OneSendResponse
-        wsgi.base_environ = _base_environ
-        message._ip_in_allow_list = _ip_in_allow_list
-        util.http_date = http_date
-        util.write_error = write_error
-        self.cfg = SettledConfig(self.cfg)
-        if getattr(self.log, "cfg", None) is not None:  # the access log asks it on every request
-            self.log.cfg = SettledConfig(self.log.cfg)
+        _settle_process(self)
         self._plain = PlainReader(self.cfg)
-        super().init_process()
+        self._epoll = select.epoll()
+        # gthread's init_process makes its thread pool, selector and wake-up pipe, none used
+        # here; gunicorn's own then loads the app and calls run()
+        Worker.init_process(self)
+
+    # --- the main thread: heartbeat, idle connections, shutdown -------------------------------
+    def run(self):
+        epoll = self._epoll
+        epoll.register(self.PIPE[0], select.EPOLLIN)  # level-triggered: wakes every thread to stop
+        for listener in self.sockets:
+            listener.setblocking(False)
+            self._listeners[listener.fileno()] = listener
+        self._arm_listeners(register=True)
+        self._threads = [threading.Thread(target=self._serve_events, name=f"modelops-{n}", daemon=True)
+                         for n in range(self.cfg.threads)]
+        for thread in self._threads:
+            thread.start()
+        while self.alive:
+            self.notify()
+            if not self.is_parent_alive():
+                self.alive = False
+                break
+            self._close_expired()
+            self._stopping.wait(1.0)  # signal handlers run in this thread, interrupting the wait
+        self._stop()
+
+    def _drain_wake(self) -> None:
+        """Read the wake-up bytes of signals (gunicorn sets PIPE as Python's signal wake-up fd:
+        SIGUSR1, SIGWINCH, SIGCHLD ...), which would otherwise keep the pipe readable."""
+        try:
+            while os.read(self.PIPE[0], 4096):
+                pass
+        except OSError:
+            pass  # empty (non-blocking): another thread drained it
+
+    def handle_exit(self, sig, frame):
+        """SIGTERM: stop taking requests, finish those in flight (within graceful_timeout)."""
+        self.alive = False
+        self._stopping.set()
+        self._wake()
+
+    def handle_quit(self, sig, frame):
+        Worker.handle_quit(self, sig, frame)
+
+    def _wake(self) -> None:
+        try:
+            os.write(self.PIPE[1], b"\0")
+        except OSError:
+            pass  # the pipe is full: a wake-up is already pending
+
+    def _stop(self) -> None:
+        self._wake()
+        with self._lock:
+            for fd in self._listeners:
+                try:
+                    self._epoll.unregister(fd)
+                except OSError:
+                    pass
+            self._listening = False
+        deadline = time.monotonic() + self.cfg.graceful_timeout
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0))
+        with self._lock:
+            parked, self.keepalived_conns = list(self.keepalived_conns.values()), {}
+        for conn in parked:
+            conn.close()
+        for listener in self.sockets:
+            listener.close()
+
+    def _close_expired(self) -> None:
+        """Close keep-alive connections idle for longer than ``keepalive`` seconds (gthread's
+        murder_keepalived), and those that never sent a request (its murder_pending)."""
+        now = time.monotonic()
+        with self._lock:
+            expired = [(fd, conn) for fd, conn in self.keepalived_conns.items() if conn.timeout <= now]
+            for fd, _ in expired:
+                del self.keepalived_conns[fd]
+        for _, conn in expired:
+            self._discard(conn, graceful=False)
+
+    # --- the pool threads: take one ready connection at a time, serve it, park it again -------
+    def _serve_events(self) -> None:
+        epoll, wake = self._epoll, self.PIPE[0]
+        while self.alive:
+            try:
+                events = epoll.poll(1.0, 1)
+            except InterruptedError:
+                continue
+            except OSError:
+                return  # the epoll set is closed: the worker is stopping
+            for fd, _ in events:
+                if fd == wake:  # shutdown, or any signal (gunicorn makes PIPE the wake-up fd)
+                    if not self.alive:
+                        return
+                    self._drain_wake()
+                    continue
+                listener = self._listeners.get(fd)
+                if listener is not None:
+                    self._accept(listener)
+                    continue
+                with self._lock:
+                    conn = self.keepalived_conns.pop(fd, None)
+                # None: closed as idle after its event fired. (If a new connection got the closed
+                # one's descriptor meanwhile, this thread takes it: gthread's handle then waits
+                # for its first request as it waits for any new connection's.)
+                if conn is not None:
+                    self._serve_conn(conn)
+
+    def _serve_conn(self, conn) -> None:
+        try:
+            keepalive = self.handle(conn)
+        except Exception:  # handle answers what it can; a failure here must not end the thread
+            self.log.exception("Error serving a connection")
+            keepalive = False
+        if keepalive is _DEFER:  # a new connection that sent nothing within gthread's data timeout
+            keepalive = True
+        if keepalive and self.alive:
+            self._park(conn)
+        else:
+            self._discard(conn, graceful=True)
+
+    def _accept(self, listener) -> None:
+        try:
+            sock, addr = listener.accept()
+        except OSError as e:
+            sock = None
+            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                self.log.exception("accept failed")
+        with self._lock:
+            if sock is not None:
+                self.nr_conns += 1
+            self._arm_listeners()
+        if sock is not None:
+            conn = TConn(self.cfg, sock, addr, listener.getsockname())
+            self._park(conn, first=True)
+
+    def _arm_listeners(self, register: bool = False) -> None:
+        """Listen for one more connection while the worker has room for it (worker_connections);
+        one-shot, so one thread takes each. Called with the lock held (or before the threads)."""
+        self._listening = False
+        if not (self.alive and self.nr_conns < self.worker_connections):
+            return
+        for fd in self._listeners:
+            try:
+                (self._epoll.register if register else self._epoll.modify)(fd, select.EPOLLIN | select.EPOLLONESHOT)
+            except OSError:
+                return  # the listener is closed: the worker is stopping
+        self._listening = True
+
+    def _park(self, conn, first: bool = False) -> None:
+        """Back into the epoll set until its next request (one-shot: one thread takes it)."""
+        fd = conn.sock.fileno()
+        # gthread gives a new connection a thread for up to 5 s to send its first request, then
+        # keepalive seconds in its poller; an idle keep-alive connection gets keepalive seconds
+        conn.timeout = time.monotonic() + (max(self.cfg.keepalive, FIRST_REQUEST_SECONDS) if first else self.cfg.keepalive)
+        with self._lock:
+            self.keepalived_conns[fd] = conn
+        try:
+            (self._epoll.register if first else self._epoll.modify)(fd, select.EPOLLIN | select.EPOLLONESHOT)
+        except OSError:
+            with self._lock:
+                self.keepalived_conns.pop(fd, None)
+            self._discard(conn, graceful=False)
+
+    def _discard(self, conn, graceful: bool) -> None:
+        try:
+            self._epoll.unregister(conn.sock)
+        except (OSError, ValueError):
+            pass  # never registered, or already closed
+        conn.close(graceful=graceful)
+        with self._lock:
+            self.nr_conns -= 1
+            if not self._listening:
+                self._arm_listeners()
 
     def notify(self):
         now = time.monotonic()
@@ -211,14 +419,12 @@ class ThreadWorker(GThreadWorker):
             super().notify()
 
     def handle(self, conn):
+        """One connection's requests while the client has them ready: the one that made it
+        readable, then any it pipelined behind it (read from the socket with the first, so the
+        epoll set would never report them)."""
         keepalive = self._serve(conn)
-        served = 1
-        while keepalive is True and self.alive and (
-            _pipelined(conn)
-            or (served < MAX_CONSECUTIVE and self._alone() and _readable(conn.sock, LINGER_SECONDS))
-        ):
+        while keepalive is True and self.alive and _pipelined(conn):
             keepalive = self._serve(conn)
-            served += 1
         return keepalive
 
     def _serve(self, conn):
@@ -231,7 +437,7 @@ class ThreadWorker(GThreadWorker):
             return super().handle(conn)
         req = None
         try:
-            conn.sock.setblocking(True)  # as gthread's handle: the poller left it non-blocking
+            conn.sock.setblocking(True)  # as gthread's handle: the socket may be non-blocking
             req = plain.read(conn)
             if req is None:
                 return super().handle(conn)
@@ -248,12 +454,6 @@ class ThreadWorker(GThreadWorker):
             self.handle_error(req, conn.sock, conn.client, e)
         return False
 
-    def _alone(self) -> bool:
-        """No other connection is being served or waiting for a thread. Idle keep-alive
-        connections parked in the poller do not count (a client's connection pool, a browser
-        tab); the main thread counts connections at accept, before it queues them."""
-        return self.nr_conns - len(self.keepalived_conns) - len(self.pending_conns) <= 1
-
 
 def _pipelined(conn) -> bool:
     """Whether the client's next request is already read: gunicorn's parser reads ahead of the
@@ -262,12 +462,3 @@ def _pipelined(conn) -> bool:
     never sees it (gthread then let the connection time out unanswered)."""
     buf = getattr(getattr(getattr(conn, "parser", None), "unreader", None), "buf", None)
     return buf is not None and buf.seek(0, io.SEEK_END) > 0
-
-
-def _readable(sock, timeout: float) -> bool:
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    try:
-        return bool(poller.poll(timeout * 1000))
-    except OSError:
-        return False

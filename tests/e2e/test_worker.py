@@ -1,30 +1,44 @@
-"""The gunicorn worker (mlflow_compat/worker.py) on a real server: keep-alive connections served
-back to back by one pool thread stay correct, and never starve the connections waiting for one."""
+"""The gunicorn worker (mlflow_compat/worker.py) on a real server: its pool threads take ready
+connections from one epoll set; keep-alive connections stay correct, never starve the others, are
+closed when idle too long; the connection limit, signals and shutdown behave as gunicorn's."""
 from __future__ import annotations
 
 import http.client
 import json
+import os
+import signal
 import socket
 import threading
 import time
 
 import pytest
 
-from mlflow_compat import worker
+from scripts.bench import servers as bench_servers
 from tests.e2e import server as harness
+from tests.e2e.artifact_servers import process_tree
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def two_thread_server(tmp_path_factory):
+def _server(tmp, *extra: str) -> harness.ServerProcess:
     """modelops itself whatever the suite's target: the worker is ours."""
-    tmp = tmp_path_factory.mktemp("worker")
     port = harness.free_port()
     cmd = [harness.modelops_bin(), "server", "--host", "127.0.0.1", "--port", str(port), "--threads", "2",
-           "--backend-store-uri", f"sqlite:///{tmp / 'mlflow.db'}", "--artifacts-destination", str(tmp / "artifacts")]
-    with harness.ServerProcess(cmd, "127.0.0.1", port, tmp, name="modelops", env=harness.server_env()).start() as srv:
+           "--backend-store-uri", f"sqlite:///{tmp / 'mlflow.db'}", "--artifacts-destination", str(tmp / "artifacts"),
+           *extra]
+    return harness.ServerProcess(cmd, "127.0.0.1", port, tmp, name="modelops", env=harness.server_env())
+
+
+@pytest.fixture(scope="module")
+def two_thread_server(tmp_path_factory):
+    with _server(tmp_path_factory.mktemp("worker")).start() as srv:
         yield srv
+
+
+def _worker_pid(srv) -> int:
+    workers = [pid for pid in process_tree(srv.pid) if pid != srv.pid]
+    assert len(workers) == 1, workers
+    return workers[0]
 
 
 def _connection(srv) -> http.client.HTTPConnection:
@@ -42,13 +56,13 @@ def _post(conn, path: str, body: dict) -> dict:
 
 def test_busy_keepalive_clients_do_not_starve_the_others(two_thread_server):
     """Two clients log without pause on their own keep-alive connections, as many as the server
-    has pool threads; four more clients then log a few points each. A pool thread keeps serving
-    its connection only while it is the worker's only one, so the four are served while the two
-    are still logging, not after them: each of the two stops at a cap no correct server lets it
-    reach, half of the run of requests after which a thread hands its connection back anyway."""
+    has pool threads; four more clients then log a few points each. Each request goes back through
+    the epoll set, whose ready connections are taken in turn, so the four are served while the two
+    are still logging, not after them: each of the two stops at a cap no fair server lets it reach
+    (the four need 20 requests; the two, sending without pause, are at most a few ahead each)."""
     setup = _connection(two_thread_server)
     run_id = _post(setup, "runs/create", {"experiment_id": "0", "start_time": 1})["run"]["info"]["run_id"]
-    cap, calls = worker.MAX_CONSECUTIVE // 2, 5
+    cap, calls = 500, 5
     others_done = threading.Event()
     busy_counts: dict[int, int] = {}
     busy_started = threading.Barrier(3)
@@ -259,3 +273,71 @@ def test_request_lines_as_long_as_mlflow_takes_are_served(two_thread_server):
         body = resp.read()
         assert resp.status == 200, body[:300]
         assert json.loads(body)["experiment"]["experiment_id"] == "0"
+
+
+def test_an_idle_keepalive_connection_is_closed_and_a_new_one_served(tmp_path):
+    """gunicorn's ``keepalive``: a connection that sends nothing for that long is closed by the
+    server (the client sees the end of the stream), one that never sent a request too; the worker
+    goes on serving new ones."""
+    with _server(tmp_path, "--gunicorn-opts", "--keep-alive 1").start() as srv:
+        conn = _connection(srv)
+        assert _post(conn, "experiments/search", {"max_results": 1})["experiments"]
+        host, port = srv.url.split("//", 1)[1].split(":")
+        silent = socket.create_connection((host, int(port)), timeout=15)
+        conn.sock.settimeout(15)
+        assert conn.sock.recv(1) == b""  # closed by the server, not timed out (that raises)
+        assert silent.recv(1) == b""
+        silent.close()
+        fresh = _connection(srv)
+        assert _post(fresh, "experiments/search", {"max_results": 1})["experiments"]
+
+
+def test_a_connection_beyond_worker_connections_waits_for_room(tmp_path):
+    """gunicorn's ``worker_connections``: with that many connections open the worker accepts no
+    more; when one closes, the waiting one is accepted and answered."""
+    with _server(tmp_path, "--gunicorn-opts", "--worker-connections 3").start() as srv:
+        host, port = srv.url.split("//", 1)[1].split(":")
+        idle = [socket.create_connection((host, int(port)), timeout=15) for _ in range(3)]
+        waiting = socket.create_connection((host, int(port)), timeout=15)  # in the kernel's backlog
+        waiting.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        waiting.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            waiting.recv(1)  # not accepted while the three are open
+        idle.pop().close()
+        waiting.settimeout(15)
+        reader = waiting.makefile("rb")
+        assert reader.readline().split()[1] == b"200"
+        for sock in [waiting, *idle]:
+            sock.close()
+
+
+def test_signals_to_the_worker_leave_it_serving_and_idle(two_thread_server):
+    """gunicorn makes the worker's pipe Python's signal wake-up fd, so every signal (SIGUSR1 reopens
+    the logs, SIGWINCH is ignored) leaves a byte in it: the threads waiting on the pipe read it and
+    go on, neither stopping nor spinning on a pipe that stays readable."""
+    pid = _worker_pid(two_thread_server)
+    conn = _connection(two_thread_server)
+    assert _post(conn, "experiments/search", {"max_results": 1})["experiments"]
+    threads = sorted(os.listdir(f"/proc/{pid}/task"))
+    for sig in (signal.SIGUSR1, signal.SIGWINCH, signal.SIGUSR1) * 3:
+        os.kill(pid, sig)
+        assert _post(conn, "experiments/search", {"max_results": 1})["experiments"]
+    assert sorted(os.listdir(f"/proc/{pid}/task")) == threads  # no pool thread ended
+    _, quiet = bench_servers.wait_quiet(lambda: bench_servers.tree_cpu_seconds(pid), window=0.5, timeout=10)
+    assert quiet, "the worker stays busy after the signals"
+    assert _worker_pid(two_thread_server) == pid  # the same worker: it did not exit and get replaced
+
+
+def test_sigterm_stops_the_server_with_keepalive_connections_open(tmp_path):
+    """SIGTERM to gunicorn's arbiter: the worker stops taking requests, closes its idle keep-alive
+    connections and exits within the graceful timeout, without being killed."""
+    srv = _server(tmp_path).start()
+    try:
+        conns = [_connection(srv) for _ in range(3)]
+        for conn in conns:
+            assert _post(conn, "experiments/search", {"max_results": 1})["experiments"]
+        code = srv.stop(timeout=20)
+        assert not srv.killed and code == 0, srv.logs_tail()
+        assert "Worker exiting" in srv.logs()["stderr"]
+    finally:
+        srv.stop()
