@@ -182,10 +182,36 @@ class OneSendResponse(wsgi.Response):
 _gunicorn_base_environ = wsgi.base_environ
 
 
+class _ErrorsStream(io.RawIOBase):
+    """``wsgi.errors`` for every request of a worker: gunicorn's ``WSGIErrorsWrapper``, which
+    gunicorn builds for each request by walking the error log's handlers, made only when
+    something is written (rarely), so it also sees the streams of a log reopened since."""
+
+    def __init__(self, cfg):
+        self._cfg = cfg
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data):
+        wsgi.WSGIErrorsWrapper(self._cfg).write(data)
+        return len(data)
+
+
+_environ_template: dict = {}
+
+
 def _base_environ(cfg):
-    environ = _gunicorn_base_environ(cfg)
-    environ[WRITES_VIEWS] = True
-    return environ
+    """gunicorn's ``base_environ`` (the same keys and values, and ``WRITES_VIEWS``), built once
+    per worker and copied for each request: its values cannot change within a worker."""
+    template = _environ_template.get(id(cfg))
+    if template is None:
+        template = _gunicorn_base_environ(cfg)
+        template["wsgi.errors"] = _ErrorsStream(cfg)
+        template[WRITES_VIEWS] = True
+        _environ_template.clear()
+        _environ_template[id(cfg)] = template
+    return template.copy()
 
 
 def _settle_process(worker) -> None:

@@ -18,8 +18,8 @@ PROJECT = ("mlflow_compat/", "registry_core/", "storage/")
 # leaf frames of threads that only wait: the gthread pool's idle threads, the worker's and the
 # arbiter's event loops. py-spy counts them as busy; they are left out of the percentages.
 IDLE_LEAVES = (
-    "_serve_events (mlflow_compat/worker.py)",  # a pool thread in epoll_wait
-    "wait (threading.py)",  # the worker's main thread between heartbeats
+    "ThreadWorker._serve_events (mlflow_compat/worker.py)",  # a pool thread in epoll_wait
+    "Condition.wait (threading.py)",  # the worker's main thread between heartbeats
     "_worker (concurrent/futures/thread.py)",
     "EpollSelector.select (selectors.py)",
     "select (selectors.py)",

@@ -341,3 +341,28 @@ def test_sigterm_stops_the_server_with_keepalive_connections_open(tmp_path):
         assert "Worker exiting" in srv.logs()["stderr"]
     finally:
         srv.stop()
+
+
+def test_max_requests_replaces_the_worker_without_losing_a_request(tmp_path):
+    """gunicorn's ``max_requests``: the worker that reached it stops and the arbiter starts
+    another; connections made meanwhile wait in the listener's backlog and are all answered."""
+    with _server(tmp_path, "--gunicorn-opts", "--max-requests 3").start() as srv:
+        first = _worker_pid(srv)
+        names = []
+        for n in range(10):
+            conn = _connection(srv)
+            conn.request("POST", "/api/2.0/mlflow/experiments/create", json.dumps({"name": f"mr-{n}"}),
+                         {"Content-Type": "application/json", "Connection": "close"})
+            resp = conn.getresponse()
+            assert resp.status == 200, resp.read()
+            names.append(json.loads(resp.read())["experiment_id"])
+            conn.close()
+        assert len(set(names)) == 10
+        deadline = time.monotonic() + 30
+        while True:  # the arbiter replaced the first worker at least once
+            workers = [pid for pid in process_tree(srv.pid) if pid != srv.pid]
+            if workers and first not in workers:
+                break
+            assert time.monotonic() < deadline, workers
+            time.sleep(0.05)
+        assert "Autorestarting worker" in srv.logs()["stderr"]

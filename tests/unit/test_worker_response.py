@@ -118,3 +118,23 @@ def test_a_request_gunicorn_cannot_read_is_answered_with_mlflows_json_error():
     assert lines[0] == "HTTP/1.1 400 Bad Request"
     assert {"Connection: close", "Content-Type: application/json", f"Content-Length: {len(body)}"} <= set(lines[1:])
     assert json.loads(body) == {"error_code": "BAD_REQUEST", "message": "Invalid header name 'Bad Name'"}
+
+
+def test_base_environ_is_gunicorns_copied_from_one_template(capsys):
+    """Each request gets its own environ dict with gunicorn's base values (and the worker's
+    memoryview flag); ``wsgi.errors`` writes where gunicorn's wrapper writes (stderr for '-')."""
+    from mlflow_compat import worker
+
+    cfg = Config()
+    cfg.set("errorlog", "-")
+    first, second = worker._base_environ(cfg), worker._base_environ(cfg)
+    assert first is not second
+    first["REQUEST_METHOD"] = "GET"  # an app's change stays in its own request
+    assert "REQUEST_METHOD" not in second
+    theirs = wsgi.base_environ(cfg)
+    for environ in (first, second):
+        assert environ[worker.WRITES_VIEWS] is True
+        assert {k: v for k, v in environ.items() if k not in ("wsgi.errors", worker.WRITES_VIEWS, "REQUEST_METHOD")} \
+            == {k: v for k, v in theirs.items() if k != "wsgi.errors"}
+    second["wsgi.errors"].write("an app's error line\n")
+    assert "an app's error line" in capsys.readouterr().err
