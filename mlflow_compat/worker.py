@@ -259,6 +259,8 @@ class ThreadWorker(GThreadWorker):
         self._listening = False
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self._done = False  # set at the end of a stop: the pool threads return
+        self._drained = threading.Condition(self._lock)  # notified when the last connection closes
 
     def init_process(self):
         _settle_process(self)
@@ -314,7 +316,10 @@ class ThreadWorker(GThreadWorker):
             pass  # the pipe is full: a wake-up is already pending
 
     def _stop(self) -> None:
-        self._wake()
+        """gthread's graceful stop: no new connections (those not yet accepted wait in the
+        listener's backlog for the next worker); idle keep-alive connections closed; requests
+        already sent, and new connections' first requests, still answered (with
+        ``Connection: close``) until none is left or ``graceful_timeout`` has passed."""
         with self._lock:
             for fd in self._listeners:
                 try:
@@ -323,14 +328,42 @@ class ThreadWorker(GThreadWorker):
                     pass
             self._listening = False
         deadline = time.monotonic() + self.cfg.graceful_timeout
+        self._close_idle()
+        with self._lock:
+            while self.nr_conns > 0 and time.monotonic() < deadline:
+                self._drained.wait(max(min(deadline - time.monotonic(), 0.5), 0))
+        self._done = True
+        self._wake()  # left unread: every pool thread sees it and returns
         for thread in self._threads:
-            thread.join(max(deadline - time.monotonic(), 0))
+            thread.join(max(deadline - time.monotonic(), 0.1))
         with self._lock:
             parked, self.keepalived_conns = list(self.keepalived_conns.values()), {}
         for conn in parked:
             conn.close()
         for listener in self.sockets:
             listener.close()
+
+    def _close_idle(self) -> None:
+        """At shutdown: close the parked connections that have served a request and have no
+        next one waiting (gthread closes them as their keep-alive expires)."""
+        with self._lock:
+            parked = list(self.keepalived_conns.items())
+        idle = []
+        for fd, conn in parked:
+            if not conn.initialized:
+                continue  # a new connection: its first request is on its way
+            try:
+                readable, _, _ = select.select([fd], [], [], 0)
+            except (OSError, ValueError):
+                readable = [fd]  # let a pool thread find out
+            if not readable:
+                idle.append((fd, conn))
+        with self._lock:
+            idle = [(fd, conn) for fd, conn in idle if self.keepalived_conns.get(fd) is conn]
+            for fd, _ in idle:
+                del self.keepalived_conns[fd]
+        for _, conn in idle:
+            self._discard(conn, graceful=False)
 
     def _close_expired(self) -> None:
         """Close keep-alive connections idle for longer than ``keepalive`` seconds (gthread's
@@ -346,7 +379,7 @@ class ThreadWorker(GThreadWorker):
     # --- the pool threads: take one ready connection at a time, serve it, park it again -------
     def _serve_events(self) -> None:
         epoll, wake = self._epoll, self.PIPE[0]
-        while self.alive:
+        while not self._done:
             try:
                 events = epoll.poll(1.0, 1)
             except InterruptedError:
@@ -354,8 +387,8 @@ class ThreadWorker(GThreadWorker):
             except OSError:
                 return  # the epoll set is closed: the worker is stopping
             for fd, _ in events:
-                if fd == wake:  # shutdown, or any signal (gunicorn makes PIPE the wake-up fd)
-                    if not self.alive:
+                if fd == wake:  # the end of a stop, or any signal (gunicorn makes PIPE the wake-up fd)
+                    if self._done:
                         return
                     self._drain_wake()
                     continue
@@ -437,6 +470,8 @@ class ThreadWorker(GThreadWorker):
             self.nr_conns -= 1
             if not self._listening:
                 self._arm_listeners()
+            if self.nr_conns <= 0:
+                self._drained.notify_all()
 
     def notify(self):
         now = time.monotonic()
