@@ -239,6 +239,14 @@ class PortableThreadWorker(GThreadWorker):
         _settle_process(self)
         super().init_process()
 
+    def handle(self, conn):
+        """gthread's, and then the requests the client pipelined behind (gthread leaves them in
+        its parser's buffer, where its poller never sees them)."""
+        keepalive = super().handle(conn)
+        while keepalive is True and self.alive and _pipelined(conn):
+            keepalive = super().handle(conn)
+        return keepalive
+
 
 class ThreadWorker(GThreadWorker):
     """gthread's worker with its pool threads waiting on one epoll set themselves (see the module's

@@ -366,3 +366,27 @@ def test_max_requests_replaces_the_worker_without_losing_a_request(tmp_path):
             assert time.monotonic() < deadline, workers
             time.sleep(0.05)
         assert "Autorestarting worker" in srv.logs()["stderr"]
+
+
+def test_the_portable_worker_serves_where_there_is_no_epoll(tmp_path):
+    """Where ``select.epoll`` is missing (macOS, the BSDs) the server runs gthread itself with this
+    module's responses (``PortableThreadWorker``); chosen here explicitly, it serves keep-alive and
+    pipelined requests, and MLflow's JSON error for a request gunicorn cannot read."""
+    with _server(tmp_path, "--gunicorn-opts", "--worker-class mlflow_compat.worker.PortableThreadWorker").start() as srv:
+        conn = _connection(srv)
+        for n in range(3):
+            assert _post(conn, "experiments/create", {"name": f"portable-{n}"})["experiment_id"]
+        assert [status for status, _ in _pipelined_answers(srv, 3)] == [200] * 3
+        host, port = srv.url.split("//", 1)[1].split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header Name: v\r\n\r\n")
+            status, headers, body = _answer(sock.makefile("rb"))
+        assert status == 400 and json.loads(body)["error_code"] == "BAD_REQUEST"
+        assert "Using worker: mlflow_compat.worker.PortableThreadWorker" in srv.logs()["stderr"], srv.logs_tail()
+
+
+def test_the_epoll_worker_is_the_default_on_linux(two_thread_server):
+    from mlflow_compat import worker
+
+    assert worker.HAS_EPOLL  # this suite runs on Linux
+    assert "Using worker: mlflow_compat.worker.ThreadWorker" in two_thread_server.logs()["stderr"]
