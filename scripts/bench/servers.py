@@ -24,19 +24,22 @@ def free_port() -> int:
 
 
 # --- process tree and memory -------------------------------------------------------------------
+def _stat_fields(pid) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read().decode(errors="replace")
+    except OSError:
+        return None
+    # the command name is in parentheses and may hold spaces: split after the last ')'
+    return stat[stat.rfind(")") + 2:].split()
+
+
 def _children_map() -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                stat = handle.read().decode(errors="replace")
-        except OSError:
-            continue
-        # the command name is in parentheses and may hold spaces: split after the last ')'
-        fields = stat[stat.rfind(")") + 2:].split()
-        children.setdefault(int(fields[1]), []).append(int(entry))
+        if entry.isdigit() and (fields := _stat_fields(entry)) is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry))
     return children
 
 
@@ -72,13 +75,8 @@ def tree_cpu_seconds(pid: int) -> float:
     """CPU time (user + system) used so far by ``pid`` and its live descendants."""
     ticks = 0
     for member in process_tree(pid):
-        try:
-            with open(f"/proc/{member}/stat", "rb") as handle:
-                stat = handle.read().decode(errors="replace")
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        ticks += int(fields[11]) + int(fields[12])
+        if (fields := _stat_fields(member)) is not None:
+            ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -218,12 +216,8 @@ class Server:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            state = handle.read().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except (OSError, IndexError):
-        return False
+    fields = _stat_fields(pid)
+    return bool(fields) and fields[0] != "Z"
 
 
 # --- the four configurations of `make bench` --------------------------------------------------
