@@ -198,19 +198,18 @@ class _ErrorsStream(io.RawIOBase):
         return len(data)
 
 
-_environ_template: dict = {}
+_environ_template: list = [None, None]  # [the config it was built from, the environ]
 
 
 def _base_environ(cfg):
     """gunicorn's ``base_environ`` (the same keys and values, and ``WRITES_VIEWS``), built once
     per worker and copied for each request: its values cannot change within a worker."""
-    template = _environ_template.get(id(cfg))
-    if template is None:
+    built_for, template = _environ_template
+    if built_for is not cfg:
         template = _gunicorn_base_environ(cfg)
         template["wsgi.errors"] = _ErrorsStream(cfg)
         template[WRITES_VIEWS] = True
-        _environ_template.clear()
-        _environ_template[id(cfg)] = template
+        _environ_template[:] = [cfg, template]
     return template.copy()
 
 
@@ -366,12 +365,7 @@ class ThreadWorker(GThreadWorker):
                 readable = [fd]  # let a pool thread find out
             if not readable:
                 idle.append((fd, conn))
-        with self._lock:
-            idle = [(fd, conn) for fd, conn in idle if self.keepalived_conns.get(fd) is conn]
-            for fd, _ in idle:
-                del self.keepalived_conns[fd]
-        for _, conn in idle:
-            self._discard(conn, graceful=False)
+        self._close_parked(idle)
 
     def _close_expired(self) -> None:
         """Close keep-alive connections idle for longer than ``keepalive`` seconds (gthread's
@@ -379,9 +373,16 @@ class ThreadWorker(GThreadWorker):
         now = time.monotonic()
         with self._lock:
             expired = [(fd, conn) for fd, conn in self.keepalived_conns.items() if conn.timeout <= now]
-            for fd, _ in expired:
+        self._close_parked(expired)
+
+    def _close_parked(self, candidates) -> None:
+        """Close those of ``candidates`` (descriptor, connection) still parked; one a pool
+        thread has taken meanwhile is being served and left alone."""
+        with self._lock:
+            taken = [(fd, conn) for fd, conn in candidates if self.keepalived_conns.get(fd) is conn]
+            for fd, _ in taken:
                 del self.keepalived_conns[fd]
-        for _, conn in expired:
+        for _, conn in taken:
             self._discard(conn, graceful=False)
 
     # --- the pool threads: take one ready connection at a time, serve it, park it again -------
