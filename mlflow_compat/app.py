@@ -62,7 +62,9 @@ def create_app(config: ServerConfig, database=None) -> Flask:
     app.register_blueprint(meta.bp, url_prefix=prefix or None)
     app.register_blueprint(artifacts.ui, url_prefix=prefix or None)
     app.register_blueprint(model_versions.ui, url_prefix=prefix or None)
-    app.extensions["modelops.artifacts"] = ArtifactRepository(config.artifacts_destination, config.artifacts_page_cache)
+    app.extensions["modelops.artifacts"] = ArtifactRepository(
+        config.artifacts_destination, config.artifacts_page_cache, config.artifacts_keep_recent_mb * 1024 * 1024
+    )
     for root in ("api", "ajax-api"):
         app.add_url_rule(
             f"{prefix}/{root}/3.0/mlflow/server-info",

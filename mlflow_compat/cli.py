@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from mlflow_compat.config import ServerConfig
+from mlflow_compat.config import KEEP_RECENT_MB, ServerConfig
 
 
 @click.group()
@@ -54,19 +54,26 @@ def _prepare(config: ServerConfig) -> None:
 @click.option("--artifacts-page-cache", envvar="MODELOPS_ARTIFACTS_PAGE_CACHE",
               type=click.Choice(["bounded", "kernel"]), default="bounded", show_default=True,
               help="A local artifact destination's large files: 'bounded' keeps them out of the "
-                   "page cache (direct I/O from 16 MiB; else written behind and dropped as they "
-                   "stream, about 16 MiB each), 'kernel' leaves caching to the kernel.")
+                   "page cache but for the ones written last (direct I/O from 16 MiB; else written "
+                   "behind and dropped as they stream, about 16 MiB each), 'kernel' leaves caching "
+                   "to the kernel.")
+@click.option("--artifacts-keep-recent-mb", envvar="MODELOPS_ARTIFACTS_KEEP_RECENT_MB", type=click.IntRange(min=0),
+              default=KEEP_RECENT_MB, show_default=True,
+              help="With 'bounded': the large files written last stay in the page cache, up to this "
+                   "many MiB per worker, so a download soon after an upload is served from memory; "
+                   "the oldest is dropped as new ones arrive. 0: none stay.")
 @click.option("--static-prefix", envvar="MLFLOW_STATIC_PREFIX", default=None,
               help="A path prefix for every route, e.g. /mlflow.")
 @click.option("--gunicorn-opts", envvar="MLFLOW_GUNICORN_OPTS", default=None,
               help="Extra gunicorn command-line options, e.g. '--timeout 300'.")
 def server(host, port, backend_store_uri, default_artifact_root, artifacts_destination,
-           serve_artifacts, workers, threads, artifacts_page_cache, static_prefix, gunicorn_opts):
+           serve_artifacts, workers, threads, artifacts_page_cache, artifacts_keep_recent_mb, static_prefix,
+           gunicorn_opts):
     """Run the tracking and registry server."""
     try:
         config = ServerConfig.resolve(
             backend_store_uri, default_artifact_root, artifacts_destination, serve_artifacts, static_prefix,
-            artifacts_page_cache,
+            artifacts_page_cache, artifacts_keep_recent_mb,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None

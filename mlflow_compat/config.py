@@ -4,8 +4,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from registry_core.artifacts import KEEP_RECENT
+
 DEFAULT_DATA_DIR = "modelops-data"
 PROXIED_ROOT = "mlflow-artifacts:/"
+KEEP_RECENT_MB = KEEP_RECENT // (1024 * 1024)
 
 
 @dataclass(frozen=True)
@@ -16,6 +19,7 @@ class ServerConfig:
     serve_artifacts: bool = True
     static_prefix: str = ""
     artifacts_page_cache: str = "bounded"  # the local artifact store's (storage.pagecache)
+    artifacts_keep_recent_mb: int = KEEP_RECENT_MB  # of the large files written last, kept cached
 
     @classmethod
     def resolve(
@@ -26,6 +30,7 @@ class ServerConfig:
         serve_artifacts: bool = True,
         static_prefix: str | None = None,
         artifacts_page_cache: str = "bounded",
+        artifacts_keep_recent_mb: int = KEEP_RECENT_MB,
     ) -> "ServerConfig":
         """MLflow's rules: with proxied artifacts and no explicit root, runs get
         ``mlflow-artifacts:/`` URIs and the bytes land in ``artifacts_destination``."""
@@ -40,4 +45,6 @@ class ServerConfig:
         prefix = (static_prefix or "").rstrip("/")
         if prefix and not prefix.startswith("/"):
             raise ValueError(f"--static-prefix must begin with '/': {static_prefix!r}")
-        return cls(backend, root, destination, serve_artifacts, prefix, artifacts_page_cache)
+        if artifacts_keep_recent_mb < 0:
+            raise ValueError(f"--artifacts-keep-recent-mb must be 0 or more: {artifacts_keep_recent_mb}")
+        return cls(backend, root, destination, serve_artifacts, prefix, artifacts_page_cache, artifacts_keep_recent_mb)

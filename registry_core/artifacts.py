@@ -17,6 +17,7 @@ import storage
 from storage.base import (
     ArtifactNotFound, FileInfo, InvalidRequest, NotSupported, StorageError, UnsafePath,
 )
+from storage.pagecache import KEEP_RECENT
 from storage.paths import safe_relpath
 
 from registry_core.errors import Forbidden, InvalidInput, NotFound, StoreUnavailable, Unsupported
@@ -53,9 +54,9 @@ def _clean(path: str | None) -> str:
 class ArtifactRepository:
     """The server's artifact destination and the URIs that point into it."""
 
-    def __init__(self, destination: str, page_cache: str = "bounded"):
+    def __init__(self, destination: str, page_cache: str = "bounded", keep_recent: int = KEEP_RECENT):
         self.destination = destination
-        self.store = storage.open_store(destination, page_cache=page_cache)
+        self.store = storage.open_store(destination, page_cache=page_cache, keep_recent=keep_recent)
         self._prefixes = self._own_prefixes(destination)
 
     @staticmethod

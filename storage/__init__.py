@@ -15,6 +15,7 @@ from storage.base import (
     NotSupported, StorageError, UnsafePath,
 )
 from storage.local import LocalArtifactStore
+from storage.pagecache import KEEP_RECENT
 from storage.paths import join_relpath, safe_relpath, split_relpath
 
 __all__ = [
@@ -34,7 +35,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'storage' has no attribute {name!r}")
 
 
-def open_store(uri_or_path: str | os.PathLike, page_cache: str = "bounded") -> ArtifactStore:
+def open_store(uri_or_path: str | os.PathLike, page_cache: str = "bounded",
+               keep_recent: int = KEEP_RECENT) -> ArtifactStore:
     """The artifact store for a destination URI:
 
     * ``s3://bucket/prefix`` -> :class:`S3ArtifactStore` (endpoint and credentials from the
@@ -42,11 +44,11 @@ def open_store(uri_or_path: str | os.PathLike, page_cache: str = "bounded") -> A
     * ``file:///abs/path``, ``file:relative/path`` or a plain path -> :class:`LocalArtifactStore`
       (the directory is created if missing).
 
-    Anything else raises ``ValueError``. ``page_cache`` is the local store's (``"bounded"`` or
-    ``"kernel"``, see :class:`LocalArtifactStore`); S3 has no use for it.
+    Anything else raises ``ValueError``. ``page_cache`` and ``keep_recent`` (bytes) are the local
+    store's (see :class:`LocalArtifactStore`); S3 has no use for them.
     """
     if isinstance(uri_or_path, os.PathLike):
-        return LocalArtifactStore(os.fspath(uri_or_path), page_cache=page_cache)
+        return LocalArtifactStore(os.fspath(uri_or_path), page_cache=page_cache, keep_recent=keep_recent)
     if not isinstance(uri_or_path, str) or not uri_or_path.strip():
         raise ValueError(f"An artifact destination is required, got {uri_or_path!r}")
     target = uri_or_path.strip()
@@ -63,9 +65,9 @@ def open_store(uri_or_path: str | os.PathLike, page_cache: str = "bounded") -> A
         path = urllib.request.url2pathname(parsed.path)
         if not path:
             raise ValueError(f"file:// URI without a path: {target!r}")
-        return LocalArtifactStore(path, page_cache=page_cache)
+        return LocalArtifactStore(path, page_cache=page_cache, keep_recent=keep_recent)
     if scheme == "" or (len(scheme) == 1 and os.name == "nt"):  # C:\... on Windows
-        return LocalArtifactStore(target, page_cache=page_cache)
+        return LocalArtifactStore(target, page_cache=page_cache, keep_recent=keep_recent)
     raise ValueError(
         f"Unsupported artifact destination {target!r}: scheme {parsed.scheme!r} is not supported "
         "(use s3://bucket/prefix, file:///path or a local directory path)"

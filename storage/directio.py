@@ -1,4 +1,6 @@
-"""Large files read and written with direct I/O through a ring of the process's own buffers.
+"""Large files read and written with direct I/O through a ring of the process's own buffers: the
+ones the local store does not keep in the page cache (:class:`storage.pagecache.RecentWrites`
+keeps the files written last), and reads of files that are not cached.
 
 The disk reads into and writes from a few aligned 8 MiB buffers (``O_DIRECT``) while the socket
 fills or drains the others, the way nginx serves large files (``directio`` with ``aio threads``):

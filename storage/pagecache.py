@@ -1,8 +1,9 @@
-"""Large files through the page cache with a bounded footprint: write-behind and drop-behind.
+"""Large files through the page cache with a bounded footprint: write-behind, drop-behind, and
+the files written last kept.
 
 The local store's large transfers go direct where they can (:mod:`storage.directio`); this is
 the path for the rest: a filesystem without direct I/O, every direct buffer in use, a stream of
-unknown length (a chunked upload).
+unknown length (a chunked upload), and the files :class:`RecentWrites` keeps.
 
 Written plainly, a 10 GiB model leaves 10 GiB of dirty pages for the kernel to flush when *it*
 decides (``vm.dirty_ratio``): a writeback burst that stalls every other writer on the disk, the
@@ -19,13 +20,21 @@ pattern PostgreSQL uses for its ``*_flush_after`` settings:
   arrives);
 * the window before it, whose writeback began one window ago, is waited for (usually done
   already) and dropped from the page cache (``posix_fadvise(POSIX_FADV_DONTNEED)``), so the next
-  window reuses those pages.
+  window reuses those pages. A file :class:`RecentWrites` keeps is written back the same way but
+  not dropped: its dirty pages stay bounded, its clean ones stay cached.
 
 :class:`ReadBehind` is the same for a large read: what has been sent is dropped one window behind,
 so a download reuses its pages too; the kernel's readahead keeps the disk ahead of the reader.
 
+:class:`RecentWrites` keeps the large files a store wrote last in the cache, up to a budget, so a
+download soon after the upload (a model logged, then registered, loaded or evaluated) is served
+from memory; before each such file is written, the ones kept longest are dropped to make room,
+so the new file takes the pages just freed rather than fresh ones. :func:`resident_fraction`
+tells a read whether its file is cached (``mincore``), and so whether to read it through the
+cache or around it.
+
 A file or read of at most one window costs nothing: no system call is made for it. The cost is
-that a large file is read back from disk rather than from memory, even right after it was written.
+that a large file is read back from disk rather than from memory once it is no longer kept.
 This is writeback, not durability: nothing is promised about a crash (that is the store's
 ``fsync`` option). Errors from this advice turn it off for that file and are not raised (it
 changes when data reaches the disk, never what a file holds), except ``EIO`` from waiting on
@@ -38,38 +47,84 @@ import ctypes
 import ctypes.util
 import errno
 import os
+import threading
+from collections import OrderedDict
 
-__all__ = ["MODES", "WINDOW", "ReadBehind", "WriteBehind", "read_behind", "write_behind"]
+__all__ = ["KEEP_RECENT", "MODES", "WINDOW", "ReadBehind", "RecentWrites", "WriteBehind", "read_behind",
+           "resident_fraction", "write_behind"]
 
 # How a local store uses the page cache: "bounded" (write-behind and read drop-behind, below) or
 # "kernel" (plain reads and writes; the kernel keeps what it likes).
 MODES = ("bounded", "kernel")
 
 WINDOW = 8 * 1024 * 1024
+# What a store keeps of the large files it wrote last (RecentWrites), by default: per process.
+KEEP_RECENT = 256 * 1024 * 1024
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 _WAIT_BEFORE, _WRITE, _WAIT_AFTER = 1, 2, 4  # <linux/fs.h> SYNC_FILE_RANGE_*
 
 
-def _load_sync_file_range():
+def _load_libc():
     if not hasattr(os, "posix_fadvise"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        function = libc.sync_file_range
-    except (OSError, AttributeError):
+        return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    except OSError:
         return None
-    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    function.restype = ctypes.c_int
+
+
+def _function(libc, name: str, argtypes, restype):
+    function = getattr(libc, name, None) if libc is not None else None
+    if function is not None:
+        function.argtypes, function.restype = argtypes, restype
     return function
 
 
-_sync_file_range = _load_sync_file_range()
+_libc = _load_libc()
+_sync_file_range = _function(_libc, "sync_file_range", [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint],
+                             ctypes.c_int)
+_mmap = _function(_libc, "mmap", [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                  ctypes.c_int64], ctypes.c_void_p)
+_munmap = _function(_libc, "munmap", [ctypes.c_void_p, ctypes.c_size_t], ctypes.c_int)
+_mincore = _function(_libc, "mincore", [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p], ctypes.c_int)
+_PROT_READ, _MAP_SHARED, _MAP_FAILED = 1, 1, ctypes.c_void_p(-1).value
+_LOW_BIT = bytes(value & 1 for value in range(256))  # mincore's other bits are reserved
 
 
-def write_behind(fd: int) -> "WriteBehind | None":
-    """A :class:`WriteBehind` for ``fd``, or None where the platform has no ``sync_file_range``."""
-    return WriteBehind(fd) if _sync_file_range is not None else None
+def write_behind(fd: int, keep: bool = False) -> "WriteBehind | None":
+    """A :class:`WriteBehind` for ``fd``, or None where the platform has no ``sync_file_range``.
+    ``keep``: written back, but not dropped (a file :class:`RecentWrites` keeps)."""
+    return WriteBehind(fd, keep=keep) if _sync_file_range is not None else None
+
+
+def resident_pages(fd: int, offset: int, count: int) -> bytes | None:
+    """For each page of ``count`` bytes of ``fd`` from ``offset`` (whole pages, the first one's
+    start rounded down): 1 if it is in the page cache, else 0. ``mincore`` on a mapping of the
+    range, which reads nothing (a read with ``RWF_NOWAIT`` would start readahead of the very
+    pages it asks about). None where it cannot be told (not Linux, a file that cannot be mapped)."""
+    if _mincore is None or _mmap is None or count <= 0:
+        return None
+    start = offset // _PAGE * _PAGE
+    length = offset + count - start
+    address = _mmap(None, length, _PROT_READ, _MAP_SHARED, fd, start)
+    if address in (None, _MAP_FAILED):
+        return None
+    try:
+        pages = (length + _PAGE - 1) // _PAGE
+        vector = ctypes.create_string_buffer(pages)
+        if _mincore(address, length, vector) != 0:
+            return None
+        return vector.raw[:pages].translate(_LOW_BIT)
+    finally:
+        _munmap(address, length)
+
+
+def resident_fraction(fd: int, offset: int, count: int) -> float:
+    """The share of the pages of that range that are in the page cache; 0.0 where it cannot be
+    told."""
+    pages = resident_pages(fd, offset, count)
+    return pages.count(1) / len(pages) if pages else 0.0
 
 
 def read_behind(fd: int, start: int, count: int) -> "ReadBehind | None":
@@ -89,12 +144,13 @@ class WriteBehind:
     not reach the disk.
     """
 
-    __slots__ = ("fd", "window", "started")
+    __slots__ = ("fd", "window", "started", "keep")
 
-    def __init__(self, fd: int, window: int = WINDOW):
+    def __init__(self, fd: int, window: int = WINDOW, keep: bool = False):
         self.fd = fd
         self.window = window
         self.started = 0  # bytes whose writeback has been started; None: turned off
+        self.keep = keep  # written back, not dropped
 
     def advance(self, size: int) -> None:
         started = self.started
@@ -107,7 +163,8 @@ class WriteBehind:
                 if started >= window:
                     previous = started - window
                     _call(self.fd, previous, window, _WAIT_BEFORE | _WRITE | _WAIT_AFTER)
-                    os.posix_fadvise(self.fd, previous, window, os.POSIX_FADV_DONTNEED)
+                    if not self.keep:
+                        os.posix_fadvise(self.fd, previous, window, os.POSIX_FADV_DONTNEED)
                 started += window
         except OSError as exc:
             if exc.errno == errno.EIO:
@@ -150,3 +207,82 @@ class ReadBehind:
         except OSError:
             pass
         self.done = until
+
+
+class RecentWrites:
+    """The large files a store wrote last, kept in the page cache up to ``budget`` bytes.
+
+    A file of more than one window and at most ``budget`` bytes is :meth:`reserve`-d before it
+    is written: the files kept longest are dropped from the cache (``POSIX_FADV_DONTNEED``)
+    until it fits, so its pages are the ones just freed (on the bench VM, pages the kernel had to
+    take fresh ran writes at 300-400 MiB/s in some phases, reused ones at 1,500-2,300: see
+    docs/performance.md). It is then written behind without being dropped, and :meth:`keep`-s its
+    place once it is in place, or :meth:`release`-s it if the write failed. A file is known by its
+    path and inode: one replaced or deleted since (whose pages the kernel freed with it) is not
+    touched when its turn to be dropped comes.
+
+    Per store object, that is per process: each worker keeps its own budget. Thread-safe.
+    ``budget`` 0, or a platform without ``sync_file_range``, keeps nothing.
+    """
+
+    def __init__(self, budget: int = KEEP_RECENT):
+        if budget < 0:
+            raise ValueError(f"the budget of recent writes must be >= 0, got {budget}")
+        self.budget = budget if _sync_file_range is not None else 0
+        self._lock = threading.Lock()
+        self._files: OrderedDict[str, tuple[int, int, int]] = OrderedDict()  # path -> (dev, ino, size)
+        self.held = 0  # bytes of the files kept and of the writes reserved
+
+    def admits(self, length: int | None) -> bool:
+        return length is not None and WINDOW < length <= self.budget
+
+    def reserve(self, length: int) -> None:
+        dropped = []
+        with self._lock:
+            while self._files and self.held + length > self.budget:
+                path, (dev, ino, size) = self._files.popitem(last=False)
+                self.held -= size
+                dropped.append((path, dev, ino))
+            self.held += length
+        for path, dev, ino in dropped:
+            _drop_file(path, dev, ino)
+
+    def keep(self, path: str, stat: os.stat_result, length: int) -> None:
+        """The reserved write of ``length`` bytes is now the file at ``path``."""
+        with self._lock:
+            replaced = self._files.pop(path, None)
+            if replaced is not None:  # the file it replaced went with its pages
+                self.held -= replaced[2]
+            self._files[path] = (stat.st_dev, stat.st_ino, length)
+
+    def release(self, length: int) -> None:
+        """The reserved write of ``length`` bytes failed: nothing to keep."""
+        with self._lock:
+            self.held -= length
+
+    def forget(self, path: str) -> None:
+        """``path`` (a file or a whole folder) was deleted: what was kept under it went with it."""
+        folder = path.rstrip(os.sep) + os.sep
+        with self._lock:
+            for kept in [p for p in self._files if p == path or p.startswith(folder)]:
+                self.held -= self._files.pop(kept)[2]
+
+    def kept(self) -> list[str]:
+        """The paths kept, the one kept longest first."""
+        with self._lock:
+            return list(self._files)
+
+
+def _drop_file(path: str, dev: int, ino: int) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return  # deleted or replaced by a link since: its pages went with it
+    try:
+        stat = os.fstat(fd)
+        if (stat.st_dev, stat.st_ino) == (dev, ino):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    except OSError:
+        pass  # advice
+    finally:
+        os.close(fd)

@@ -1,27 +1,16 @@
-"""Which pages of a file are in the page cache, for the tests of storage/pagecache.py.
-
-``mincore(2)`` on a mapping of the file: it reports residency without reading anything (a read
-with ``RWF_NOWAIT`` would start readahead of the very pages it is asked about).
-"""
+"""Which pages of a file are in the page cache, for the tests of storage/pagecache.py: the
+store's own ``mincore`` reader (``resident_pages``), per page."""
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import sys
 
 import pytest
 
+from storage.pagecache import resident_pages
+
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 SUPPORTED = sys.platform.startswith("linux") and hasattr(os, "posix_fadvise")
-
-_PROT_READ, _MAP_SHARED = 1, 1
-if SUPPORTED:
-    _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-    _libc.mmap.restype = ctypes.c_void_p
-    _libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
-    _libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-    _libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
 
 
 def resident(path) -> list[bool]:
@@ -31,17 +20,21 @@ def resident(path) -> list[bool]:
         size = os.fstat(fd).st_size
         if size == 0:
             return []
-        address = _libc.mmap(None, size, _PROT_READ, _MAP_SHARED, fd, 0)
-        if address in (None, ctypes.c_void_p(-1).value):
-            raise OSError(ctypes.get_errno(), "mmap")
-        try:
-            pages = (size + PAGE - 1) // PAGE
-            vector = ctypes.create_string_buffer(pages)
-            if _libc.mincore(address, size, vector) != 0:
-                raise OSError(ctypes.get_errno(), "mincore")
-            return [bool(byte & 1) for byte in vector.raw[:pages]]
-        finally:
-            _libc.munmap(address, size)
+        pages = resident_pages(fd, 0, size)
+        if pages is None:
+            raise OSError(f"cannot tell which pages of {path} are cached")
+        return [bool(page) for page in pages]
+    finally:
+        os.close(fd)
+
+
+def uncache(path, offset: int = 0, length: int = 0) -> None:
+    """Written back and dropped from the page cache (the whole file, or ``length`` bytes from
+    ``offset``): what a file not read for a while looks like."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd)
 

@@ -1,6 +1,7 @@
 """Large files with direct I/O (storage/directio.py): every byte and range comes back, the page
 cache is left alone, the ring's buffers always go back to the pool, and everything that cannot
-go direct takes the page-cache path with the same results."""
+go direct takes the page-cache path with the same results. The stores here keep none of the files
+they write in the cache (``keep_recent=0``): that is test_pagecache.py's."""
 from __future__ import annotations
 
 import errno
@@ -39,6 +40,10 @@ def pool_is_whole_again():
     assert len(pool.free) == pool.made
 
 
+def direct_store(root) -> LocalArtifactStore:
+    return LocalArtifactStore(root, keep_recent=0)
+
+
 def data(size: int, seed: str = "direct") -> bytes:
     return hashlib.shake_256(seed.encode()).digest(size)
 
@@ -57,7 +62,7 @@ def read_all(store: LocalArtifactStore, path: str, start=None, end=None, views=F
 @pytest.mark.parametrize("size", [MIN_SIZE, MIN_SIZE + 12345, 5 * BLOCK + 1, 9 * BLOCK - ALIGN],
                          ids=["aligned", "tail", "one-byte-tail", "many-blocks"])
 def test_a_large_file_round_trips_without_touching_the_page_cache(disk_dir, size):
-    store = LocalArtifactStore(disk_dir / "s")
+    store = direct_store(disk_dir / "s")
     payload = data(size, str(size))
     assert store.write("big.bin", io.BytesIO(payload), size) == size
     path = stored(store, "big.bin")
@@ -70,7 +75,7 @@ def test_a_large_file_round_trips_without_touching_the_page_cache(disk_dir, size
 
 
 def test_ranges_at_every_kind_of_edge(disk_dir):
-    store = LocalArtifactStore(disk_dir / "r")
+    store = direct_store(disk_dir / "r")
     payload = data(4 * BLOCK + 777)
     store.write("big.bin", io.BytesIO(payload), len(payload))
     size = len(payload)
@@ -89,7 +94,7 @@ def test_ranges_at_every_kind_of_edge(disk_dir):
 
 
 def test_views_are_reused_and_bytes_can_be_kept(disk_dir):
-    store = LocalArtifactStore(disk_dir / "v")
+    store = direct_store(disk_dir / "v")
     payload = data(3 * BLOCK)
     store.write("big.bin", io.BytesIO(payload), len(payload))
     chunks, _ = store.open_read("big.bin", views=True)
@@ -104,7 +109,7 @@ def test_views_are_reused_and_bytes_can_be_kept(disk_dir):
 
 
 def test_a_short_body_is_refused_and_changes_nothing(disk_dir):
-    store = LocalArtifactStore(disk_dir / "b")
+    store = direct_store(disk_dir / "b")
     store.write("model.bin", io.BytesIO(b"old"), 3)
     payload = data(3 * BLOCK)
     with pytest.raises(InvalidRequest, match=f"Received {len(payload) - 10} bytes, expected {len(payload)}"):
@@ -131,7 +136,7 @@ class Dropping(io.RawIOBase):
 
 
 def test_the_clients_error_is_its_own_and_the_disks_is_the_stores(disk_dir, monkeypatch):
-    store = LocalArtifactStore(disk_dir / "e")
+    store = direct_store(disk_dir / "e")
     payload = data(4 * BLOCK)
     # a broken connection half way: raised as it is (not a store failure), nothing written
     with pytest.raises(ConnectionResetError):
@@ -155,7 +160,7 @@ def test_the_clients_error_is_its_own_and_the_disks_is_the_stores(disk_dir, monk
 
 
 def test_a_read_closed_half_way_waits_for_its_reads_and_frees_its_buffers(disk_dir):
-    store = LocalArtifactStore(disk_dir / "c")
+    store = direct_store(disk_dir / "c")
     payload = data(8 * BLOCK)
     store.write("big.bin", io.BytesIO(payload), len(payload))
     chunks, _ = store.open_read("big.bin", views=True)
@@ -166,7 +171,7 @@ def test_a_read_closed_half_way_waits_for_its_reads_and_frees_its_buffers(disk_d
 
 
 def test_when_every_buffer_is_taken_the_page_cache_path_serves(disk_dir):
-    store = LocalArtifactStore(disk_dir / "p")
+    store = direct_store(disk_dir / "p")
     taken = []
     while (one := ring()) is not None:
         taken.append(one)
@@ -184,14 +189,14 @@ def test_when_every_buffer_is_taken_the_page_cache_path_serves(disk_dir):
 
 def test_without_direct_io_the_page_cache_path_gives_the_same_bytes(disk_dir, monkeypatch):
     monkeypatch.setattr("storage.local.set_direct", lambda fd, on: False)  # tmpfs, FUSE, ...
-    store = LocalArtifactStore(disk_dir / "n")
+    store = direct_store(disk_dir / "n")
     payload = data(3 * BLOCK + 1)
     store.write("big.bin", io.BytesIO(payload), len(payload))
     assert read_all(store, "big.bin", 7, None, views=True) == payload[7:]
 
 
 def test_small_files_unknown_lengths_and_the_kernel_mode_are_not_direct(disk_dir):
-    store = LocalArtifactStore(disk_dir / "k")
+    store = direct_store(disk_dir / "k")
     small = data(MIN_SIZE - 1)
     store.write("small.bin", io.BytesIO(small), len(small))
     assert all(resident(stored(store, "small.bin")))
@@ -204,7 +209,7 @@ def test_small_files_unknown_lengths_and_the_kernel_mode_are_not_direct(disk_dir
 
 
 def test_a_child_process_starts_with_a_pool_of_its_own(disk_dir):
-    store = LocalArtifactStore(disk_dir / "f")
+    store = direct_store(disk_dir / "f")
     payload = data(MIN_SIZE)
     store.write("big.bin", io.BytesIO(payload), len(payload))  # the parent's pool now has buffers
     assert directio._pool.made > 0

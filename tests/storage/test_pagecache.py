@@ -1,6 +1,8 @@
-"""The local store's page-cache footprint (storage/pagecache.py): where a large file cannot go
+"""The local store's page-cache footprint (storage/pagecache.py): the large files written last
+stay cached up to a budget, the oldest dropped to make room; where another large file cannot go
 direct (no direct I/O on the filesystem, no free buffers, a stream of unknown length; see
-test_directio.py), it is written behind and dropped from the cache as it streams; small files and
+test_directio.py), it is written behind and dropped from the cache as it streams; a large read
+is served from the cache when its file is there and goes around it when not; small files and
 the 'kernel' mode are left to the kernel."""
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ import pytest
 
 from storage import StorageError, open_store
 from storage.local import LocalArtifactStore
-from storage.pagecache import WINDOW, ReadBehind, WriteBehind, read_behind, write_behind
-from tests.page_cache import PAGE, SUPPORTED, disk_directory, resident
+from storage.pagecache import (
+    WINDOW, ReadBehind, RecentWrites, WriteBehind, read_behind, resident_fraction, resident_pages, write_behind,
+)
+from tests.page_cache import PAGE, SUPPORTED, disk_directory, resident, uncache
 
 MIB = 1024 * 1024
 pytestmark = pytest.mark.skipif(not SUPPORTED, reason="needs Linux mincore and posix_fadvise")
@@ -40,7 +44,7 @@ def stored(store: LocalArtifactStore, path: str) -> str:
 
 
 def test_a_large_write_leaves_only_its_last_windows_in_the_page_cache(disk_dir, no_direct):
-    store = LocalArtifactStore(disk_dir / "a")
+    store = LocalArtifactStore(disk_dir / "a", keep_recent=0)
     payload = data(6 * WINDOW + 123)
     assert store.write("big.bin", io.BytesIO(payload), len(payload)) == len(payload)
     path = stored(store, "big.bin")
@@ -65,13 +69,12 @@ def test_small_files_and_the_kernel_mode_stay_in_the_page_cache(disk_dir):
     assert all(resident(stored(kernel, "big.bin")))
 
 
-def test_a_large_read_drops_what_it_has_sent(disk_dir, no_direct):
-    # written fully cached and clean (the kernel keeps dirty pages whatever it is advised)
-    store = LocalArtifactStore(disk_dir / "r", fsync=True, page_cache="kernel")
+def test_a_large_read_of_a_file_not_cached_drops_what_it_has_sent(disk_dir, no_direct):
+    store = LocalArtifactStore(disk_dir / "r", page_cache="kernel")
     payload = data(5 * WINDOW)
     store.write("big.bin", io.BytesIO(payload), len(payload))
     path = stored(store, "big.bin")
-    assert all(resident(path))
+    uncache(path)
     reader = LocalArtifactStore(disk_dir / "r")
     chunks, size = reader.open_read("big.bin")
     with chunks:
@@ -88,6 +91,7 @@ def test_a_large_range_is_read_whole_and_only_its_own_pages_are_dropped(disk_dir
     store.write("big.bin", io.BytesIO(payload), len(payload))
     path = stored(store, "big.bin")
     start, end = WINDOW + 5, 5 * WINDOW - 7
+    uncache(path, start, end - start + 1)  # the range is not cached, the rest of the file is
     with LocalArtifactStore(disk_dir / "g").open_read("big.bin", start, end)[0] as chunks:
         assert b"".join(chunks) == payload[start:end + 1]
     pages = resident(path)
@@ -119,8 +123,9 @@ def test_write_behind_turns_itself_off_where_the_kernel_refuses_it():
         os.close(write_end)
 
 
-def test_a_failing_disk_write_is_a_storage_error_and_leaves_nothing(disk_dir, no_direct, monkeypatch):
-    store = LocalArtifactStore(disk_dir / "f")
+@pytest.mark.parametrize("keep_recent", [0, 4 * WINDOW], ids=["dropped", "kept"])
+def test_a_failing_disk_write_is_a_storage_error_and_leaves_nothing(disk_dir, no_direct, monkeypatch, keep_recent):
+    store = LocalArtifactStore(disk_dir / "f", keep_recent=keep_recent)
     store.write("model.bin", io.BytesIO(b"old"), 3)
 
     def full(*args):
@@ -133,6 +138,7 @@ def test_a_failing_disk_write_is_a_storage_error_and_leaves_nothing(disk_dir, no
     with store.open_read("model.bin")[0] as chunks:
         assert b"".join(chunks) == b"old"
     assert sorted(os.listdir(disk_dir / "f")) == ["model.bin"]  # no temporary file left behind
+    assert (store.recent.held, store.recent.kept()) == (0, [])  # the failed write's room is given back
 
 
 def test_the_mode_is_checked_and_passed_through_open_store(tmp_path):
@@ -141,3 +147,107 @@ def test_the_mode_is_checked_and_passed_through_open_store(tmp_path):
     assert open_store(str(tmp_path)).bounded
     assert not open_store(str(tmp_path), page_cache="kernel").bounded
     assert not open_store(f"file://{tmp_path}", page_cache="kernel").bounded
+
+
+# --- the files written last (RecentWrites) --------------------------------------------------------
+
+def kept_store(root, windows: int) -> LocalArtifactStore:
+    return LocalArtifactStore(root, keep_recent=windows * WINDOW)
+
+
+def write(store: LocalArtifactStore, path: str, size: int, seed: str = "") -> bytes:
+    payload = data(size + len(seed))[len(seed):] if seed else data(size)
+    assert store.write(path, io.BytesIO(payload), len(payload)) == len(payload)
+    return payload
+
+
+def test_a_large_file_written_last_stays_cached_and_is_read_from_the_cache(disk_dir):
+    store = kept_store(disk_dir / "k", 8)
+    payload = write(store, "model/weights.bin", 3 * WINDOW + 5)
+    path = stored(store, "model/weights.bin")
+    assert all(resident(path))  # written behind, not dropped
+    assert store.recent.kept() == [path] and store.recent.held == len(payload)
+    chunks, size = store.open_read("model/weights.bin")
+    with chunks:
+        assert (size, b"".join(chunks)) == (len(payload), payload)
+    assert all(resident(path))  # a cached file is read through the cache and left there
+
+
+def test_the_file_kept_longest_is_dropped_to_make_room(disk_dir, no_direct):
+    store = kept_store(disk_dir / "o", 7)
+    first = write(store, "a.bin", 3 * WINDOW, "a")
+    write(store, "b.bin", 3 * WINDOW, "b")
+    assert all(resident(stored(store, "a.bin"))) and all(resident(stored(store, "b.bin")))
+    write(store, "c.bin", 3 * WINDOW, "c")  # 9 windows would not fit in 7: a makes room
+    assert not any(resident(stored(store, "a.bin")))
+    assert all(resident(stored(store, "b.bin"))) and all(resident(stored(store, "c.bin")))
+    assert store.recent.kept() == [stored(store, "b.bin"), stored(store, "c.bin")]
+    assert store.recent.held == 6 * WINDOW
+    # a file no longer cached is read around the cache (here, without direct I/O: dropped
+    # behind the reader), not into it
+    with store.open_read("a.bin")[0] as chunks:
+        assert b"".join(chunks) == first
+    assert not any(resident(stored(store, "a.bin"))[:WINDOW // PAGE])
+
+
+def test_files_beyond_the_budget_small_files_and_a_budget_of_zero_are_not_kept(disk_dir):
+    store = kept_store(disk_dir / "b", 2)
+    write(store, "big.bin", 2 * WINDOW + 1)  # more than the budget: direct I/O, never cached
+    assert not any(resident(stored(store, "big.bin"))[:2 * WINDOW // PAGE])
+    write(store, "small.bin", WINDOW)  # one window: left to the kernel, not counted
+    assert all(resident(stored(store, "small.bin")))
+    assert (store.recent.kept(), store.recent.held) == ([], 0)
+    none = LocalArtifactStore(disk_dir / "z", keep_recent=0)
+    write(none, "big.bin", 2 * WINDOW)
+    assert not any(resident(stored(none, "big.bin"))) and none.recent.kept() == []
+    assert LocalArtifactStore(disk_dir / "kk", page_cache="kernel").recent.budget == 0
+    with pytest.raises(ValueError, match="budget"):
+        RecentWrites(-1)
+
+
+def test_a_kept_file_replaced_or_deleted_is_no_longer_counted(disk_dir):
+    store = kept_store(disk_dir / "r", 8)
+    write(store, "run/a.bin", 2 * WINDOW, "1")
+    write(store, "run/a.bin", 3 * WINDOW, "2")  # replaced by another kept file: counted once
+    assert (store.recent.kept(), store.recent.held) == ([stored(store, "run/a.bin")], 3 * WINDOW)
+    write(store, "run/a.bin", 10, "3")  # replaced by a small file
+    assert (store.recent.kept(), store.recent.held) == ([], 0)
+    write(store, "run/a.bin", 2 * WINDOW, "4")
+    write(store, "run/sub/b.bin", 2 * WINDOW, "5")
+    write(store, "c.bin", 2 * WINDOW, "6")
+    store.delete("run")  # a folder: everything kept under it goes
+    assert (store.recent.kept(), store.recent.held) == ([stored(store, "c.bin")], 2 * WINDOW)
+    store.delete("c.bin")
+    assert (store.recent.kept(), store.recent.held) == ([], 0)
+
+
+def test_a_file_put_in_place_of_a_kept_one_behind_the_stores_back_is_left_alone(disk_dir):
+    store = kept_store(disk_dir / "s", 4)
+    write(store, "a.bin", 2 * WINDOW, "a")
+    path = stored(store, "a.bin")
+    other = disk_dir / "other.bin"
+    other.write_bytes(data(2 * WINDOW))
+    os.replace(other, path)  # another inode now: the one kept went with its pages
+    assert all(resident(path))
+    write(store, "b.bin", 2 * WINDOW, "b")
+    write(store, "c.bin", 2 * WINDOW, "c")  # a's turn to be dropped: not this file
+    assert all(resident(path))
+    assert store.recent.kept() == [stored(store, "b.bin"), stored(store, "c.bin")]
+
+
+def test_what_is_cached_is_told_without_reading_it(disk_dir):
+    path = disk_dir / "f.bin"
+    path.write_bytes(data(4 * WINDOW))
+    uncache(path, WINDOW, 2 * WINDOW)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        pages = resident_pages(fd, 0, 4 * WINDOW)
+        per_window = WINDOW // PAGE
+        assert pages == b"\x01" * per_window + b"\x00" * 2 * per_window + b"\x01" * per_window
+        assert resident_fraction(fd, 0, 4 * WINDOW) == 0.5
+        assert resident_fraction(fd, WINDOW + 1, WINDOW) == 0.0  # whole pages, unaligned start
+        assert resident_fraction(fd, 3 * WINDOW, WINDOW) == 1.0
+        assert resident_pages(fd, 0, 4 * WINDOW) == pages  # asking read nothing in
+        assert resident_pages(fd, 0, 0) is None
+    finally:
+        os.close(fd)
