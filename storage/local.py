@@ -5,6 +5,7 @@ import errno
 import os
 import secrets
 import shutil
+import stat
 
 from storage.base import (
     CHUNK_SIZE, ArtifactNotFound, ArtifactStore, ByteChunks, FileInfo, InvalidRequest,
@@ -32,8 +33,8 @@ class LocalArtifactStore(ArtifactStore):
 
     * Writes go to a temporary file in the target's directory and are moved into place with
       ``os.replace``, so a reader (or a crash) never sees a half-written artifact.
-    * Every path is resolved with ``os.path.realpath`` and must stay inside the (resolved) root
-      *after* resolution: a symlink inside the store that points outside is refused with
+    * Every path is resolved as ``os.path.realpath`` resolves it (:meth:`_real`) and must stay
+      inside the (resolved) root *after* resolution: a symlink inside the store that points outside is refused with
       :class:`UnsafePath` for every operation, and such links are left out of listings.
     * Multipart upload and presigned URLs are not supported (``NotSupported``).
     * ``page_cache="bounded"`` (the default): the large files written last, up to
@@ -74,10 +75,35 @@ class LocalArtifactStore(ArtifactStore):
         if not rel and not allow_root:
             raise UnsafePath("Invalid path: the artifact root itself cannot be used here")
         full = os.path.join(self.root, *rel.split("/")) if rel else self.root
-        real = os.path.realpath(full)
+        real = self._real(full)
         if not self._inside(real):
             raise UnsafePath(f"Invalid path {path!r}: resolves outside the artifact root")
         return rel, full, real
+
+    def _real(self, full: str) -> str:
+        """``os.path.realpath(full)`` for a path lexically under the root (itself resolved when
+        the store was made): only the components below the root are looked at, one ``lstat``
+        each, and the first symbolic link among them hands the rest to ``realpath``. Past the
+        first component that cannot be looked at (missing, under a file), the rest is appended
+        as it is, as ``realpath`` does (bench W6: ``realpath`` from ``/`` was 7% of a model
+        version's creation)."""
+        root = self.root
+        if full == root:
+            return root
+        if not full.startswith(root.rstrip(os.sep) + os.sep) or os.altsep:
+            return os.path.realpath(full)
+        path = root
+        parts = full[len(root.rstrip(os.sep)) + 1:].split(os.sep)
+        for i, part in enumerate(parts):
+            here = os.path.join(path, part)
+            try:
+                mode = os.lstat(here).st_mode
+            except OSError:
+                return os.path.join(here, *parts[i + 1:])
+            if stat.S_ISLNK(mode):
+                return os.path.realpath(os.path.join(here, *parts[i + 1:]))
+            path = here
+        return path
 
     # -- writing ------------------------------------------------------------------------------
     def write(self, path: str, stream: WriteSource, length: int | None = None) -> int:
@@ -105,7 +131,7 @@ class LocalArtifactStore(ArtifactStore):
                     written = self._write_buffered(out, stream, length, rel, keep)
                 if self.fsync:
                     os.fsync(out.fileno())
-                stat = os.fstat(fd)
+                info = os.fstat(fd)
             try:
                 os.replace(tmp, real)
             except OSError as exc:
@@ -119,7 +145,7 @@ class LocalArtifactStore(ArtifactStore):
                 pass
             raise
         if keep:
-            self.recent.keep(real, stat, length)
+            self.recent.keep(real, info, length)
         elif self.recent.budget:
             self.recent.forget(real)  # a file kept there before was replaced
         if self.fsync:
@@ -296,7 +322,7 @@ class LocalArtifactStore(ArtifactStore):
             raise InvalidRequest(f"Cannot write {rel!r}: a parent path is a file") from None
         except OSError as exc:
             raise _write_error(rel, exc) from exc
-        if not self._inside(os.path.realpath(directory)):
+        if not self._inside(self._real(directory)):
             raise UnsafePath(f"Invalid path {rel!r}: resolves outside the artifact root")
 
     def _link(self, source: str, source_rel: str, directory: str, target_rel: str, name: str) -> int:

@@ -215,6 +215,18 @@ def test_symlinks_inside_the_root_are_followed(trap):
         store.delete("ok/f-alias.txt")
 
 
+def test_paths_resolve_as_realpath_resolves_them(trap):
+    """The store resolves only the components below its root; the answer is realpath's."""
+    store, root, _ = trap
+    os.symlink("ok", root / "alias")
+    os.symlink("loop-b", root / "loop-a")
+    os.symlink("loop-a", root / "loop-b")
+    for rel in ["", "ok", "ok/f.txt", "ok/missing/deeper/x", "ok/f.txt/under-a-file", "alias/f.txt",
+                "alias/new/x", *ESCAPES, "loop-a", "loop-a/x", "missing", "ok/uplink/nested/deep.txt"]:
+        full = os.path.join(store.root, *rel.split("/")) if rel else store.root
+        assert store._real(full) == os.path.realpath(full), rel
+
+
 def test_root_given_through_a_symlink_works(tmp_path):
     (tmp_path / "real").mkdir()
     os.symlink(tmp_path / "real", tmp_path / "via-link")
