@@ -27,6 +27,8 @@ MAX_SEGMENTS = 256
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # "file://", "s3://", "mlflow-artifacts://" - a URI smuggled in as a path.
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+# Unicode's control characters, category Cc, exactly: C0, DEL and C1.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def _decoded_forms(path: str) -> list[str]:
@@ -46,9 +48,8 @@ def _check_form(original: str, form: str) -> None:
     def reject(reason: str) -> None:
         raise UnsafePath(f"Invalid path {original!r}: {reason}")
 
-    for ch in form:
-        if unicodedata.category(ch) == "Cc":
-            reject("control characters (including NUL) are not allowed")
+    if _CONTROL.search(form):
+        reject("control characters (including NUL) are not allowed")
     if "\\" in form:
         reject("backslashes are not allowed")
     if "#" in form:
@@ -60,7 +61,7 @@ def _check_form(original: str, form: str) -> None:
         reject("drive letters are not allowed")
     if _SCHEME.match(form):
         reject("URIs are not allowed where a relative path is expected")
-    if any(segment == ".." for segment in form.split("/")):
+    if ".." in form.split("/"):
         reject("'..' segments are not allowed")
 
 
@@ -88,6 +89,8 @@ def safe_relpath(path: str) -> str:
         raise UnsafePath(f"Invalid path {path!r}: percent-encoding is not valid UTF-8") from None
     for form in forms:
         _check_form(path, form)
+        if form.isascii():
+            continue  # ASCII is its own NFKC form
         normalised = unicodedata.normalize("NFKC", form)
         if normalised != form:
             _check_form(path, normalised)

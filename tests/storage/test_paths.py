@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import unicodedata
 
 import pytest
 
@@ -242,3 +243,13 @@ def test_s3_listing_skips_keys_no_client_could_address(s3_store):
         raw.put_object(s3_store.bucket, f"{s3_store.prefix}/{name}", io.BytesIO(b"x"), 1)
     assert [(f.path, f.is_dir) for f in s3_store.list_dir("")] == [("dir", True), ("ok.txt", False)]
     assert s3_store.list_dir("dir") == []
+
+
+def test_the_control_characters_refused_are_unicodes_category_cc():
+    controls = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cc"]
+    assert len(controls) == 65
+    for ch in controls:
+        with pytest.raises(UnsafePath, match="control characters"):
+            safe_relpath(f"a{ch}b")
+    for ch in ("\u00ad", "\u200b", "\u2028", "\ufeff"):  # format characters and separators: not Cc
+        assert safe_relpath(f"a{ch}b") == f"a{ch}b"
