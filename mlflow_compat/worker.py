@@ -19,7 +19,18 @@ idle ones closed, ``max_requests``, SIGTERM finishing the requests in flight wit
 ``graceful_timeout``; gthread's own ``handle`` still serves a connection's first request, TLS,
 HTTP/2 and anything unusual. A request the client pipelined behind the one just answered is
 served at once by the same thread (it was read from the socket with the first, so epoll would
-never report it). The heartbeat (an ``fchmod`` of the worker's temp file) is written at most
+never report it).
+
+A lone client (a training script logging in a loop, a pipeline registering versions) is served by
+one thread: while the connection just answered is the only one being served, its thread waits up
+to ``LINGER`` on that socket alone for the next request instead of re-arming it in the epoll
+set, where the kernel hands a ready connection to the thread that has waited longest, so
+successive requests alternated between threads. Each thread has its own SQLite connection, and
+SQLite drops a connection's whole page cache when another connection has written since its last
+transaction: every request re-read its pages (12 ``pread`` calls for a model version's creation,
+none with one thread). The other threads stay in the epoll set meanwhile, so no other connection
+waits for the lingering one; with several connections being served, nothing lingers (threads
+waiting on their own sockets then contended for the GIL: fifth round, docs/performance.md). The heartbeat (an ``fchmod`` of the worker's temp file) is written at most
 once per second; the arbiter only needs one within ``timeout`` (120 s).
 
 And each small response leaves in one ``send``: gunicorn sends the status line and headers,
@@ -64,6 +75,9 @@ FIRST_REQUEST_SECONDS = 5.0
 # A first body write up to this size goes out with the headers; a larger one (an artifact, a long
 # history page) is sent as gunicorn sends it, without another copy of it.
 ONE_SEND_LIMIT = 64 * 1024
+# How long the thread that answered a lone client waits on its connection for the next request
+# (the bench's Python client takes 0.7-1 ms between an answer and its next request).
+LINGER_MS = 2
 # In the WSGI environ of this worker's requests: a response may yield memoryviews, each sent
 # before the next is asked for (an artifact read with direct I/O reuses its buffers).
 WRITES_VIEWS = "modelops.writes_views"
@@ -265,6 +279,7 @@ class ThreadWorker(GThreadWorker):
         self._listeners: dict[int, object] = {}
         self._listening = False
         self._threads: list[threading.Thread] = []
+        self._serving = 0  # connections a pool thread is serving (or lingering on) right now
         self._stopping = threading.Event()
         self._done = False  # set at the end of a stop: the pool threads return
         self._drained = threading.Condition(self._lock)  # notified when the last connection closes
@@ -407,6 +422,8 @@ class ThreadWorker(GThreadWorker):
                     continue
                 with self._lock:
                     conn = self.keepalived_conns.pop(fd, None)
+                    if conn is not None:
+                        self._serving += 1
                 # None: closed as idle after its event fired. (If a new connection got the closed
                 # one's descriptor meanwhile, this thread takes it: gthread's handle then waits
                 # for its first request as it waits for any new connection's.)
@@ -415,16 +432,35 @@ class ThreadWorker(GThreadWorker):
 
     def _serve_conn(self, conn) -> None:
         try:
-            keepalive = self.handle(conn)
-        except Exception:  # handle answers what it can; a failure here must not end the thread
-            self.log.exception("Error serving a connection")
-            keepalive = False
-        if keepalive is _DEFER:  # a new connection that sent nothing within gthread's data timeout
-            keepalive = True
-        if keepalive and self.alive:
-            self._park(conn)
-        else:
-            self._discard(conn, graceful=True)
+            while True:
+                try:
+                    keepalive = self.handle(conn)
+                except Exception:  # handle answers what it can; a failure here must not end the thread
+                    self.log.exception("Error serving a connection")
+                    keepalive = False
+                if keepalive is _DEFER:  # a new connection that sent nothing within gthread's data timeout
+                    keepalive = True
+                if not (keepalive and self.alive):
+                    self._discard(conn, graceful=True)
+                    return
+                if not self._linger(conn):
+                    self._park(conn)
+                    return
+        finally:
+            with self._lock:
+                self._serving -= 1
+
+    def _linger(self, conn) -> bool:
+        """Whether ``conn``'s next request came within ``LINGER_MS``, this thread waiting for it
+        on that socket alone, the connection being the only one served (module docstring)."""
+        if self._serving != 1 or self.cfg.threads < 2 or self.cfg.is_ssl or not conn.initialized or conn.is_http2:
+            return False
+        waiter = select.poll()
+        try:
+            waiter.register(conn.sock, select.POLLIN)
+            return bool(waiter.poll(LINGER_MS)) and self.alive
+        except (OSError, ValueError):  # closed meanwhile: parking it finds out
+            return False
 
     def _accept(self, listener) -> None:
         try:
