@@ -141,6 +141,12 @@ def _page_json(key: str, items, encode_one, next_page_token: str | None) -> Resp
     return Response("{" + ",".join(parts) + "}", status=200, mimetype=JSON_MIMETYPE)
 
 
+def model_version_answer(mv) -> Response:
+    """``{"model_version": ...}``: the answer of create, get, update, transition-stage and get by
+    alias, as the schema dumps it (a test holds them equal)."""
+    return Response('{"model_version":' + model_version_json(mv) + "}", status=200, mimetype=JSON_MIMETYPE)
+
+
 def model_versions_json(versions, next_page_token: str | None = None) -> Response:
     """The answer of a version search, written directly: the schema costs about 20 us a version
     and a page holds up to 200,000 (bench W6: 500)."""

@@ -5,16 +5,15 @@ from flask import Blueprint, current_app, request
 from mlflow_compat import filters, page_tokens
 from mlflow_compat.api.artifacts import repository, send_artifact
 from mlflow_compat.api.registered_models import checked_max_results
+from mlflow_compat.encoders import model_version_answer, model_versions_json
 from mlflow_compat.errors import invalid
 from mlflow_compat.schemas import registry as s
-from mlflow_compat.encoders import model_versions_json
 from mlflow_compat.wire import rpc
 from registry_core import promotion, registry, registry_search
 
 bp = Blueprint("model_versions", __name__)
 native = Blueprint("model_version_lineage", __name__)  # mounted at /api/2.0/modelops
 ui = Blueprint("model_version_downloads", __name__)  # mounted at the root
-_version = s.ModelVersionOut()
 
 MAX_RESULTS = 200_000
 
@@ -26,26 +25,26 @@ def create(m):
         m["name"], m["source"], m["run_id"], m["tags"], m["run_link"],
         m["description"], m["model_id"], repository(), current_app.config["MODELOPS"].serve_artifacts,
     )
-    return {"model_version": _version.dump(version)}
+    return model_version_answer(version)
 
 
 @bp.get("/model-versions/get")
 @rpc(s.VersionRef)
 def get(m):
-    return {"model_version": _version.dump(registry.get_version(m["name"], m["version"]))}
+    return model_version_answer(registry.get_version(m["name"], m["version"]))
 
 
 @bp.patch("/model-versions/update")
 @rpc(s.UpdateModelVersion)
 def update(m):
-    return {"model_version": _version.dump(registry.update_version(m["name"], m["version"], m["description"]))}
+    return model_version_answer(registry.update_version(m["name"], m["version"], m["description"]))
 
 
 @bp.post("/model-versions/transition-stage")
 @rpc(s.TransitionStage)
 def transition_stage(m):
     version = registry.transition_stage(m["name"], m["version"], m["stage"], m["archive_existing_versions"])
-    return {"model_version": _version.dump(version)}
+    return model_version_answer(version)
 
 
 @bp.delete("/model-versions/delete")

@@ -2,6 +2,7 @@
 from flask import Blueprint
 
 from mlflow_compat import filters, page_tokens
+from mlflow_compat.encoders import model_version_answer, model_versions_json
 from mlflow_compat.errors import invalid
 from mlflow_compat.schemas import registry as s
 from mlflow_compat.wire import rpc
@@ -9,7 +10,6 @@ from registry_core import registry, registry_search
 
 bp = Blueprint("registered_models", __name__)
 _model = s.RegisteredModelOut()
-_version = s.ModelVersionOut()
 
 MAX_RESULTS = 1000
 
@@ -71,7 +71,7 @@ def search(m):
 @bp.route("/registered-models/get-latest-versions", methods=["GET", "POST"])
 @rpc(s.GetLatestVersions)
 def get_latest_versions(m):
-    return {"model_versions": _version.dump(registry.latest_versions(m["name"], m["stages"]), many=True)}
+    return model_versions_json(registry.latest_versions(m["name"], m["stages"]))
 
 
 @bp.post("/registered-models/set-tag")
@@ -105,4 +105,4 @@ def delete_alias(m):
 @bp.get("/registered-models/alias")
 @rpc(s.AliasRef)
 def get_by_alias(m):
-    return {"model_version": _version.dump(registry.version_by_alias(m["name"], m["alias"]))}
+    return model_version_answer(registry.version_by_alias(m["name"], m["alias"]))

@@ -34,7 +34,7 @@ def test_model_versions_fast_encoder_equals_the_schema():
     from flask import Flask
 
     from mlflow_compat.schemas.registry import ModelVersionOut
-    from mlflow_compat.encoders import model_version_json, model_versions_json
+    from mlflow_compat.encoders import model_version_answer, model_version_json, model_versions_json
     from mlflow_compat.wire import json_response
     from registry_core.registry import VersionView
 
@@ -73,6 +73,7 @@ def test_model_versions_fast_encoder_equals_the_schema():
         for mv in (full, bare, empties, deleted, odd):
             one = json_response({"model_version": schema.dump(mv)}).get_data(as_text=True)
             assert '{"model_version":' + model_version_json(mv) + "}" == one
+            assert model_version_answer(mv).get_data(as_text=True) == one
         for versions in ([full, bare, empties, deleted, odd], [bare], []):
             for token in (None, "eyJvZmZzZXQiOiA0fQ=="):
                 fast = model_versions_json(versions, token).get_data(as_text=True)
