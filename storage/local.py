@@ -265,9 +265,13 @@ class LocalArtifactStore(ArtifactStore):
         out of the store are left out; a directory reached twice through links is copied once."""
         src_rel, _, src_real = self._resolve(src)
         dst_rel, _, dst_real = self._resolve(dst, allow_root=False)
-        if not os.path.exists(src_real):
+        try:
+            top = os.stat(src_real)
+        except FileNotFoundError:
             return 0
-        if not os.path.isdir(src_real):
+        except OSError as exc:
+            raise _read_error(src_rel, exc) from None
+        if not stat.S_ISDIR(top.st_mode):
             parent, name = os.path.split(dst_real)
             self._make_dir(parent, dst_rel)
             copied = self._link(src_real, src_rel, parent, dst_rel, name)
@@ -277,11 +281,11 @@ class LocalArtifactStore(ArtifactStore):
         if dst_real == src_real or dst_real.startswith(src_real.rstrip(os.sep) + os.sep):
             raise InvalidRequest(f"Cannot copy {src_rel or 'the root'!r} into itself ({dst_rel!r})")
         copied, seen, made = 0, set(), set()
-        pending = [(src_real, src_rel, dst_real, dst_rel)]
+        pending = [(src_real, src_rel, dst_real, dst_rel, top)]
         while pending:
-            s_dir, s_rel, d_dir, d_rel = pending.pop()
+            s_dir, s_rel, d_dir, d_rel, ident = pending.pop()
             try:
-                ident = os.stat(s_dir)
+                ident = ident or os.stat(s_dir)
                 if (ident.st_dev, ident.st_ino) in seen:
                     continue
                 seen.add((ident.st_dev, ident.st_ino))
@@ -302,7 +306,7 @@ class LocalArtifactStore(ArtifactStore):
                     continue
                 child_rel, target_rel = _join(s_rel, entry.name), _join(d_rel, entry.name)
                 if is_dir:
-                    pending.append((source, child_rel, os.path.join(d_dir, entry.name), target_rel))
+                    pending.append((source, child_rel, os.path.join(d_dir, entry.name), target_rel, None))
                     continue
                 if d_dir not in made:
                     self._make_dir(d_dir, d_rel)
@@ -317,7 +321,13 @@ class LocalArtifactStore(ArtifactStore):
         """Make the folder ``directory`` that ``rel`` is written into, and check it is still
         inside the root once it exists (``makedirs`` may have raced with a symlink swap)."""
         try:
-            os.makedirs(directory, exist_ok=True)
+            try:
+                os.mkdir(directory)  # as a rule its parent exists: one call
+            except FileNotFoundError:
+                os.makedirs(directory, exist_ok=True)
+            except FileExistsError:
+                if not os.path.isdir(directory):
+                    raise
         except (FileExistsError, NotADirectoryError):
             raise InvalidRequest(f"Cannot write {rel!r}: a parent path is a file") from None
         except OSError as exc:
