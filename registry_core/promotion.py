@@ -107,16 +107,15 @@ def _within(uri: str, root: str) -> bool:
 
 # The reads and writes of a promotion, each compiled once per database: peewee took longer to
 # write these statements than the database to run them (bench W6 create).
-_RUN = Prepared(lambda run_id: Run.select(Run.run_uuid, Run.experiment, Run.artifact_uri).where(
-    Run.run_uuid == pw.Value(run_id)), "run_id")
+# the run with its git tags: a row per tag found, one row of NULL tags when none is (what the
+# source's resolution reads, and lineage then, in one statement)
+_RUN = Prepared(lambda run_id: Run.select(Run.run_uuid, Run.experiment, Run.artifact_uri, Tag.key, Tag.value).join(
+    Tag, pw.JOIN.LEFT_OUTER, on=((Tag.run == Run.run_uuid) & Tag.key.in_([GIT_COMMIT_TAG, *GIT_REPO_TAGS]))
+).where(Run.run_uuid == pw.Value(run_id)), "run_id")
 _NAMED_MODEL = Prepared(lambda run_id, name: LoggedModel.select(LoggedModel.model_id, LoggedModel.artifact_location).where(
     (LoggedModel.source_run_id == pw.Value(run_id)) & (LoggedModel.name == pw.Value(name))
     & (LoggedModel.lifecycle_stage != "deleted")
 ).order_by(LoggedModel.creation_timestamp.desc()).limit(1), "run_id", "name")
-# the run's experiment with its git tags (a row per tag found; one row of NULL tags when none is)
-_LINEAGE_TAGS = Prepared(lambda run_id: Run.select(Run.experiment, Tag.key, Tag.value).join(
-    Tag, pw.JOIN.LEFT_OUTER, on=((Tag.run == Run.run_uuid) & Tag.key.in_([GIT_COMMIT_TAG, *GIT_REPO_TAGS]))
-).where(Run.run_uuid == pw.Value(run_id)), "run_id")
 _LINEAGE_DATASETS = Prepared(lambda run_id: Input.select(Dataset.name, Dataset.digest, InputTag.value).join(
     Dataset, on=(Input.dataset == Dataset.dataset_uuid)
 ).switch(Input).join(
@@ -141,18 +140,20 @@ _TOUCH_MODEL = Prepared(lambda now, model: RegisteredModel.update(last_updated_t
     RegisteredModel.id == pw.Value(model)), "now", "model")
 
 
-def _run_row(run_id: str, source: str):
-    row = _RUN.first(run_id=run_id)
-    if row is None:
+def _run_rows(run_id: str, source: str) -> list[tuple]:
+    """The run's ``_RUN`` rows: ``[0][2]`` is its artifact URI."""
+    rows = _RUN.execute(run_id=run_id).fetchall()
+    if not rows:
         raise _invalid_source(source, "The run_id request parameter must identify the resource that contains the source.")
-    return row
+    return rows
 
 
 class Resolved:
     def __init__(self, location: str | None, run_id: str | None, model_id: str | None, shared_snapshot: bool = False,
-                 external: bool = False):
+                 external: bool = False, run_rows: list[tuple] | None = None):
         self.location = location  # an artifact URI inside the store, or None (prompts)
         self.run_id = run_id
+        self.run_rows = run_rows  # the _RUN rows of run_id, when resolving read them
         self.model_id = model_id
         self.shared_snapshot = shared_snapshot  # already an immutable registry snapshot
         # the candidate's artifacts live in a client-written root outside the server's store
@@ -191,7 +192,8 @@ def resolve_source(source: str, run_id: str | None, model_id: str | None, repo: 
         source_run, rel = segments[0], "/".join(segments[1:])
         if run_id and run_id != source_run:
             raise _invalid_source(source, "The run_id request parameter must identify the resource that contains the source.")
-        row = _run_row(source_run, source)
+        rows = _run_rows(source_run, source)
+        row = rows[0]
         try:
             safe_relpath(rel)
         except UnsafePath:
@@ -202,18 +204,19 @@ def resolve_source(source: str, run_id: str | None, model_id: str | None, repo: 
             named = _NAMED_MODEL.first(run_id=source_run, name=first)
             if named is not None and (external or not repo.list(repo.resolve(row[2], rel))):
                 location = named[1] if not rest else f"{named[1].rstrip('/')}/{rest}"
-                return Resolved(location, source_run, model_id or named[0], external=not repo.owns(named[1]))
+                return Resolved(location, source_run, model_id or named[0], external=not repo.owns(named[1]),
+                                run_rows=rows)
         location = row[2] if not rel else f"{row[2].rstrip('/')}/{rel}"
-        return Resolved(location, source_run, model_id, external=external)
+        return Resolved(location, source_run, model_id, external=external, run_rows=rows)
     if repo.owns(source):
         if model_id:
             model = logged_models.get(model_id)
             if _within(source, model.artifact_location):
                 return Resolved(source, run_id or model.source_run_id, model_id)
         if run_id:
-            row = _run_row(run_id, source)
-            if _within(source, row[2]):
-                return Resolved(source, run_id, model_id)
+            rows = _run_rows(run_id, source)
+            if _within(source, rows[0][2]):
+                return Resolved(source, run_id, model_id, run_rows=rows)
         raise _invalid_source(
             source, "It must lie inside the artifacts of the run_id or model_id given with it."
         )
@@ -225,9 +228,9 @@ def resolve_source(source: str, run_id: str | None, model_id: str | None, repo: 
         if not repo.owns(model.artifact_location) and _within(source, model.artifact_location):
             return Resolved(source, run_id or model.source_run_id, model_id, external=True)
     if run_id:
-        row = _run_row(run_id, source)
-        if not repo.owns(row[2]) and _within(source, row[2]):
-            return Resolved(source, run_id, model_id, external=True)
+        rows = _run_rows(run_id, source)
+        if not repo.owns(rows[0][2]) and _within(source, rows[0][2]):
+            return Resolved(source, run_id, model_id, external=True, run_rows=rows)
     raise _invalid_source(
         source, "Sources must be runs:/, models:/ or artifact URIs of this server's artifact store."
     )
@@ -243,16 +246,18 @@ def _snapshot(repo: ArtifactRepository, location: str, proxied: bool) -> str:
     return repo.uri_for(dst, proxied)
 
 
-def _lineage(run_id: str | None) -> dict:
-    """What the run a version is promoted from records: experiment, git tags, input datasets."""
+def _lineage(run_id: str | None, rows: list[tuple] | None = None) -> dict:
+    """What the run a version is promoted from records: experiment, git tags, input datasets.
+    ``rows``: the run's ``_RUN`` rows, if already read."""
     if not run_id:
         return {}
-    rows = _LINEAGE_TAGS.execute(run_id=run_id).fetchall()
+    if rows is None:
+        rows = _RUN.execute(run_id=run_id).fetchall()
     if not rows:
         return {}  # no such run (a models:/ source's run may have been deleted since)
-    tags = {key: value for _, key, value in rows if key is not None}
+    tags = {key: value for _, _, _, key, value in rows if key is not None}
     return {
-        "source_experiment_id": rows[0][0],
+        "source_experiment_id": rows[0][1],
         "source_commit": tags.get(GIT_COMMIT_TAG),
         "source_repository": next((tags[t] for t in GIT_REPO_TAGS if tags.get(t)), None),
         "datasets": [
@@ -272,7 +277,7 @@ def promote(name, source, run_id, tags, run_link, description, model_id, repo: A
     location = resolved.location
     if location and not resolved.shared_snapshot and not resolved.external:
         location = _snapshot(repo, location, proxied)
-    lineage = _lineage(resolved.run_id) if not prompt else {}
+    lineage = _lineage(resolved.run_id, resolved.run_rows) if not prompt else {}
     for attempt in range(_VERSION_RETRIES):
         try:
             with database.atomic():
