@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import peewee
 from playhouse.pool import MaxConnectionsExceeded, PooledMySQLDatabase, PooledPostgresqlDatabase
 
+from registry_core.checkpointer import BACKSTOP, Checkpointer
 from registry_core.errors import Busy, InvalidInput
 
 database = peewee.DatabaseProxy()
@@ -42,12 +43,17 @@ class TracksWrites:
     def commit(self):
         super().commit()
         _applied.value = True
+        self.wrote()
 
     def execute_sql(self, sql, params=None):
         cursor = super().execute_sql(sql, params)
         if not self.in_transaction() and not sql.lstrip()[:6].upper().startswith(("SELECT", "PRAGMA", "SHOW", "SET")):
             _applied.value = True
+            self.wrote()
         return cursor
+
+    def wrote(self) -> None:
+        """Called after each commit or autocommitted write."""
 
 
 def begin_work() -> None:
@@ -79,10 +85,16 @@ class SerializedSqliteDatabase(TracksWrites, peewee.SqliteDatabase):
 
     LOCK_TIMEOUT = 10.0
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, checkpoints: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self._writer = threading.Lock()
         self._holder = threading.local()
+        # WAL checkpoints off the requests (registry_core.checkpointer), for a database file
+        self.checkpointer = Checkpointer(self.database, self._writer) if checkpoints else None
+
+    def wrote(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.committed()
 
     def begin(self, lock_type=None):
         if not self._writer.acquire(timeout=self.LOCK_TIMEOUT):
@@ -125,17 +137,21 @@ def open_database(uri: str) -> peewee.Database:
         path = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else ""
         if not path:
             raise InvalidInput(f"Invalid SQLite URI {uri!r}: use sqlite:///path/to/file.db")
-        if path != ":memory:":
+        in_memory = path == ":memory:"
+        if not in_memory:
             directory = os.path.dirname(os.path.abspath(path))
             os.makedirs(directory, exist_ok=True)
         return SerializedSqliteDatabase(
             path,
+            checkpoints=not in_memory,
             pragmas={
                 "journal_mode": "wal",
                 "synchronous": "normal",
                 "busy_timeout": 5000,
                 "foreign_keys": 1,
                 "cache_size": -4000,  # 4 MB of page cache per connection (one per thread)
+                # the checkpointer's thread checkpoints; a request only if it falls far behind
+                "wal_autocheckpoint": BACKSTOP if not in_memory else 1000,
             },
             timeout=5,
             check_same_thread=False,
