@@ -34,8 +34,9 @@ class LocalArtifactStore(ArtifactStore):
     * Writes go to a temporary file in the target's directory and are moved into place with
       ``os.replace``, so a reader (or a crash) never sees a half-written artifact.
     * Every path is resolved as ``os.path.realpath`` resolves it (:meth:`_real`) and must stay
-      inside the (resolved) root *after* resolution: a symlink inside the store that points outside is refused with
-      :class:`UnsafePath` for every operation, and such links are left out of listings.
+      inside the (resolved) root *after* resolution: a symlink inside the store that points
+      outside is refused with :class:`UnsafePath` for every operation, and such links are left
+      out of listings.
     * Multipart upload and presigned URLs are not supported (``NotSupported``).
     * ``page_cache="bounded"`` (the default): the large files written last, up to
       ``keep_recent`` bytes (per store object, so per worker process), are written behind and
