@@ -9,6 +9,7 @@ rejects rather than repairs anything that looks hostile.
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 import urllib.parse
@@ -65,6 +66,13 @@ def _check_form(original: str, form: str) -> None:
         reject("'..' segments are not allowed")
 
 
+# Paths up to this long have their answers remembered: a request checks the same few paths at each
+# layer it passes (a model version's creation: nine checks of four paths), and a refusal is not
+# remembered (it raises). At most _REMEMBERED of them: about 1 MiB.
+_REMEMBER_CHARS = 512
+_REMEMBERED = 1024
+
+
 def safe_relpath(path: str) -> str:
     """Validate and normalise a client-supplied relative artifact path.
 
@@ -79,6 +87,17 @@ def safe_relpath(path: str) -> str:
     -> ``a b.txt``): the fixed point of decoding, so decoding it again changes nothing, and the
     names a listing returns round-trip through the MLflow client, which does not quote them.
     """
+    if type(path) is str and len(path) <= _REMEMBER_CHARS:
+        return _remembered(path)
+    return _safe_relpath(path)
+
+
+@functools.lru_cache(maxsize=_REMEMBERED)
+def _remembered(path: str) -> str:
+    return _safe_relpath(path)
+
+
+def _safe_relpath(path: str) -> str:
     if not isinstance(path, str):
         raise UnsafePath(f"Invalid path {path!r}: expected a string")
     if len(path) > MAX_PATH_CHARS:
