@@ -107,15 +107,23 @@ def _within(uri: str, root: str) -> bool:
 
 # The reads and writes of a promotion, each compiled once per database: peewee took longer to
 # write these statements than the database to run them (bench W6 create).
-# the run with its git tags: a row per tag found, one row of NULL tags when none is (what the
-# source's resolution reads, and lineage then, in one statement)
-_RUN = Prepared(lambda run_id: Run.select(Run.run_uuid, Run.experiment, Run.artifact_uri, Tag.key, Tag.value).join(
+def _named_model(run_id, name, column):
+    """The run's latest live logged model called ``name``: its ``column`` (a scalar subquery)."""
+    return LoggedModel.select(column).where(
+        (LoggedModel.source_run_id == run_id) & (LoggedModel.name == name) & (LoggedModel.lifecycle_stage != "deleted")
+    ).order_by(LoggedModel.creation_timestamp.desc()).limit(1)
+
+
+# the run with its git tags (a row per tag found, one row of NULL tags when none is), then the id
+# and location of its logged model named ``name``, if any: what resolving a source reads, and
+# lineage then, in one statement
+_RUN = Prepared(lambda run_id, name: Run.select(
+    Run.run_uuid, Run.experiment, Run.artifact_uri, Tag.key, Tag.value,
+    _named_model(pw.Value(run_id), pw.Value(name), LoggedModel.model_id),
+    _named_model(pw.Value(run_id), pw.Value(name), LoggedModel.artifact_location),
+).join(
     Tag, pw.JOIN.LEFT_OUTER, on=((Tag.run == Run.run_uuid) & Tag.key.in_([GIT_COMMIT_TAG, *GIT_REPO_TAGS]))
-).where(Run.run_uuid == pw.Value(run_id)), "run_id")
-_NAMED_MODEL = Prepared(lambda run_id, name: LoggedModel.select(LoggedModel.model_id, LoggedModel.artifact_location).where(
-    (LoggedModel.source_run_id == pw.Value(run_id)) & (LoggedModel.name == pw.Value(name))
-    & (LoggedModel.lifecycle_stage != "deleted")
-).order_by(LoggedModel.creation_timestamp.desc()).limit(1), "run_id", "name")
+).where(Run.run_uuid == pw.Value(run_id)), "run_id", "name")
 _LINEAGE_DATASETS = Prepared(lambda run_id: Input.select(Dataset.name, Dataset.digest, InputTag.value).join(
     Dataset, on=(Input.dataset == Dataset.dataset_uuid)
 ).switch(Input).join(
@@ -140,9 +148,10 @@ _TOUCH_MODEL = Prepared(lambda now, model: RegisteredModel.update(last_updated_t
     RegisteredModel.id == pw.Value(model)), "now", "model")
 
 
-def _run_rows(run_id: str, source: str) -> list[tuple]:
-    """The run's ``_RUN`` rows: ``[0][2]`` is its artifact URI."""
-    rows = _RUN.execute(run_id=run_id).fetchall()
+def _run_rows(run_id: str, source: str, named: str = "") -> list[tuple]:
+    """The run's ``_RUN`` rows: ``[0][2]`` is its artifact URI, ``[0][5:7]`` the id and location of
+    its logged model called ``named``."""
+    rows = _RUN.execute(run_id=run_id, name=named).fetchall()
     if not rows:
         raise _invalid_source(source, "The run_id request parameter must identify the resource that contains the source.")
     return rows
@@ -192,20 +201,19 @@ def resolve_source(source: str, run_id: str | None, model_id: str | None, repo: 
         source_run, rel = segments[0], "/".join(segments[1:])
         if run_id and run_id != source_run:
             raise _invalid_source(source, "The run_id request parameter must identify the resource that contains the source.")
-        rows = _run_rows(source_run, source)
+        first, _, rest = rel.partition("/")
+        rows = _run_rows(source_run, source, named=first)
         row = rows[0]
         try:
             safe_relpath(rel)
         except UnsafePath:
             raise _invalid_source(source, "Relative path segments and backslashes are not allowed.") from None
         external = not repo.owns(row[2])
-        if rel:
-            first, rest = rel.split("/", 1)[0], rel.split("/", 1)[1] if "/" in rel else ""
-            named = _NAMED_MODEL.first(run_id=source_run, name=first)
-            if named is not None and (external or not repo.list(repo.resolve(row[2], rel))):
-                location = named[1] if not rest else f"{named[1].rstrip('/')}/{rest}"
-                return Resolved(location, source_run, model_id or named[0], external=not repo.owns(named[1]),
-                                run_rows=rows)
+        named_id, named_location = row[5], row[6]
+        if rel and named_id is not None and (external or not repo.list(repo.resolve(row[2], rel))):
+            location = named_location if not rest else f"{named_location.rstrip('/')}/{rest}"
+            return Resolved(location, source_run, model_id or named_id, external=not repo.owns(named_location),
+                            run_rows=rows)
         location = row[2] if not rel else f"{row[2].rstrip('/')}/{rel}"
         return Resolved(location, source_run, model_id, external=external, run_rows=rows)
     if repo.owns(source):
@@ -252,10 +260,10 @@ def _lineage(run_id: str | None, rows: list[tuple] | None = None) -> dict:
     if not run_id:
         return {}
     if rows is None:
-        rows = _RUN.execute(run_id=run_id).fetchall()
+        rows = _RUN.execute(run_id=run_id, name="").fetchall()
     if not rows:
         return {}  # no such run (a models:/ source's run may have been deleted since)
-    tags = {key: value for _, _, _, key, value in rows if key is not None}
+    tags = {row[3]: row[4] for row in rows if row[3] is not None}
     return {
         "source_experiment_id": rows[0][1],
         "source_commit": tags.get(GIT_COMMIT_TAG),
