@@ -115,12 +115,13 @@ def _named_model(run_id, name, column):
 
 
 # the run with its git tags (a row per tag found, one row of NULL tags when none is), then the id
-# and location of its logged model named ``name``, if any: what resolving a source reads, and
-# lineage then, in one statement
+# and location of its logged model named ``name``, if any, and whether it took datasets as
+# input: what resolving a source reads, and lineage then, in one statement
 _RUN = Prepared(lambda run_id, name: Run.select(
     Run.run_uuid, Run.experiment, Run.artifact_uri, Tag.key, Tag.value,
     _named_model(pw.Value(run_id), pw.Value(name), LoggedModel.model_id),
     _named_model(pw.Value(run_id), pw.Value(name), LoggedModel.artifact_location),
+    pw.fn.EXISTS(Input.select(pw.SQL("1")).where(Input.run == pw.Value(run_id))),
 ).join(
     Tag, pw.JOIN.LEFT_OUTER, on=((Tag.run == Run.run_uuid) & Tag.key.in_([GIT_COMMIT_TAG, *GIT_REPO_TAGS]))
 ).where(Run.run_uuid == pw.Value(run_id)), "run_id", "name")
@@ -150,7 +151,7 @@ _TOUCH_MODEL = Prepared(lambda now, model: RegisteredModel.update(last_updated_t
 
 def _run_rows(run_id: str, source: str, named: str = "") -> list[tuple]:
     """The run's ``_RUN`` rows: ``[0][2]`` is its artifact URI, ``[0][5:7]`` the id and location of
-    its logged model called ``named``."""
+    its logged model called ``named``, ``[0][7]`` whether it has input datasets."""
     rows = _RUN.execute(run_id=run_id, name=named).fetchall()
     if not rows:
         raise _invalid_source(source, "The run_id request parameter must identify the resource that contains the source.")
@@ -271,7 +272,7 @@ def _lineage(run_id: str | None, rows: list[tuple] | None = None) -> dict:
         "datasets": [
             {"name": name, "digest": digest, "context": context}
             for name, digest, context in _LINEAGE_DATASETS.execute(run_id=run_id).fetchall()
-        ],
+        ] if rows[0][7] else [],
     }
 
 
