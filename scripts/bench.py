@@ -343,6 +343,9 @@ def main(argv=None) -> int:
                 if name not in selected:
                     continue
                 for server in run_servers:
+                    # what an earlier workload left to write back (mlflow's W5 leaves ~500 MB of
+                    # dirty pages, flushed by the kernel ~30 s later, into whatever runs then)
+                    os.sync()
                     waited, quiet = servers.wait_quiet(timeout=30.0)
                     if not quiet:
                         log(f"{name} {server.key}: the machine was still busy after {waited:.0f} s; measuring anyway")
