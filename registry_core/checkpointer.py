@@ -12,17 +12,17 @@ Here each commit wakes a :class:`Checkpointer` thread, which gathers the commits
 reader still needs, never waits for readers or writers and releases the GIL while it works, so
 the requests go on meanwhile. Under a steady stream of commits, though, some land during nearly
 every checkpoint, and the WAL, seldom wholly copied back, is seldom started over: it grew by
-26 MB in 1,000 ``log-metric`` calls. So once it holds ``RESTART_PAGES`` pages, one checkpoint runs with
-the process's write lock held (:class:`~registry_core.db.SerializedSqliteDatabase`): it has only
-the pages of the last moment to copy, and the write after it starts the WAL over. That is one
-short wait for a write now and then (every ~600 of those calls) instead of the whole checkpoint
-inside a request every ~150. Request connections keep SQLite's own automatic checkpoint at
-``BACKSTOP`` pages, in case this thread falls behind or other processes keep the WAL from
-restarting.
+26 MB in 1,000 ``log-metric`` calls. So once it holds ``RESTART_PAGES`` pages, one checkpoint
+runs with the process's write lock held (:class:`~registry_core.db.SerializedSqliteDatabase`):
+it has only the pages of the last moment to copy, and the write after it starts the WAL over.
+That is one short wait for a write now and then (every ~600 of those calls) instead of the whole
+checkpoint inside a request every ~150. Request connections keep SQLite's own automatic
+checkpoint at ``BACKSTOP`` pages, in case this thread falls behind or other processes keep the
+WAL from restarting.
 
 Each worker process has its own thread (started by a commit, ended after ``IDLE`` seconds
-without one; a forked child starts its own); two processes' checkpoints do not run at once, the second simply finds less or nothing
-to copy. The database file is synced by every checkpoint, as before (``synchronous=NORMAL``):
+without one; a forked child starts its own); two processes' checkpoints do not run at once, the
+second simply finds less or nothing to copy. The database file is synced by every checkpoint, as before (``synchronous=NORMAL``):
 what a crash can lose does not change.
 """
 from __future__ import annotations
