@@ -22,8 +22,8 @@ WAL from restarting.
 
 Each worker process has its own thread (started by a commit, ended after ``IDLE`` seconds
 without one; a forked child starts its own); two processes' checkpoints do not run at once, the
-second simply finds less or nothing to copy. The database file is synced by every checkpoint, as before (``synchronous=NORMAL``):
-what a crash can lose does not change.
+second simply finds less or nothing to copy. The database file is synced by every checkpoint, as
+before (``synchronous=NORMAL``): what a crash can lose does not change.
 """
 from __future__ import annotations
 
