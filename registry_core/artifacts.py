@@ -47,8 +47,10 @@ def mapped_errors():
 def _clean(path: str | None) -> str:
     if path in (None, "", "/"):
         return ""
-    with mapped_errors():
+    try:  # mapped_errors' mapping, without a context manager for each of a request's few paths
         return safe_relpath(path)
+    except UnsafePath as exc:
+        raise InvalidInput(f"Invalid path: {exc}") from None
 
 
 class ArtifactRepository:

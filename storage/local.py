@@ -91,20 +91,23 @@ class LocalArtifactStore(ArtifactStore):
         root = self.root
         if full == root:
             return root
-        if not full.startswith(root.rstrip(os.sep) + os.sep) or os.altsep:
+        base = root.rstrip(os.sep)
+        if not full.startswith(base + os.sep) or os.altsep:
             return os.path.realpath(full)
-        path = root
-        parts = full[len(root.rstrip(os.sep)) + 1:].split(os.sep)
-        for i, part in enumerate(parts):
-            here = os.path.join(path, part)
+        # ``full`` is lexically clean (a joined safe_relpath): its prefixes are its components
+        # joined by ``sep``, sliced out of it rather than joined anew
+        end, size, lstat, is_link = len(base), len(full), os.lstat, stat.S_ISLNK
+        while end < size:
+            end = full.find(os.sep, end + 1)
+            if end < 0:
+                end = size
             try:
-                mode = os.lstat(here).st_mode
+                mode = lstat(full[:end]).st_mode
             except OSError:
-                return os.path.join(here, *parts[i + 1:])
-            if stat.S_ISLNK(mode):
-                return os.path.realpath(os.path.join(here, *parts[i + 1:]))
-            path = here
-        return path
+                return full
+            if is_link(mode):
+                return os.path.realpath(full)
+        return full
 
     # -- writing ------------------------------------------------------------------------------
     def write(self, path: str, stream: WriteSource, length: int | None = None) -> int:
