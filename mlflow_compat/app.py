@@ -1,6 +1,7 @@
 """The Flask app factory: routes, per-request database connections and MLflow's error JSON."""
 from __future__ import annotations
 
+import io
 import logging
 
 import peewee
@@ -94,6 +95,8 @@ def create_app(config: ServerConfig, database=None) -> Flask:
         a write refused before its upload) leaves bytes on a keep-alive connection; the worker
         may then drop it and the client's next request fails. Small leftovers are read and
         dropped; a large one is not read: the connection is closed after this response."""
+        if type(request.environ.get("wsgi.input")) is io.BytesIO:
+            return response  # read whole before the request was served (http1.PlainReader)
         stream = request.stream
         if getattr(stream, "is_exhausted", False) or not (request.content_length or request.headers.get("Transfer-Encoding")):
             return response

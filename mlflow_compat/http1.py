@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 
+from gunicorn import util
 from gunicorn.http import message
 
 try:
@@ -174,3 +175,53 @@ class PlainReader:
         path, _, query = uri.partition("?")
         version = (1, parsed["minor_version"])
         return PlainRequest(method, uri, path, query, version, headers, peer), head_end, length
+
+
+def plain_environ(req: PlainRequest, sock, client, server, base: dict) -> dict:
+    """gunicorn's ``wsgi.create`` environ for ``req`` (with ``SCRIPT_NAME`` unset in the process
+    environment: ``ThreadWorker`` checks), built into ``base`` (a fresh copy of the worker's base
+    environ) without its general cases: a plain request has no ``Expect``, no proxy protocol, no
+    ``SCRIPT_NAME`` header and a TCP or Unix-socket peer. ``wsgi.early_hints`` is added by the
+    caller, which holds the response. ``tests/unit/test_http1.py`` holds the two equal."""
+    base["wsgi.input"] = req.body
+    base["gunicorn.socket"] = sock
+    base["REQUEST_METHOD"] = req.method
+    base["QUERY_STRING"] = req.query
+    base["RAW_URI"] = req.uri
+    base["SERVER_PROTOCOL"] = "HTTP/1.1" if req.version == (1, 1) else "HTTP/%s.%s" % req.version
+    host = None
+    for name, value in req.headers:
+        if name == "CONTENT-TYPE":
+            base["CONTENT_TYPE"] = value
+            continue
+        if name == "CONTENT-LENGTH":
+            base["CONTENT_LENGTH"] = value
+            continue
+        if name == "HOST":
+            host = value
+        key = "HTTP_" + name.replace("-", "_")
+        if key in base:
+            value = f"{base[key]},{value}"
+        base[key] = value
+    base["wsgi.url_scheme"] = req.scheme
+    if isinstance(client, str):
+        base["REMOTE_ADDR"] = client
+    elif isinstance(client, bytes):
+        base["REMOTE_ADDR"] = client.decode()
+    else:
+        base["REMOTE_ADDR"] = client[0]
+        base["REMOTE_PORT"] = str(client[1])
+    if isinstance(server, str):  # a Unix socket: SERVER_* from the Host header, as gunicorn does
+        server = server.split(":")
+        if len(server) == 1:
+            if host:
+                server = host.split(":")
+                if len(server) == 1:
+                    server.append(80 if req.scheme == "http" else 443 if req.scheme == "https" else "")
+            else:
+                server.append("")
+    base["SERVER_NAME"] = server[0]
+    base["SERVER_PORT"] = str(server[1])
+    base["PATH_INFO"] = util.unquote_to_wsgi_str(req.path)
+    base["SCRIPT_NAME"] = ""
+    return base

@@ -56,18 +56,20 @@ import email.utils
 import errno
 import io
 import json
+import logging
 import os
 import select
 import threading
 import time
 
+from gunicorn import config as gconfig
 from gunicorn import util
 from gunicorn.http import message, wsgi
 from gunicorn.workers.base import Worker
 from gunicorn.workers.gthread import _DEFER, TConn
 from gunicorn.workers.gthread import ThreadWorker as GThreadWorker
 
-from mlflow_compat.http1 import PlainReader
+from mlflow_compat.http1 import PlainReader, plain_environ
 
 HEARTBEAT_SECONDS = 1.0
 # How long a new connection may take to send its first request (gthread: DEFAULT_WORKER_DATA_TIMEOUT).
@@ -165,6 +167,20 @@ class OneSendResponse(wsgi.Response):
             return self._write_view(arg)
         if self.headers_sent or not isinstance(arg, bytes) or len(arg) > ONE_SEND_LIMIT:
             return super().write(arg)
+        if (type(arg) is bytes and not (self.upgrade or self.chunked or self._omits_body)
+                and self.response_length is not None and len(arg) <= self.response_length):
+            # the common answer (a JSON body of known length, whole): gunicorn's head
+            # (default_headers, send_headers) and body, written out here in one piece
+            version = self.req.version
+            head = "HTTP/%s.%s %s\r\nServer: %s\r\nDate: %s\r\nConnection: %s\r\n%s\r\n" % (
+                version[0], version[1], self.status, self.version, util.http_date(),
+                "close" if self.should_close() else "keep-alive",
+                "".join(["%s: %s\r\n" % header for header in self.headers]),
+            )
+            self.headers_sent = True
+            self.sent = len(arg)
+            self.sock.sendall(head.encode("latin-1") + arg)
+            return
         sock, held = self.sock, _Held()
         self.sock = held
         try:
@@ -270,6 +286,7 @@ class ThreadWorker(GThreadWorker):
         super().__init__(*args, **kwargs)
         self._last_heartbeat = 0.0
         self._plain: PlainReader | None = None  # set in the worker process (init_process)
+        self._lean = False  # plain requests served by _handle_plain (init_process)
         self._epoll = None
         self._lock = threading.Lock()
         # connections waiting in the epoll set for their next request, by descriptor; gthread's
@@ -287,6 +304,7 @@ class ThreadWorker(GThreadWorker):
     def init_process(self):
         _settle_process(self)
         self._plain = PlainReader(self.cfg)
+        self._lean = self._plain.enabled and _unobserved(self)
         self._epoll = select.epoll()
         # gthread's init_process makes its thread pool, selector and wake-up pipe, none used
         # here; gunicorn's own then loads the app and calls run()
@@ -548,6 +566,8 @@ class ThreadWorker(GThreadWorker):
             if req is None:
                 return super().handle(conn)
             # The body is read whole: nothing of it is left on the socket to drain.
+            if self._lean:
+                return self._handle_plain(req, conn)
             return self.handle_request(req, conn)
         except StopIteration as e:  # the app failed after its headers went out: closed
             self.log.debug("Closing connection. %s", e)
@@ -559,6 +579,61 @@ class ThreadWorker(GThreadWorker):
         except Exception as e:
             self.handle_error(req, conn.sock, conn.client, e)
         return False
+
+
+    def _handle_plain(self, req, conn):
+        """gthread's ``handle_request`` for a plain request where nothing observes its steps (see
+        ``_unobserved``): the same environ (``http1.plain_environ``), response, keep-alive and
+        ``max_requests`` decisions and error handling, without the hooks, timestamps and access
+        log call that would do nothing, nor ``wsgi.create``'s general cases."""
+        sock = conn.sock
+        resp = OneSendResponse(req, sock, self.cfg)
+        try:
+            environ = plain_environ(req, sock, conn.client, conn.server, _base_environ(self.cfg))
+            environ["wsgi.early_hints"] = wsgi._make_early_hints_callback(req, sock, resp)
+            environ["wsgi.multithread"] = True
+            self.nr += 1
+            if self.nr >= self.max_requests:
+                if self.alive:
+                    self.log.info("Autorestarting worker after current request.")
+                    self.alive = False
+                resp.force_close()
+            if not self.alive or not self.cfg.keepalive or len(self.keepalived_conns) >= self.max_keepalived:
+                resp.force_close()
+            respiter = self.wsgi(environ, resp.start_response)
+            try:
+                if isinstance(respiter, environ["wsgi.file_wrapper"]):
+                    resp.write_file(respiter)
+                else:
+                    for item in respiter:
+                        resp.write(item)
+                resp.close()
+            finally:
+                if hasattr(respiter, "close"):
+                    respiter.close()
+            return not resp.should_close()
+        except OSError:
+            raise
+        except Exception:
+            if resp.headers_sent:  # gthread's: the answer is cut short, the connection closed
+                self.log.exception("Error handling request")
+                util.close_graceful(sock)
+                raise StopIteration() from None
+            raise
+
+
+def _unobserved(worker) -> bool:
+    """Whether a request's steps are observed by nothing but the app: no access log, gunicorn's
+    own ``pre_request`` (a debug line, so a log level above debug) and ``post_request`` (nothing),
+    and no ``SCRIPT_NAME`` in the environment (a mount point gunicorn strips from each path)."""
+    cfg = worker.cfg
+    return (
+        not worker.log.access_log_enabled
+        and cfg.pre_request is gconfig.PreRequest.default
+        and cfg.post_request is gconfig.PostRequest.default
+        and not worker.log.error_log.isEnabledFor(logging.DEBUG)
+        and not os.environ.get("SCRIPT_NAME")
+    )
 
 
 def _pipelined(conn) -> bool:

@@ -145,7 +145,13 @@ def select_in(columns: str, source: str, key: str, ids, order: str) -> list[tupl
 def quoted(*names: str) -> str:
     """Quoted identifiers, comma-separated; ``a.b`` quoted per part (``key`` and ``schema`` are
     reserved words in MySQL)."""
-    open_quote, close_quote = database.obj.quote
+    return _quoted_list(database.obj.quote, names)
+
+
+@functools.lru_cache(maxsize=1024)
+def _quoted_list(quote: str, names: tuple[str, ...]) -> str:
+    """``quoted``'s text per quoting style (a hot read builds the same few lists on every call)."""
+    open_quote, close_quote = quote
     return ", ".join(
         ".".join(f"{open_quote}{part}{close_quote}" for part in name.split(".")) for name in names
     )

@@ -427,3 +427,25 @@ def test_the_epoll_worker_is_the_default_on_linux(two_thread_server):
 
     assert worker.HAS_EPOLL  # this suite runs on Linux
     assert "Using worker: mlflow_compat.worker.ThreadWorker" in two_thread_server.logs()["stderr"]
+
+
+def test_with_an_access_log_every_request_is_logged(tmp_path):
+    """A plain request is served by the worker's own lean path only while nothing observes its
+    steps; with an access log each one takes gunicorn's ``handle_request`` and is logged, the
+    keep-alive requests after a connection's first (plain ones) as well as the first."""
+    with _server(tmp_path, "--gunicorn-opts", "--access-logfile -").start() as srv:
+        conn = _connection(srv)
+        for n in range(3):
+            assert _post(conn, "experiments/create", {"name": f"logged-{n}"})["experiment_id"]
+        conn.request("GET", "/api/2.0/mlflow/experiments/get-by-name?experiment_name=logged-2")
+        resp = conn.getresponse()
+        assert resp.status == 200 and json.loads(resp.read())["experiment"]["name"] == "logged-2"
+        deadline = time.monotonic() + 30
+        while True:  # the access log is written after each answer
+            out = srv.logs()["stdout"]
+            if "get-by-name" in out:
+                break
+            assert time.monotonic() < deadline, srv.logs_tail()
+            time.sleep(0.05)
+        assert out.count('"POST /api/2.0/mlflow/experiments/create HTTP/1.1" 200') == 3, out
+        assert '"GET /api/2.0/mlflow/experiments/get-by-name?experiment_name=logged-2 HTTP/1.1" 200' in out

@@ -115,6 +115,23 @@ def test_a_plain_request_reads_as_gunicorn_reads_it(raw):
         assert conn.parser.unreader.buf.getvalue() == b""
 
 
+@pytest.mark.parametrize("server", [SERVER, "127.0.0.1:5000", "/run/modelops.sock"], ids=["tcp", "host:port", "unix"])
+@pytest.mark.parametrize("raw", PLAIN, ids=range(len(PLAIN)))
+def test_a_plain_requests_environ_is_the_one_gunicorn_creates(raw, server):
+    """The worker builds a plain request's environ itself (http1.plain_environ): gunicorn's
+    ``wsgi.create`` makes the same one from the same request."""
+    cfg = _cfg()
+    with _socketpairs(1) as (pair,):
+        _, req = _plain(cfg, raw, pair)
+        resp, expected = wsgi.create(req, pair[0], CLIENT, server, cfg)
+        environ = http1.plain_environ(req, pair[0], CLIENT, server, wsgi.base_environ(cfg))
+    assert callable(expected.pop("wsgi.early_hints"))
+    assert "wsgi.early_hints" not in environ  # the worker adds it, with the response it sends on
+    for built in (expected, environ):
+        del built["wsgi.errors"]  # one stream object per call of base_environ
+    assert environ == expected
+
+
 def test_the_answer_to_a_plain_request_is_gunicorns(pair):
     """gunicorn's Response reads the request's version, method and keep-alive: the same bytes."""
     cfg = _cfg()

@@ -72,6 +72,35 @@ def test_every_response_shape_keeps_gunicorns_bytes(method, headers, chunks):
         assert _undated(ours).endswith(b"\r\n\r\n")
 
 
+@pytest.mark.parametrize("head", [
+    b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",  # Connection: close
+    b"GET /x HTTP/1.0\r\n\r\n",  # closed after the answer
+    b"GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+])
+@pytest.mark.parametrize("status, headers, body", [
+    ("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")], b"{}"),
+    ("404 NOT FOUND", [("Content-Type", "application/json"), ("Content-Length", "7"), ("Retry-After", "1")], b'{"a":1}'),
+    ("200 OK", [("Content-Length", "5")], b"ab"),  # shorter than declared: the rest may follow
+    ("200 OK", [("Content-Length", "0")], b""),
+])
+def test_a_small_answer_written_whole_is_gunicorns_bytes_in_one_send(head, status, headers, body):
+    """The first small write of a response of known length goes out with the head, built in one
+    piece: gunicorn's bytes for each request version and keep-alive, status and header list."""
+    cfg = Config()
+    sends = {}
+    for response_class in (OneSendResponse, wsgi.Response):
+        req = next(RequestParser(cfg, [head], ("127.0.0.1", 40000)))
+        sock = RecordingSocket()
+        resp = response_class(req, sock, cfg)
+        resp.start_response(status, list(headers))
+        resp.write(body)
+        sends[response_class] = (sock.sends, resp.sent, resp.should_close())
+    ours, theirs = sends[OneSendResponse], sends[wsgi.Response]
+    assert _undated(ours[0]) == _undated(theirs[0]) and ours[1:] == theirs[1:]
+    assert len(ours[0]) == 1
+
+
 @pytest.mark.parametrize(
     "method, headers, chunks",
     [
