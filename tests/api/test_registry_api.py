@@ -455,6 +455,35 @@ def test_create_version_from_every_source(client, store):
     assert resp.status_code == 200 and resp.get_data() == b"\x00\x01v1"
 
 
+def test_versions_created_at_once_get_every_number_once(app, client):
+    """Writers promoting into one model at the same moment: each gets its own number, none is
+    lost (the number is taken inside the write: PostgreSQL within the INSERT, elsewhere under the
+    write lock; a collision on the unique number is retried)."""
+    import threading
+
+    eid = create_experiment(client, "concurrent-versions")
+    rid = run_with_model(client, eid)["run_id"]
+    create_model(client, "together")
+    answers, failures = [], []
+
+    def promote_some():
+        mine = app.test_client()
+        for _ in range(8):
+            resp = post(mine, "model-versions/create", {"name": "together", "source": f"runs:/{rid}/model", "run_id": rid})
+            (answers if resp.status_code == 200 else failures).append(resp.get_json())
+
+    threads = [threading.Thread(target=promote_some) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    numbers = sorted(int(answer["model_version"]["version"]) for answer in answers)
+    assert numbers == list(range(1, 33))
+    listed = ok(get(client, "model-versions/search", filter="name='together'", max_results="100"))["model_versions"]
+    assert sorted(int(mv["version"]) for mv in listed) == numbers
+
+
 def test_runs_source_falls_back_to_the_runs_logged_model(client):
     """runs:/<rid>/model where the run directory is empty but the run logged a 3.x model named
     "model" (flow B.3) resolves to that logged model's artifacts."""
