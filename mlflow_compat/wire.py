@@ -8,6 +8,7 @@ schema; it is sent as compact JSON with HTTP 200.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import math
 
@@ -47,7 +48,15 @@ def _body_message() -> dict:
             raise invalid("Bad Request. Content-Type header is missing.")
         if request.content_type.split(";")[0].strip().lower() != JSON_MIMETYPE:
             raise invalid(f"Bad Request. Content-Type must be one of ['{JSON_MIMETYPE}'].")
-    raw = request.get_data(cache=False)
+    environ = request.environ
+    stream, length = environ.get("wsgi.input"), environ.get("CONTENT_LENGTH")
+    if type(stream) is io.BytesIO and length and length.isascii() and length.isdigit():
+        # read whole before the request was served (http1.PlainReader, a test client): what
+        # get_data would return, without werkzeug's stream wrappers (a third of a small call's
+        # body handling)
+        raw = stream.read(int(length))
+    else:
+        raw = request.get_data(cache=False)
     if not raw or not raw.strip():
         return {}
     try:
