@@ -16,7 +16,7 @@ from mlflow_compat.body import body_stream
 from mlflow_compat.errors import MlflowError, invalid
 from mlflow_compat.schemas.base import ProtoSchema, RequestSchema
 from mlflow_compat.wire import Int64, json_response, read_message, rpc
-from mlflow_compat.worker import WRITES_VIEWS
+from mlflow_compat.gunicorn_process import WRITES_VIEWS
 from registry_core import candidates, logged_models
 from registry_core.artifacts import ArtifactRepository
 

@@ -15,7 +15,7 @@ from gunicorn.http.errors import ParseException
 from gunicorn.http.parser import RequestParser
 
 from mlflow_compat import http1
-from mlflow_compat.worker import SettledConfig
+from mlflow_compat.gunicorn_process import SettledConfig
 
 CLIENT = ("127.0.0.1", 40000)
 SERVER = ("127.0.0.1", "5000")

@@ -7,7 +7,7 @@ from gunicorn.config import Config
 from gunicorn.http import wsgi
 from gunicorn.http.parser import RequestParser
 
-from mlflow_compat.worker import ONE_SEND_LIMIT, OneSendResponse
+from mlflow_compat.gunicorn_process import ONE_SEND_LIMIT, OneSendResponse
 
 
 class RecordingSocket:
@@ -137,7 +137,7 @@ def test_requests_are_parsed_by_gunicorns_c_parser():
 def test_a_request_gunicorn_cannot_read_is_answered_with_mlflows_json_error():
     import json
 
-    from mlflow_compat.worker import write_error
+    from mlflow_compat.gunicorn_process import write_error
 
     sock = RecordingSocket()
     sock.gettimeout = lambda: 0.0  # what gunicorn's write_nonblock asks of the socket
@@ -152,18 +152,18 @@ def test_a_request_gunicorn_cannot_read_is_answered_with_mlflows_json_error():
 def test_base_environ_is_gunicorns_copied_from_one_template(capsys):
     """Each request gets its own environ dict with gunicorn's base values (and the worker's
     memoryview flag); ``wsgi.errors`` writes where gunicorn's wrapper writes (stderr for '-')."""
-    from mlflow_compat import worker
+    from mlflow_compat import gunicorn_process
 
     cfg = Config()
     cfg.set("errorlog", "-")
-    first, second = worker._base_environ(cfg), worker._base_environ(cfg)
+    first, second = gunicorn_process.base_environ(cfg), gunicorn_process.base_environ(cfg)
     assert first is not second
     first["REQUEST_METHOD"] = "GET"  # an app's change stays in its own request
     assert "REQUEST_METHOD" not in second
     theirs = wsgi.base_environ(cfg)
     for environ in (first, second):
-        assert environ[worker.WRITES_VIEWS] is True
-        assert {k: v for k, v in environ.items() if k not in ("wsgi.errors", worker.WRITES_VIEWS, "REQUEST_METHOD")} \
+        assert environ[gunicorn_process.WRITES_VIEWS] is True
+        assert {k: v for k, v in environ.items() if k not in ("wsgi.errors", gunicorn_process.WRITES_VIEWS, "REQUEST_METHOD")} \
             == {k: v for k, v in theirs.items() if k != "wsgi.errors"}
     second["wsgi.errors"].write("an app's error line\n")
     assert "an app's error line" in capsys.readouterr().err
