@@ -1,7 +1,6 @@
 """The Flask app factory: routes, per-request database connections and MLflow's error JSON."""
 from __future__ import annotations
 
-import io
 import logging
 
 import peewee
@@ -20,7 +19,7 @@ from mlflow_compat.api import (
 )
 from mlflow_compat.config import ServerConfig
 from mlflow_compat.errors import MlflowError
-from mlflow_compat.wire import error_response, json_response
+from mlflow_compat.wire import body_in_memory, error_response, json_response
 from registry_core import db as core_db
 from registry_core.artifacts import ArtifactRepository
 from registry_core.errors import RegistryError
@@ -95,8 +94,8 @@ def create_app(config: ServerConfig, database=None) -> Flask:
         a write refused before its upload) leaves bytes on a keep-alive connection; the worker
         may then drop it and the client's next request fails. Small leftovers are read and
         dropped; a large one is not read: the connection is closed after this response."""
-        if type(request.environ.get("wsgi.input")) is io.BytesIO:
-            return response  # read whole before the request was served (http1.PlainReader)
+        if body_in_memory(request.environ):
+            return response
         stream = request.stream
         if getattr(stream, "is_exhausted", False) or not (request.content_length or request.headers.get("Transfer-Encoding")):
             return response

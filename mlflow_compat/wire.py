@@ -42,6 +42,12 @@ def _query_message(schema: Schema) -> dict:
     return data
 
 
+def body_in_memory(environ) -> bool:
+    """Whether the request's body was read whole before it was served (http1.PlainReader, a test
+    client): nothing of it is left on the connection."""
+    return type(environ.get("wsgi.input")) is io.BytesIO
+
+
 def _body_message() -> dict:
     if request.method in ("POST", "PUT"):  # MLflow's _validate_content_type (no cross-site form posts)
         if not request.content_type:
@@ -49,12 +55,11 @@ def _body_message() -> dict:
         if request.content_type.split(";")[0].strip().lower() != JSON_MIMETYPE:
             raise invalid(f"Bad Request. Content-Type must be one of ['{JSON_MIMETYPE}'].")
     environ = request.environ
-    stream, length = environ.get("wsgi.input"), environ.get("CONTENT_LENGTH")
-    if type(stream) is io.BytesIO and length and length.isascii() and length.isdigit():
-        # read whole before the request was served (http1.PlainReader, a test client): what
-        # get_data would return, without werkzeug's stream wrappers (a third of a small call's
-        # body handling)
-        raw = stream.read(int(length))
+    length = environ.get("CONTENT_LENGTH")
+    if body_in_memory(environ) and length and length.isascii() and length.isdigit():
+        # what get_data would return, without werkzeug's stream wrappers (a third of a small
+        # call's body handling)
+        raw = environ["wsgi.input"].read(int(length))
     else:
         raw = request.get_data(cache=False)
     if not raw or not raw.strip():
