@@ -16,11 +16,13 @@ def main():
 
 
 def _prepare(config: ServerConfig) -> None:
-    """Create an empty database's schema, or refuse to serve an outdated one."""
+    """Create an empty database's schema, or refuse to serve an outdated one. This process then
+    forks the workers: it starts no checkpoint thread, for a thread inside SQLite at the fork
+    would leave SQLite's mutex locked in the worker, whose first connection then waits forever."""
     from registry_core import db as core_db
     from registry_core import schema
 
-    database = core_db.open_database(config.backend_store_uri)
+    database = core_db.open_database(config.backend_store_uri, checkpoints=False)
     try:
         schema.check(database, config.default_artifact_root)
     except core_db.SchemaError as exc:
@@ -97,7 +99,7 @@ def upgrade(url, default_artifact_root):
     from registry_core import db as core_db
     from registry_core import schema
 
-    database = core_db.open_database(url)
+    database = core_db.open_database(url, checkpoints=False)  # a one-off command: no background thread
     try:
         version = schema.upgrade(database, default_artifact_root)
     except core_db.SchemaError as exc:

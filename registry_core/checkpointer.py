@@ -24,6 +24,12 @@ Each worker process has its own thread (started by a commit, ended after ``IDLE`
 without one; a forked child starts its own); two processes' checkpoints do not run at once, the
 second simply finds less or nothing to copy. The database file is synced by every checkpoint, as
 before (``synchronous=NORMAL``): what a crash can lose does not change.
+
+A process that forks while this thread is inside SQLite would hand the child SQLite's mutexes
+locked by a thread the child does not have: the child's first ``sqlite3.connect`` then waits
+forever (a gunicorn worker forked while its arbiter's checkpointer was opening its connection
+never answered). So a fork waits until no checkpointer thread of the process is inside SQLite,
+and the child starts with none (``os.register_at_fork``).
 """
 from __future__ import annotations
 
@@ -65,6 +71,9 @@ class Checkpointer:
         """No thread yet (a new instance, or the child of a fork: its parent's thread is not in it)."""
         self._wake = threading.Event()
         self._lock = threading.Lock()
+        # held while the thread is inside SQLite (opening, checkpointing, closing): a fork waits
+        # for it. Taken after the write lock, never held while waiting for it.
+        self._in_sqlite = threading.Lock()
         self._running = False
         self.thread: threading.Thread | None = None  # the last one started
 
@@ -84,7 +93,8 @@ class Checkpointer:
 
     def _run(self) -> None:
         try:
-            connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            with self._in_sqlite:
+                connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         except sqlite3.Error as exc:  # the requests' own automatic checkpoint stays
             log.warning("WAL checkpoints stay in the requests: cannot open %s (%s)", self.path, exc)
             return  # still marked running: no thread is started again for it
@@ -95,7 +105,8 @@ class Checkpointer:
                 except sqlite3.Error as exc:  # locked by a schema change, a full disk: the next one
                     log.debug("WAL checkpoint of %s skipped: %s", self.path, exc)
         finally:
-            connection.close()
+            with self._in_sqlite:
+                connection.close()
 
     def _next(self) -> bool:
         """Wait for commits and gather them; False when none came for IDLE seconds (the thread
@@ -117,11 +128,12 @@ class Checkpointer:
     def checkpoint(self, connection: sqlite3.Connection) -> None:
         # (busy, the WAL's pages when the checkpoint began, pages copied back): commits that
         # land while it runs are in neither count
-        _, pages, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        with self._in_sqlite:
+            _, pages, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self.checkpoints += 1
         if pages < self.restart_pages:
             return
-        with self.write_lock:  # no write of this process lands during this one
+        with self.write_lock, self._in_sqlite:  # no write of this process lands during this one
             connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self.restarts += 1
 
@@ -129,10 +141,28 @@ class Checkpointer:
 _instances: "weakref.WeakSet[Checkpointer]" = weakref.WeakSet()
 
 
+_held: list[Checkpointer] = []  # in the forking thread, from before the fork to after it
+
+
+def _before_fork() -> None:
+    """Wait until no checkpointer thread of this process is inside SQLite, and keep them out."""
+    _held[:] = list(_instances)
+    for checkpointer in _held:
+        checkpointer._in_sqlite.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    for checkpointer in _held:
+        checkpointer._in_sqlite.release()
+    _held.clear()
+
+
 def _after_fork_in_child() -> None:
+    _held.clear()
     for checkpointer in list(_instances):
         checkpointer._reset()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)

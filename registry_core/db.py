@@ -130,8 +130,10 @@ def _split(uri: str):
     return parts, options
 
 
-def open_database(uri: str) -> peewee.Database:
-    """A peewee database for ``uri`` (not yet bound to the models)."""
+def open_database(uri: str, checkpoints: bool = True) -> peewee.Database:
+    """A peewee database for ``uri`` (not yet bound to the models). ``checkpoints``: a SQLite
+    file's WAL is checkpointed by a background thread (registry_core.checkpointer); a process
+    that only prepares the schema and then forks (the server's arbiter) opens it without."""
     scheme = uri.split(":", 1)[0].lower()
     if scheme == "sqlite":
         path = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else ""
@@ -143,7 +145,7 @@ def open_database(uri: str) -> peewee.Database:
             os.makedirs(directory, exist_ok=True)
         return SerializedSqliteDatabase(
             path,
-            checkpoints=not in_memory,
+            checkpoints=checkpoints and not in_memory,
             pragmas={
                 "journal_mode": "wal",
                 "synchronous": "normal",

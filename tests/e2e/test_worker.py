@@ -329,6 +329,18 @@ def test_an_idle_keepalive_connection_is_closed_and_a_new_one_served(tmp_path):
         assert _post(fresh, "experiments/search", {"max_results": 1})["experiments"]
 
 
+def test_the_arbiter_forks_its_workers_with_no_other_thread(tmp_path):
+    """The arbiter creates a new database's schema and then forks the workers: a thread of its
+    own inside SQLite at the fork (the WAL checkpointer, started by the schema's commits) left
+    SQLite's mutex locked in the worker, whose first request then waited forever. It runs
+    none."""
+    with _server(tmp_path).start() as srv:
+        with open(f"/proc/{srv.pid}/status") as status:
+            threads = next(line.split()[1] for line in status if line.startswith("Threads:"))
+        assert threads == "1"
+        assert _post(_connection(srv), "experiments/search", {"max_results": 1})["experiments"]
+
+
 def test_a_connection_beyond_worker_connections_waits_for_room(tmp_path):
     """gunicorn's ``worker_connections``: with that many connections open the worker accepts no
     more; when one closes, the waiting one is accepted and answered."""

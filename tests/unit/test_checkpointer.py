@@ -3,11 +3,14 @@ whose commit fills the WAL (registry_core/checkpointer.py), and the WAL still st
 from __future__ import annotations
 
 import os
+import sqlite3
 import struct
+import threading
 import time
 
 import pytest
 
+from registry_core import checkpointer as checkpointer_module
 from registry_core import db as core_db
 from registry_core.checkpointer import BACKSTOP
 
@@ -100,3 +103,52 @@ def test_the_thread_ends_when_idle_and_the_next_commit_starts_another(database, 
     commit_rows(database, 3, start=3)
     wait_for(lambda: checkpointer.checkpoints > done)
     assert checkpointer.thread is not first and checkpointer.thread.is_alive()
+
+
+def test_a_fork_waits_until_the_thread_is_out_of_sqlite(tmp_path, monkeypatch):
+    """A process forked while the thread is inside SQLite would get SQLite's mutexes locked by a
+    thread it does not have, and its first connection would wait forever (a worker forked by an
+    arbiter whose checkpointer was opening its connection never answered). The fork waits until
+    the thread is out (here it is held inside its connection's opening), and the child opens
+    SQLite."""
+    inside, leave = threading.Event(), threading.Event()
+
+    class SlowToOpen:
+        Error = sqlite3.Error
+
+        @staticmethod
+        def connect(*args, **kwargs):
+            inside.set()
+            assert leave.wait(10)
+            return sqlite3.connect(*args, **kwargs)
+
+    monkeypatch.setattr(checkpointer_module, "sqlite3", SlowToOpen)
+    database = core_db.open_database(f"sqlite:///{tmp_path / 'fork.db'}")
+    database.checkpointer.gather = 0.0
+    database.connect()
+    database.execute_sql("CREATE TABLE t (n INTEGER, body TEXT)")
+    commit_rows(database, 1)  # the commits start the thread, which opens its connection
+    assert inside.wait(10)
+    seen = {}
+
+    def fork():
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through its exit status
+            try:
+                with sqlite3.connect(database.database, timeout=5) as child:
+                    os._exit(0 if child.execute("SELECT COUNT(*) FROM t").fetchone() == (1,) else 1)
+            except BaseException:
+                os._exit(1)
+        seen["out of sqlite first"], seen["pid"] = leave.is_set(), pid
+
+    forking = threading.Thread(target=fork)
+    forking.start()
+    forking.join(0.3)
+    assert forking.is_alive()  # held back by the thread inside SQLite
+    leave.set()
+    forking.join(10)
+    assert seen["out of sqlite first"]
+    _, status = os.waitpid(seen["pid"], 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    wait_for(lambda: database.checkpointer.checkpoints >= 1)  # the thread went on in the parent
+    database.close()
