@@ -225,9 +225,12 @@ class ThreadWorker(GThreadWorker):
         """Close keep-alive connections idle for longer than ``keepalive`` seconds (gthread's
         murder_keepalived), and those that never sent a request (its murder_pending)."""
         now = time.monotonic()
-        with self._lock:
+        with self._lock:  # chosen and taken at once: one a thread serves and parks again meanwhile stays
             expired = [(fd, conn) for fd, conn in self.keepalived_conns.items() if conn.timeout <= now]
-        self._close_parked(expired)
+            for fd, _ in expired:
+                del self.keepalived_conns[fd]
+        for _, conn in expired:
+            self._discard(conn, graceful=False)
 
     def _close_parked(self, candidates) -> None:
         """Close those of ``candidates`` (descriptor, connection) still parked; one a pool
