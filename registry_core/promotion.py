@@ -169,6 +169,8 @@ def _numbers_in_insert() -> bool:
     than the statement it saves (an ephemeral table: 76-99 against 65-85 us for the MAX and the
     INSERT apart, sqlite3 3.40 alone), and its writers are serialised anyway."""
     return dialect() == "postgresql"
+
+
 _TOUCH_MODEL = Prepared(lambda now, model: RegisteredModel.update(last_updated_time=pw.Value(now)).where(
     RegisteredModel.id == pw.Value(model)), "now", "model")
 
