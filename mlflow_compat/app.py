@@ -99,6 +99,9 @@ def create_app(config: ServerConfig, database=None) -> Flask:
         stream = request.stream
         if getattr(stream, "is_exhausted", False) or not (request.content_length or request.headers.get("Transfer-Encoding")):
             return response
+        if (request.content_length or 0) > _DRAIN_LIMIT:  # refused unread (over its limit): not read now
+            response.headers["Connection"] = "close"
+            return response
         budget = _DRAIN_LIMIT
         while budget > 0:
             chunk = stream.read(min(64 * 1024, budget))
@@ -142,17 +145,14 @@ def _install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(MethodNotAllowed)
     def _method_not_allowed(err: MethodNotAllowed):
-        body = {
-            "error_code": "BAD_REQUEST",
-            "message": f"The method {request.method} is not allowed for {request.path}",
-        }
+        body = MlflowError(f"The method {request.method} is not allowed for {request.path}", "BAD_REQUEST").to_json()
         headers = {"Allow": ", ".join(sorted(err.valid_methods or []))}
         return json_response(body, 405, headers)
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
         code = "BAD_REQUEST" if err.code and err.code < 500 else "INTERNAL_ERROR"
-        return json_response({"error_code": code, "message": err.description or err.name}, err.code or 500)
+        return json_response(MlflowError(err.description or err.name, code).to_json(), err.code or 500)
 
     @app.errorhandler(peewee.DataError)
     def _bad_value(err):

@@ -27,6 +27,22 @@ HTTP_STATUS = {
     "DEADLINE_EXCEEDED": 504,
 }
 
+# mlflow/error_classification.py: what MLflow 3.17.2 adds to an error answer, by error code
+_SQLSTATE = {
+    "BAD_REQUEST": "KAM00", "CUSTOMER_UNAUTHORIZED": "KAM00", "ENDPOINT_NOT_FOUND": "KAM00",
+    "FEATURE_DISABLED": "KAM00", "INTERNAL_ERROR": "XXM00", "INVALID_PARAMETER_VALUE": "KAM00",
+    "INVALID_STATE": "XXM00", "NOT_FOUND": "KAM00", "PERMISSION_DENIED": "KAM00",
+    "RESOURCE_ALREADY_EXISTS": "KAM00", "RESOURCE_DOES_NOT_EXIST": "KAM00", "TEMPORARILY_UNAVAILABLE": "XXM00",
+}
+_ERROR_CLASS = {
+    "BAD_REQUEST": "INVALID_PARAMETER_VALUE", "CUSTOMER_UNAUTHORIZED": "PERMISSION_DENIED",
+    "ENDPOINT_NOT_FOUND": "RESOURCE_NOT_FOUND", "FEATURE_DISABLED": "FEATURE_DISABLED",
+    "INTERNAL_ERROR": "CLIENT_INTERNAL_ERROR", "INVALID_PARAMETER_VALUE": "INVALID_PARAMETER_VALUE",
+    "INVALID_STATE": "CLIENT_INTERNAL_ERROR", "NOT_FOUND": "RESOURCE_NOT_FOUND", "PERMISSION_DENIED": "PERMISSION_DENIED",
+    "RESOURCE_ALREADY_EXISTS": "RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST": "RESOURCE_NOT_FOUND",
+    "TEMPORARILY_UNAVAILABLE": "CLIENT_INTERNAL_ERROR",
+}
+
 _CORE_CODES = (
     (core.InvalidInput, "INVALID_PARAMETER_VALUE"),
     (core.NotFound, "RESOURCE_DOES_NOT_EXIST"),
@@ -52,7 +68,14 @@ class MlflowError(Exception):
         return HTTP_STATUS.get(self.error_code, 500)
 
     def to_json(self) -> dict:
-        return {"error_code": self.error_code, "message": self.message}
+        """MLflow's error JSON: code and message, then the classification 3.x adds where it has
+        one for the code (``sqlstate``, ``error_class``)."""
+        body = {"error_code": self.error_code, "message": self.message}
+        if self.error_code in _SQLSTATE:
+            body["sqlstate"] = _SQLSTATE[self.error_code]
+        if self.error_code in _ERROR_CLASS:
+            body["error_class"] = _ERROR_CLASS[self.error_code]
+        return body
 
     @classmethod
     def from_core(cls, exc: core.RegistryError) -> "MlflowError":

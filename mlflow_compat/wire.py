@@ -8,16 +8,15 @@ schema; it is sent as compact JSON with HTTP 200.
 from __future__ import annotations
 
 import functools
-import io
 import json
 import math
 
 from flask import Response, request
 from marshmallow import Schema, ValidationError, fields
 
+from mlflow_compat import request_body
 from mlflow_compat.errors import MlflowError, invalid
-
-JSON_MIMETYPE = "application/json"
+from mlflow_compat.request_body import JSON_MIMETYPE, body_in_memory  # noqa: F401 (re-exported)
 
 
 def json_response(payload, status: int = 200, headers: dict | None = None) -> Response:
@@ -38,95 +37,165 @@ def _query_message(schema: Schema) -> dict:
         key = field.data_key or name
         if key not in args:
             continue
-        data[key] = args.getlist(key) if isinstance(field, fields.List) else args.get(key)
+        if isinstance(field, fields.List):
+            data[key] = args.getlist(key)
+        elif isinstance(field, ProtoBool):  # as MLflow reads a bool from a query string
+            value = args.get(key)
+            if value.lower() not in ("true", "false"):
+                raise invalid(f"Invalid boolean value: {value}, must be 'true' or 'false'.")
+            data[key] = value.lower() == "true"
+        else:
+            data[key] = args.get(key)
     return data
 
 
-def body_in_memory(environ) -> bool:
-    """Whether the request's body was read whole before it was served (http1.PlainReader, a test
-    client): nothing of it is left on the connection."""
-    return type(environ.get("wsgi.input")) is io.BytesIO
-
-
-def _body_message() -> dict:
-    if request.method in ("POST", "PUT"):  # MLflow's _validate_content_type (no cross-site form posts)
-        if not request.content_type:
-            raise invalid("Bad Request. Content-Type header is missing.")
-        if request.content_type.split(";")[0].strip().lower() != JSON_MIMETYPE:
-            raise invalid(f"Bad Request. Content-Type must be one of ['{JSON_MIMETYPE}'].")
-    environ = request.environ
-    length = environ.get("CONTENT_LENGTH")
-    if body_in_memory(environ) and length and length.isascii() and length.isdigit():
-        # what get_data would return, without werkzeug's stream wrappers (a third of a small
-        # call's body handling)
-        raw = environ["wsgi.input"].read(int(length))
-    else:
-        raw = request.get_data(cache=False)
-    if not raw or not raw.strip():
-        return {}
+def _body_message(limit: int) -> dict:
+    request_body.check_content_type()
     try:
-        data = json.loads(raw)
-        if isinstance(data, str):  # older clients (R) post their JSON double-encoded, as MLflow allows
-            data = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MlflowError(f"Malformed request body: it is not valid JSON ({exc})", "BAD_REQUEST") from None
-    if not isinstance(data, dict):
-        raise invalid("Invalid request body: expected a JSON object")
-    return data
+        raw = request_body.raw_body(limit)
+    except request_body.BodyTooLarge as exc:
+        raise invalid(_too_large_message(exc)) from None
+    return request_body.parse_json(raw)
 
 
-def _first_error(messages, prefix: str = "") -> tuple[str, str]:
-    """(field path, message) of the first marshmallow error."""
+def _too_large_message(exc) -> str:
+    size = "a larger request" if exc.size is None else f"a request of size {exc.size}"
+    if request.path.endswith("/runs/log-batch"):
+        return f"Batched logging API requests must be at most {exc.limit} bytes, got {size}."
+    return f"Request bodies of {request.path} must be at most {exc.limit} bytes, got {size}."
+
+
+_API_DOCS = " See the API docs for more information about request parameters."
+_MISSING = object()
+
+
+def missing_value(path: str) -> MlflowError:
+    """MLflow's answer to a required field absent, null or empty."""
+    return invalid(f"Missing value for required parameter '{path}'.{_API_DOCS}")
+
+
+def invalid_value(path: str, value) -> MlflowError:
+    """MLflow's answer to a field of the wrong type (or out of its schema's bounds): the value
+    echoed as JSON, then its Python type (mlflow.utils.validation.invalid_value)."""
+    try:
+        shown = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        shown = repr(value)
+    return invalid(f"Invalid value {shown} for parameter '{path}' supplied:  Hint: Value was of type "
+                   f"'{type(value).__name__}'.{_API_DOCS}")
+
+
+def _first_error(messages, prefix: str = "") -> tuple[str, object]:
+    """(field path, message) of the first marshmallow error, in the schema's field order."""
     if isinstance(messages, dict):
         for key, value in messages.items():
-            path = f"{prefix}.{key}" if prefix and not isinstance(key, int) else (
-                f"{prefix}[{key}]" if isinstance(key, int) else str(key)
-            )
+            path = f"{prefix}[{key}]" if isinstance(key, int) else (f"{prefix}.{key}" if prefix else str(key))
             return _first_error(value, path)
     if isinstance(messages, list) and messages:
         if isinstance(messages[0], (dict, list)):
             return _first_error(messages[0], prefix)
-        return prefix, str(messages[0])
-    return prefix, str(messages)
+        return prefix, messages[0]
+    return prefix, messages
+
+
+def _lookup(data, path: str):
+    """The raw value at a field path such as ``metrics[3].key`` (``_MISSING`` when absent)."""
+    value = data
+    for part in path.replace("]", "").replace("[", ".").split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return _MISSING
+    return value
 
 
 def load(schema: Schema, data: dict) -> dict:
+    """The message validated as MLflow validates it: fields in the schema's order, each refused
+    with MLflow's words: missing (absent, null or ""), or the invalid value echoed."""
+    for target, source in getattr(schema, "fallbacks", ()):  # run_id <- the legacy run_uuid
+        if data.get(target) is None and source in data:
+            data[target] = data[source]
     try:
-        return schema.load(data)
+        message = schema.load(data)
     except ValidationError as exc:
-        field, message = _first_error(exc.messages)
-        if message == "Missing data for required field.":
-            raise invalid(
-                f"Missing value for required parameter '{field}'. "
-                "See the API docs for more information about request parameters."
-            ) from None
-        raise invalid(f"Invalid value for parameter '{field}' supplied: {message}") from None
+        errors = exc.messages
+        for key in _ordered_keys(schema):
+            value = data.get(key, None)
+            if key in errors:
+                if key in schema.required_keys and (value is None or (value == "" and key not in schema.type_first)):
+                    raise missing_value(key) from None
+                raise _refusal(data, key, errors[key]) from None
+            if key in schema.required_keys and value in (None, ""):
+                raise missing_value(key) from None
+        path, text = _first_error(errors)
+        raise _refusal(data, path, text) from None
+    for key in schema.required_keys:
+        if data.get(key) in (None, ""):  # loaded, but absent or empty: MLflow's _assert_required
+            raise missing_value(key)
+    return message
 
 
-def read_message(schema: Schema) -> dict:
-    if request.method == "GET":
+def _ordered_keys(schema: Schema) -> list[str]:
+    return [field.data_key or name for name, field in schema.load_fields.items()]
+
+
+def _refusal(data, path: str, messages) -> MlflowError:
+    sub, text = _first_error(messages)  # in a nested message or list, the first error inside it
+    if sub:
+        path = f"{path}{sub}" if sub.startswith("[") else f"{path}.{sub}"
+    if isinstance(text, str) and text.startswith(_REFUSAL_MARK):
+        return invalid(text[len(_REFUSAL_MARK):] + _API_DOCS)
+    if text == "Missing data for required field.":
+        return missing_value(path)
+    value = _lookup(data, path)
+    if value is _MISSING or value is None:
+        return missing_value(path)
+    top = path.split("[", 1)[0].split(".", 1)[0]  # MLflow's type checks see the top-level field
+    return invalid_value(top, data.get(top))
+
+
+_REFUSAL_MARK = "\x00mlflow:"
+
+
+def refuse(message: str) -> ValidationError:
+    """A validator's refusal in MLflow's own words: ``message``, then the API docs hint, as
+    MLflow's schema checks word it."""
+    return ValidationError(_REFUSAL_MARK + message)
+
+
+def read_message(schema: Schema, limit: int = request_body.DEFAULT_MAX_BODY) -> dict:
+    """The request's message, read as MLflow's _get_request_message reads it: a GET's query
+    string when it has one, else the JSON body (a GET with an empty query string may carry its
+    message as a body, as mlflow-export-import sends it); a DELETE with no body but a query
+    string (curl -X DELETE '...?name=x') from the query string."""
+    method = request.method
+    if method == "GET":
+        data = _query_message(schema) if request.args else _body_message(limit)
+    elif method == "DELETE" and not request.content_length and request.args:
         data = _query_message(schema)
-    elif request.method == "DELETE" and not request.content_length and request.args:
-        data = _query_message(schema)  # curl -X DELETE '...?name=x' with no body
     else:
-        data = _body_message()
+        data = _body_message(limit)
     return load(schema, data)
 
 
-def rpc(request_schema: type[Schema] | None = None):
-    """Decorate a handler ``fn(message: dict) -> dict``."""
+def rpc(request_schema: type[Schema] | None = None, max_body: int = request_body.DEFAULT_MAX_BODY):
+    """Decorate a handler ``fn(message: dict) -> dict``; ``max_body``: the route's body limit in
+    bytes, refused before the body is read."""
     schema = request_schema() if request_schema else None
 
     def decorate(fn):
         @functools.wraps(fn)
         def wrapper(**path_args):
-            message = read_message(schema) if schema else {}
+            message = read_message(schema, max_body) if schema else {}
             message.update(path_args)
             result = fn(message)
             if isinstance(result, Response):
                 return result
             return json_response(result if result is not None else {})
 
+        wrapper.request_schema = schema
         return wrapper
 
     return decorate
@@ -181,8 +250,41 @@ class Double(fields.Field):
         raise ValidationError(f"Not a valid double: {value!r}")
 
 
+class ProtoEnum(fields.Field):
+    """A protobuf enum: its name (or number) loads as the name. A name (or a non-integral number)
+    the enum does not know, or a JSON bool, is ignored, the field then taking its default, as
+    MLflow's ParseDict(ignore_unknown_fields) ignores it; an unknown integer, a list or an object
+    is refused."""
+
+    def __init__(self, names: tuple[str, ...], numbers: dict[int, str] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.names, self.numbers = names, numbers or {}
+
+    def deserialize(self, value, attr=None, data=None, **kwargs):
+        if isinstance(value, str) and value in self.names:
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and value in self.numbers:
+            return self.numbers[value]
+        if value is None or value == "" or (isinstance(value, (int, list, dict)) and not isinstance(value, bool)):
+            return super().deserialize(value, attr, data, **kwargs)  # required, null, refusal
+        return self.load_default() if callable(self.load_default) else self.load_default
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        raise ValidationError("Not a valid enum value.")
+
+
+class ProtoBool(fields.Field):
+    """A protobuf bool: JSON true or false (a query string's 'true' or 'false', in any case, is
+    read as one by ``_query_message``)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            return value
+        raise ValidationError("Not a valid boolean.")
+
+
 class IdString(fields.String):
-    """A string id that clients may send as a number (experiment ids)."""
+    """A string id that clients may send as a number (the experiment ids of a search)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, int) and not isinstance(value, bool):

@@ -61,8 +61,6 @@ def bulk_interval(run_ids: list[str], key: str, max_results: int, start_step, en
             f"Found start_step={start_step} and end_step={end_step}."
         )
     max_results = max(1, max_results)
-    for run_id in run_ids:
-        _run_row(run_id)
     out: list[MetricPoint] = []
     for run_id in run_ids:
         out.extend(_sample_run(run_id, key, max_results, start_step, end_step))

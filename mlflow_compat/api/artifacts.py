@@ -15,6 +15,7 @@ from werkzeug.routing import PathConverter
 from mlflow_compat.body import body_stream
 from mlflow_compat.errors import MlflowError, invalid
 from mlflow_compat.schemas.base import ProtoSchema, RequestSchema
+from mlflow_compat.schemas.tracking import RunRef
 from mlflow_compat.wire import Int64, json_response, read_message, rpc
 from mlflow_compat.gunicorn_process import WRITES_VIEWS
 from registry_core import candidates, logged_models
@@ -220,9 +221,7 @@ def presigned(artifact_path):
 # --- /api/2.0/mlflow/artifacts/list and logged-model artifact listings ------------------------
 
 
-class _RunArtifacts(RequestSchema):
-    run_id = fields.String(load_default=None)
-    run_uuid = fields.String(load_default=None)
+class _RunArtifacts(RunRef):
     path = fields.String(load_default=None)
     page_token = fields.String(load_default=None)
 
@@ -230,10 +229,7 @@ class _RunArtifacts(RequestSchema):
 @tracking.get("/artifacts/list")
 @rpc(_RunArtifacts)
 def list_run_artifacts(m):
-    run_id = m["run_id"] or m["run_uuid"]
-    if not run_id:
-        raise invalid("Missing value for required parameter 'run_id'.")
-    run = candidates.get(run_id)
+    run = candidates.get(m["run_id"])
     repo = repository()
     infos = repo.list(repo.resolve(run.artifact_uri, m["path"]))
     return {"root_uri": run.artifact_uri, "files": _listing(infos, m["path"] or None)}

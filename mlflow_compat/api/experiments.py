@@ -2,11 +2,13 @@
 from flask import Blueprint, current_app
 
 from mlflow_compat import filters, page_tokens
+from mlflow_compat.errors import invalid
 from mlflow_compat.schemas import tracking as s
 from mlflow_compat.wire import rpc
 from registry_core import experiments
 
 bp = Blueprint("experiments", __name__)
+MAX_RESULTS = 50000
 _experiment = s.ExperimentOut()
 
 
@@ -38,13 +40,10 @@ def get_by_name(m):
 @rpc(s.SearchExperiments)
 def search(m):
     max_results = m["max_results"]
-    if max_results < 1 or max_results > 50000:
-        from mlflow_compat.errors import invalid
-
-        raise invalid(
-            f"Invalid value {max_results} for parameter 'max_results' supplied. "
-            "It must be a positive integer at most 50000"
-        )
+    if max_results < 1:  # as MLflow's store words it
+        raise invalid(f"Invalid value {max_results} for parameter 'max_results' supplied. It must be a positive integer")
+    if max_results > MAX_RESULTS:
+        raise invalid(f"Invalid value {max_results} for parameter 'max_results' supplied. It must be at most {MAX_RESULTS}")
     page = experiments.search(
         m["view_type"],
         filters.parse_experiment_filter(m["filter"]),

@@ -15,8 +15,6 @@ bp = Blueprint("model_versions", __name__)
 native = Blueprint("model_version_lineage", __name__)  # mounted at /api/2.0/modelops
 ui = Blueprint("model_version_downloads", __name__)  # mounted at the root
 
-MAX_RESULTS = 200_000
-
 
 @bp.post("/model-versions/create")
 @rpc(s.CreateModelVersion)
@@ -60,7 +58,7 @@ def search(m):
     page = registry_search.search_versions(
         filters.parse_model_version_filter(m["filter"]),
         filters.parse_model_version_order_by(m["order_by"]),
-        checked_max_results(m["max_results"], MAX_RESULTS),
+        checked_max_results(m["max_results"]),
         page_tokens.decode(m["page_token"]),
     )
     return model_versions_json(page.items, page_tokens.encode(page.next_offset))

@@ -11,8 +11,6 @@ from registry_core import registry, registry_search
 bp = Blueprint("registered_models", __name__)
 _model = s.RegisteredModelOut()
 
-MAX_RESULTS = 1000
-
 
 @bp.post("/registered-models/create")
 @rpc(s.CreateRegisteredModel)
@@ -46,13 +44,11 @@ def delete(m):
     return {}
 
 
-def checked_max_results(max_results: int, cap: int) -> int:
-    """The registry searches' max_results rule, with MLflow's message."""
-    if not 1 <= max_results <= cap:
-        raise invalid(
-            "Invalid value for request parameter max_results. It must be at most "
-            f"{cap}, but got value {max_results}"
-        )
+def checked_max_results(max_results: int) -> int:
+    """The registry searches' lower bound, in the words of MLflow's store (the schema keeps the
+    upper one)."""
+    if max_results < 1:
+        raise invalid(f"Invalid value for max_results. It must be a positive integer, but got {max_results}")
     return max_results
 
 
@@ -62,7 +58,7 @@ def search(m):
     page = registry_search.search_models(
         filters.parse_registered_model_filter(m["filter"]),
         filters.parse_registered_model_order_by(m["order_by"]),
-        checked_max_results(m["max_results"], MAX_RESULTS),
+        checked_max_results(m["max_results"]),
         page_tokens.decode(m["page_token"]),
     )
     return page_tokens.paged("registered_models", _model, page)

@@ -3,10 +3,21 @@ from marshmallow import EXCLUDE, Schema, fields, post_dump
 
 
 class RequestSchema(Schema):
-    """Request messages ignore fields they do not know (newer clients send more)."""
+    """A request message. Unknown fields are ignored (newer clients send more). A required field
+    is refused when absent, null or empty, as MLflow's ``_assert_required`` refuses it;
+    ``fallbacks``: (field, legacy field) pairs, the legacy one read when the field is absent;
+    ``type_first``: required fields whose MLflow schema checks the type before presence, so that
+    an empty string is an invalid value there rather than a missing one."""
+
+    fallbacks: tuple[tuple[str, str], ...] = ()
+    type_first: tuple[str, ...] = ()
 
     class Meta:
         unknown = EXCLUDE
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.required_keys = tuple(f.data_key or name for name, f in self.load_fields.items() if f.required)
 
 
 class ProtoSchema(Schema):

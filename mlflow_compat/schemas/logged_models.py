@@ -2,7 +2,7 @@
 from marshmallow import fields
 
 from mlflow_compat.schemas.base import KeyValueList, Part, ProtoSchema, RequestSchema
-from mlflow_compat.wire import Double, IdString, Int64
+from mlflow_compat.wire import Double, Int64, ProtoBool
 
 
 class LoggedModelMetricOut(ProtoSchema):
@@ -41,7 +41,7 @@ class LoggedModelOut(ProtoSchema):
 
 
 class CreateLoggedModel(RequestSchema):
-    experiment_id = IdString(required=True)
+    experiment_id = fields.String(required=True)
     name = fields.String(load_default=None)
     model_type = fields.String(load_default=None)
     source_run_id = fields.String(load_default=None)
@@ -50,11 +50,12 @@ class CreateLoggedModel(RequestSchema):
 
 
 class GetLoggedModel(RequestSchema):
-    allow_deleted = fields.Boolean(load_default=False)
+    allow_deleted = ProtoBool(load_default=False)
 
 
 class FinalizeLoggedModel(RequestSchema):
-    status = fields.Raw(required=True)
+    type_first = ("status",)
+    status = fields.Raw(required=True)  # a name or number, checked by registry_core.logged_models
 
 
 class SetLoggedModelTags(RequestSchema):
@@ -72,13 +73,14 @@ class DatasetFilterIn(RequestSchema):
 
 class OrderByIn(RequestSchema):
     field_name = fields.String(required=True)
-    ascending = fields.Boolean(load_default=True)
+    ascending = ProtoBool(load_default=True)
     dataset_name = fields.String(load_default=None)
     dataset_digest = fields.String(load_default=None)
 
 
 class SearchLoggedModels(RequestSchema):
-    experiment_ids = fields.List(IdString(), required=True)
+    type_first = ("experiment_ids",)
+    experiment_ids = fields.List(fields.String(), required=True)
     filter = fields.String(load_default=None)
     datasets = fields.List(fields.Nested(DatasetFilterIn), load_default=list)
     max_results = Int64(load_default=None)

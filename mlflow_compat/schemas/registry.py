@@ -1,8 +1,11 @@
 """Messages of MLflow's model registry service (model_registry.proto)."""
-from marshmallow import fields
+from marshmallow import fields, validate
 
 from mlflow_compat.schemas.base import KeyValueList, ProtoSchema, RequestSchema
-from mlflow_compat.wire import Int64
+from mlflow_compat.wire import Int64, ProtoBool
+
+MAX_MODELS_PER_PAGE = 1000
+MAX_VERSIONS_PER_PAGE = 200_000
 
 
 class ModelVersionOut(ProtoSchema):
@@ -54,7 +57,7 @@ class UpdateRegisteredModel(RequestSchema):
 
 class SearchRegisteredModels(RequestSchema):
     filter = fields.String(load_default=None)
-    max_results = Int64(load_default=100)
+    max_results = Int64(load_default=100, validate=validate.Range(max=MAX_MODELS_PER_PAGE))
     order_by = fields.List(fields.String(), load_default=list)
     page_token = fields.String(load_default=None)
 
@@ -107,12 +110,12 @@ class UpdateModelVersion(VersionRef):
 
 class TransitionStage(VersionRef):
     stage = fields.String(required=True)
-    archive_existing_versions = fields.Boolean(load_default=False)
+    archive_existing_versions = ProtoBool(load_default=False)
 
 
 class SearchModelVersions(RequestSchema):
     filter = fields.String(load_default=None)
-    max_results = Int64(load_default=200000)
+    max_results = Int64(load_default=MAX_VERSIONS_PER_PAGE, validate=validate.Range(max=MAX_VERSIONS_PER_PAGE))
     order_by = fields.List(fields.String(), load_default=list)
     page_token = fields.String(load_default=None)
 

@@ -2,10 +2,11 @@
 from marshmallow import fields, validate
 
 from mlflow_compat.schemas.base import KeyValueList, Part, ProtoSchema, RequestSchema
-from mlflow_compat.wire import Double, IdString, Int64
+from mlflow_compat.wire import Double, IdString, Int64, ProtoEnum, refuse
+from registry_core.candidates import RUN_STATUSES
+from registry_core.metric_history import MAX_RESULTS_PER_RUN, MAX_RUNS_BULK_INTERVAL as MAX_RUNS_BULK
 
 VIEW_TYPES = ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")
-_view_type = validate.OneOf(VIEW_TYPES)
 
 
 # --- responses -----------------------------------------------------------------------------
@@ -85,6 +86,14 @@ class RunOut(ProtoSchema):
 
 
 # --- experiment requests -------------------------------------------------------------------
+# Each request message lists its fields in the order of MLflow 3.17.2's handler schema (the
+# first refused field is the one MLflow names); required as its ``_assert_required`` requires.
+
+_VIEW_NUMBERS = {1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"}
+
+
+def _view_type(**kwargs):
+    return ProtoEnum(VIEW_TYPES, _VIEW_NUMBERS, load_default="ACTIVE_ONLY", **kwargs)
 
 
 class CreateExperiment(RequestSchema):
@@ -94,7 +103,7 @@ class CreateExperiment(RequestSchema):
 
 
 class ExperimentId(RequestSchema):
-    experiment_id = IdString(required=True)
+    experiment_id = fields.String(required=True)
 
 
 class GetExperimentByName(RequestSchema):
@@ -102,26 +111,26 @@ class GetExperimentByName(RequestSchema):
 
 
 class SearchExperiments(RequestSchema):
-    max_results = Int64(load_default=1000)
-    page_token = fields.String(load_default=None)
-    filter = fields.String(load_default=None)
+    view_type = _view_type()
+    max_results = Int64(load_default=0)  # unset reads as 0, refused as MLflow's store refuses it
     order_by = fields.List(fields.String(), load_default=list)
-    view_type = fields.String(load_default="ACTIVE_ONLY", validate=_view_type)
+    filter = fields.String(load_default=None)
+    page_token = fields.String(load_default=None)
 
 
 class UpdateExperiment(RequestSchema):
-    experiment_id = IdString(required=True)
+    experiment_id = fields.String(required=True)
     new_name = fields.String(required=True)
 
 
 class SetExperimentTag(RequestSchema):
-    experiment_id = IdString(required=True)
+    experiment_id = fields.String(required=True)
     key = fields.String(required=True)
     value = fields.String(load_default="", allow_none=True)
 
 
 class DeleteExperimentTag(RequestSchema):
-    experiment_id = IdString(required=True)
+    experiment_id = fields.String(required=True)
     key = fields.String(required=True)
 
 
@@ -129,51 +138,54 @@ class DeleteExperimentTag(RequestSchema):
 
 
 class RunRef(RequestSchema):
-    """run_id, or the legacy run_uuid the clients still send beside it."""
+    """run_id, or the legacy run_uuid the clients still send beside it (MLflow reads run_uuid
+    when run_id is absent). Messages that extend it list it last among their bases, so that
+    run_id is their first field, as in MLflow."""
 
-    run_id = fields.String(load_default=None)
+    fallbacks = (("run_id", "run_uuid"),)
+    run_id = fields.String(required=True)
     run_uuid = fields.String(load_default=None)
 
 
 class CreateRun(RequestSchema):
-    experiment_id = IdString(load_default=None)
-    user_id = fields.String(load_default=None)
-    run_name = fields.String(load_default=None)
+    experiment_id = fields.String(load_default=None)
     start_time = Int64(load_default=None)
+    run_name = fields.String(load_default=None)
+    user_id = fields.String(load_default=None)
     tags = KeyValueList(load_default=list)
 
 
 class UpdateRun(RunRef):
-    status = fields.String(load_default=None)
     end_time = Int64(load_default=None)
+    status = ProtoEnum(RUN_STATUSES, dict(enumerate(RUN_STATUSES, start=1)), load_default=None)
     run_name = fields.String(load_default=None)
 
 
 class SearchRuns(RequestSchema):
     experiment_ids = fields.List(IdString(), load_default=list)
     filter = fields.String(load_default=None)
-    run_view_type = fields.String(load_default="ACTIVE_ONLY", validate=_view_type)
-    max_results = Int64(
-        load_default=1000,
-        validate=validate.Range(max=50000, error="It must be at most 50000"),
-    )
+    max_results = Int64(load_default=1000, validate=validate.Range(max=50000))
     order_by = fields.List(fields.String(), load_default=list)
+    run_view_type = _view_type()
     page_token = fields.String(load_default=None)
 
 
-class SetTag(RunRef):
+class _Keyed(RequestSchema):
     key = fields.String(required=True)
+
+
+class SetTag(_Keyed, RunRef):
     value = fields.String(load_default="", allow_none=True)
 
 
-class DeleteTag(RunRef):
-    key = fields.String(required=True)
+class DeleteTag(_Keyed, RunRef):
+    pass
 
 
 class MetricIn(RequestSchema):
     key = fields.String(required=True)
     value = Double(required=True)
-    timestamp = Int64(load_default=None)
+    timestamp = Int64(required=True)
     step = Int64(load_default=None)
     # MLflow 3: a metric may be logged for a logged model (and a dataset) of the run
     model_id = fields.String(load_default=None)
@@ -181,23 +193,39 @@ class MetricIn(RequestSchema):
     dataset_digest = fields.String(load_default=None)
 
 
-class LogMetric(RunRef, MetricIn):
-    pass
+class LogMetric(MetricIn, RunRef):
+    type_first = ("timestamp",)
 
 
 class ParamIn(RequestSchema):
     key = fields.String(required=True)
-    value = fields.Raw(load_default=None)
+    value = fields.String(load_default=None)
 
 
-class LogParam(RunRef, ParamIn):
+class LogParam(ParamIn, RunRef):
     pass
 
 
+class MetricList(fields.List):
+    """A batch's metrics: each a JSON object whose key, value and timestamp are present (MLflow's
+    _assert_metrics_fields_present, worded with the point's path); only their presence is
+    checked here: registry_core validates every value of every point (a nested schema per point
+    was half of log-batch's time)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(fields.Dict(), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        points = super()._deserialize(value, attr, data, **kwargs)
+        for n, point in enumerate(points):
+            for name in ("key", "value", "timestamp"):
+                if point.get(name) in (None, ""):
+                    raise refuse(f"Missing value for required parameter 'metrics[{n}].{name}'.")
+        return points
+
+
 class LogBatch(RunRef):
-    # Up to 1,000 metric objects: only their shape is checked here (a nested schema per point
-    # was half of log-batch's time); registry_core validates every field of every point.
-    metrics = fields.List(fields.Dict(), load_default=list)
+    metrics = MetricList(load_default=list)
     params = fields.List(fields.Nested(ParamIn), load_default=list)
     tags = KeyValueList(load_default=list)
 
@@ -231,7 +259,7 @@ class LogInputs(RunRef):
 
 
 class LogOutputs(RunRef):
-    models = fields.List(fields.Nested(ModelOutputIn), load_default=list)
+    models = fields.List(fields.Nested(ModelOutputIn), required=True)
 
 
 class GetMetricHistory(RunRef):
@@ -240,12 +268,23 @@ class GetMetricHistory(RunRef):
     max_results = Int64(load_default=None)
 
 
+def _at_most_runs(run_ids):
+    if len(run_ids) > MAX_RUNS_BULK:
+        raise refuse(f"GetMetricHistoryBulkInterval request must specify at most {MAX_RUNS_BULK} run_ids. "
+                     f"Received {len(run_ids)} run_ids.")
+
+
+def _bulk_max_results(value):
+    if not 1 <= value <= MAX_RESULTS_PER_RUN:
+        raise refuse(f"max_results must be between 1 and {MAX_RESULTS_PER_RUN}.")
+
+
 class GetMetricHistoryBulkInterval(RequestSchema):
-    run_ids = fields.List(fields.String(), required=True)
+    run_ids = fields.List(fields.String(), required=True, validate=_at_most_runs)
     metric_key = fields.String(required=True)
     start_step = Int64(load_default=None)
     end_step = Int64(load_default=None)
-    max_results = Int64(load_default=None)
+    max_results = Int64(load_default=MAX_RESULTS_PER_RUN, validate=_bulk_max_results)
 
 
 __all__ = [name for name in dir() if not name.startswith("_")]

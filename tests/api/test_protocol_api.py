@@ -38,14 +38,14 @@ def test_unknown_routes_wrong_methods_and_bodies(client):
     # malformed JSON bodies: 400 JSON
     for raw in ("{not json", '{"name": ', "\x00\x01", '{"name": "x",}'):
         resp = client.post(f"{API}/experiments/create", data=raw, content_type="application/json")
-        error(resp, 400, "BAD_REQUEST")
+        error(resp, 400, "INVALID_PARAMETER_VALUE", "Malformed request body")
     for raw in ("[1, 2]", '"a string"', "42", "null"):
         resp = client.post(f"{API}/experiments/create", data=raw, content_type="application/json")
         assert resp.status_code == 400 and resp.mimetype == "application/json"
         assert resp.get_json()["error_code"] in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST")
     # invalid UTF-8
     resp = client.post(f"{API}/experiments/create", data=b'{"name": "\xff\xfe"}', content_type="application/json")
-    error(resp, 400, "BAD_REQUEST")
+    error(resp, 400, "INVALID_PARAMETER_VALUE", "Malformed request body")
     # an empty body is an empty message
     error(client.post(f"{API}/experiments/create", data=b"", content_type="application/json"), 400,
                "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'name'")
@@ -152,7 +152,7 @@ def test_encoding_int64_ids_and_no_nulls(client):
     for resp in (
         client.post(f"{API}/runs/search", json={"experiment_ids": [eid]}),
         client.post(f"{API}/experiments/search", json={"max_results": 1}),
-        client.get(f"{API}/experiments/search"),
+        client.get(f"{API}/experiments/search", query_string={"max_results": 10}),
         client.get(f"{API}/metrics/get-history", query_string={"run_id": rid, "metric_key": "m"}),
         client.post(f"{API}/runs/update", json={"run_id": rid, "status": "FINISHED"}),
         client.get(f"{AJAX}/metrics/get-history-bulk-interval", query_string={"run_ids": rid, "metric_key": "n"}),
@@ -236,7 +236,7 @@ def test_static_prefix(registry_db, backend_uri, tmp_path):
     error(client.get("/mlflow/api/2.0/mlflow/unknown"), 404, "ENDPOINT_NOT_FOUND")
     error(client.get("/mlflow/api/2.0/mlflow/runs/create"), 405, "BAD_REQUEST")
     assert "unprefixed" not in [e["name"] for e in ok(client.post(
-        "/mlflow/api/2.0/mlflow/experiments/search", json={}))["experiments"]]
+        "/mlflow/api/2.0/mlflow/experiments/search", json={"max_results": 10}))["experiments"]]
 
     # a trailing slash is dropped; a prefix must start with "/"
     assert ServerConfig.resolve(backend_store_uri=backend_uri, static_prefix="/mlflow/").static_prefix == "/mlflow"

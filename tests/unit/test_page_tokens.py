@@ -66,5 +66,6 @@ def test_invalid_tokens_raise_invalid_parameter_value(token, fragment):
     assert err.status == 400
     assert err.message.startswith("Invalid page token")
     assert fragment in err.message
-    assert err.to_json() == {"error_code": "INVALID_PARAMETER_VALUE", "message": err.message}
+    assert err.to_json() == {"error_code": "INVALID_PARAMETER_VALUE", "message": err.message,
+                             "sqlstate": "KAM00", "error_class": "INVALID_PARAMETER_VALUE"}
 

@@ -179,7 +179,7 @@ def test_a_body_read_whole_is_read_as_werkzeug_reads_a_stream(body):
                    "CONTENT_TYPE": "application/json"}
         with app.request_context(environ):
             try:
-                return wire._body_message()
+                return wire._body_message(1 << 20)
             except MlflowError as err:
                 return (err.error_code, err.message)
 
