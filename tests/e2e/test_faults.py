@@ -5,6 +5,11 @@
    threads stream ``runs/log-batch`` calls. Every batch answered 200 is there whole afterwards;
    a batch left without an answer is there whole or not at all; a batch refused (503, or a
    connection refused before anything was sent) is not there; nothing else is there.
+2. Two servers on one PostgreSQL or MariaDB database and one artifact store, eight client threads
+   each, creating runs, logging metrics and creating versions of the same three registered
+   models. No 5xx (503 is retried, as the MLflow client retries it, and counted); every run and
+   metric answered 200 is there; each model's versions are numbered 1..N, N being the number of
+   versions answered 200 for it.
 
 These tests are about modelops' own processes (its gunicorn worker and arbiter): they start
 ``modelops server`` whatever ``MODELOPS_E2E_TARGET`` says. PostgreSQL and MariaDB run when
@@ -404,3 +409,177 @@ def test_kill_9_of_the_whole_server_loses_no_answered_batch_and_leaves_none_in_p
     record_property("outcomes", dict(tally))
     print(f"\nserver kills x{SERVER_KILLS}: {dict(tally)}")
 
+
+# --- 2. two servers on one database --------------------------------------------------------------
+
+CLIENTS_PER_SERVER = 8
+#: per client thread; MODELOPS_FAULTS_ITERATIONS raises it for a longer soak
+ITERATIONS = int(os.environ.get("MODELOPS_FAULTS_ITERATIONS", "10"))
+MODELS = 3
+#: 503 retries of one request before it counts as a failure (the MLflow client makes 7)
+RETRIES = 10
+
+
+class Tally:
+    """What the clients of the two-server test were answered, across threads."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.busy = collections.Counter()  # 503 answers, by endpoint, each retried
+        self.failures: list[str] = []
+        self.runs: list[tuple[int, str]] = []  # (server, run_id) answered 200
+        self.metrics: dict[str, dict[str, dict[int, float]]] = collections.defaultdict(dict)  # run -> key -> step -> value
+        self.versions: dict[str, list[tuple[int, str, int]]] = collections.defaultdict(list)  # model -> (version, run, server)
+
+    def failed(self, what: str) -> None:
+        with self.lock:
+            self.failures.append(what)
+
+
+def _call(client: Client, tally: Tally, method: str, path: str, body=None, *, raw: bytes | None = None):
+    """The answer of a request that must succeed; a 503 is retried after its Retry-After (at most
+    a second, as the MLflow client honours it) and counted. ``None`` after any other answer, a
+    failure recorded."""
+    endpoint = path.split("?", 1)[0].removeprefix(API + "/")
+    for _ in range(RETRIES + 1):
+        try:
+            status, headers, answer = client.send(method, path, body, raw=raw)
+        except (Refused, Lost) as exc:
+            tally.failed(f"{method} {endpoint}: no answer ({exc})")
+            return None
+        if status == 200:
+            return answer
+        if status != 503:
+            tally.failed(f"{method} {endpoint}: {status} {answer}")
+            return None
+        with tally.lock:
+            tally.busy[endpoint] += 1
+        if "Retry-After" not in headers:
+            tally.failed(f"{method} {endpoint}: 503 without Retry-After {answer}")
+        # pacing a retry as the server asked, bounded: not a wait for a server to start
+        time.sleep(min(float(headers.get("Retry-After", 1)), 1.0))
+    tally.failed(f"{method} {endpoint}: still 503 after {RETRIES} retries")
+    return None
+
+
+def _client_work(url: str, server: int, thread: int, experiment_id: str, models: list[str], tally: Tally) -> None:
+    client = Client(url)
+    try:
+        for i in range(ITERATIONS):
+            created = _call(client, tally, "POST", f"{API}/runs/create",
+                            {"experiment_id": experiment_id, "start_time": 1, "run_name": f"s{server}-t{thread}-{i}"})
+            if created is None:
+                continue
+            info = created["run"]["info"]
+            run_id = info["run_id"]
+            with tally.lock:
+                tally.runs.append((server, run_id))
+            logged: dict[str, dict[int, float]] = {"m": {}, "b": {}}
+            for step in range(3):
+                value = server * 1000 + thread * 10 + step + 0.5
+                if _call(client, tally, "POST", f"{API}/runs/log-metric", {
+                        "run_id": run_id, "key": "m", "value": value, "timestamp": 10 + step, "step": step}) is not None:
+                    logged["m"][step] = value
+            batch = [{"key": "b", "value": float(i * 100 + step), "timestamp": 20 + step, "step": step}
+                     for step in range(10)]
+            if _call(client, tally, "POST", f"{API}/runs/log-batch", {
+                    "run_id": run_id, "metrics": batch, "params": [{"key": "thread", "value": f"{server}:{thread}"}],
+                    "tags": [{"key": "iteration", "value": str(i)}]}) is not None:
+                logged["b"] = {m["step"]: m["value"] for m in batch}
+            with tally.lock:
+                tally.metrics[run_id] = logged
+            # the candidate's model files, then its promotion: the version's files are a snapshot
+            # of them in the artifact store both servers share
+            artifacts = info["artifact_uri"].removeprefix("mlflow-artifacts:").lstrip("/")
+            if _call(client, tally, "PUT", f"/api/2.0/mlflow-artifacts/artifacts/{artifacts}/model/MLmodel",
+                     raw=run_id.encode()) is None:
+                continue
+            model = models[(server * CLIENTS_PER_SERVER + thread + i) % len(models)]
+            answer = _call(client, tally, "POST", f"{API}/model-versions/create",
+                           {"name": model, "source": f"runs:/{run_id}/model", "run_id": run_id})
+            if answer is not None:
+                with tally.lock:
+                    tally.versions[model].append((int(answer["model_version"]["version"]), run_id, server))
+    except Exception as exc:  # noqa: BLE001 - reported by the test, not lost in a thread
+        tally.failed(f"client {server}/{thread} raised {exc!r}")
+    finally:
+        client.close()
+
+
+def _download(client: Client, tally: Tally, uri: str) -> bytes | None:
+    path = uri.removeprefix("mlflow-artifacts:").lstrip("/")
+    host, port = client.url.split("//", 1)[1].rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request("GET", f"/api/2.0/mlflow-artifacts/artifacts/{path}/MLmodel")
+        resp = conn.getresponse()
+        body = resp.read()
+    finally:
+        conn.close()
+    if resp.status != 200:
+        tally.failed(f"download of {uri}/MLmodel: {resp.status} {body[:200]!r}")
+        return None
+    return body
+
+
+@pytest.mark.parametrize("database_uri", ["postgresql", "mysql"], indirect=True)
+def test_two_servers_on_one_database_lose_nothing_and_number_versions_without_gaps(database_uri, tmp_path,
+                                                                                   record_property):
+    artifacts = tmp_path / "shared-artifacts"
+    servers = [_start(tmp_path / f"server-{n}", database_uri, artifacts, name=f"modelops-{n}") for n in range(2)]
+    try:
+        setup = Client(servers[0].url)
+        experiment_id = _ok(setup, "POST", f"{API}/experiments/create",
+                            {"name": f"two-servers-{uuid.uuid4().hex[:8]}"})["experiment_id"]
+        models = [f"shared-model-{m}-{uuid.uuid4().hex[:6]}" for m in range(MODELS)]
+        for name in models:
+            _ok(setup, "POST", f"{API}/registered-models/create", {"name": name})
+        setup.close()
+
+        tally = Tally()
+        threads = [threading.Thread(target=_client_work, args=(srv.url, n, t, experiment_id, models, tally), daemon=True)
+                   for n, srv in enumerate(servers) for t in range(CLIENTS_PER_SERVER)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=_BUDGET * 2)
+        assert not any(t.is_alive() for t in threads), "a client thread did not finish"
+        assert not tally.failures, (
+            f"{len(tally.failures)} requests failed:\n" + "\n".join(tally.failures[:20])
+            + "".join(f"\n{s.logs_tail()}" for s in servers))
+
+        # read back through the other server than the one that wrote
+        readers = [Client(srv.url) for srv in servers]
+        assert len(tally.runs) == 2 * CLIENTS_PER_SERVER * ITERATIONS
+        for server, run_id in tally.runs:
+            reader = readers[1 - server]
+            run = _ok(reader, "GET", f"{API}/runs/get?run_id={run_id}")["run"]
+            assert run["info"]["experiment_id"] == experiment_id
+            for key, points in tally.metrics[run_id].items():
+                stored = {p["step"]: p["value"] for p in _history(reader, run_id, key)}
+                assert stored == points, (run_id, key, stored, points)
+        found = _ok(readers[0], "POST", f"{API}/runs/search",
+                    {"experiment_ids": [experiment_id], "max_results": 1000})["runs"]
+        assert sorted(r["info"]["run_id"] for r in found) == sorted(run_id for _, run_id in tally.runs)
+
+        numbers = {}
+        for name in models:
+            answered = tally.versions[name]
+            numbers[name] = len(answered)
+            assert sorted(v for v, _, _ in answered) == list(range(1, len(answered) + 1)), (name, sorted(answered))
+            stored = _ok(readers[1], "GET", f"{API}/model-versions/search?filter=name%3D%27{name}%27&max_results=1000")
+            by_number = {int(mv["version"]): mv for mv in stored["model_versions"]}
+            assert sorted(by_number) == list(range(1, len(answered) + 1)), (name, sorted(by_number))
+            for version, run_id, server in answered:
+                assert by_number[version]["run_id"] == run_id, (name, version)
+                reader = readers[1 - server]
+                uri = _ok(reader, "GET", f"{API}/model-versions/get-download-uri?name={name}&version={version}")
+                assert uri["artifact_uri"].startswith("mlflow-artifacts:/registry/"), uri
+                assert _download(reader, tally, uri["artifact_uri"]) == run_id.encode(), (name, version, uri)
+        assert not tally.failures, tally.failures[:20]
+        assert sum(numbers.values()) == 2 * CLIENTS_PER_SERVER * ITERATIONS
+    finally:
+        for srv in servers:
+            srv.stop()
+    record_property("busy_503", dict(tally.busy))
+    print(f"\nversions per model {numbers}; 503 answers retried: {dict(tally.busy) or 'none'}")
