@@ -91,11 +91,11 @@ def load_runs(rows: list[tuple]) -> list[RunView]:
         return []
     ids = list(views)
     stored = v.stored_metric_value
-    for rid, key, value, ts, step, is_nan in select_in(
-        quoted("run_uuid", "key", "value", "timestamp", "step", "is_nan"), quoted("latest_metrics"),
+    for rid, key, value, ts, step, is_nan, bits in select_in(
+        quoted("run_uuid", "key", "value", "timestamp", "step", "is_nan", "value_bits"), quoted("latest_metrics"),
         quoted("run_uuid"), ids, quoted("run_uuid", "key"),
     ):
-        views[rid].metrics.append(MetricPoint(key, stored(float(value), is_nan), ts, step))
+        views[rid].metrics.append(MetricPoint(key, stored(float(value), is_nan, bits), ts, step))
     for rid, key, value in select_in(quoted("run_uuid", "key", "value"), quoted("params"), quoted("run_uuid"), ids,
                                       quoted("run_uuid", "key")):
         views[rid].params.append((key, value))
@@ -301,25 +301,28 @@ def _write_params(run_id: str, params: dict[str, str]) -> None:
 
 
 def _validated_metrics(metrics) -> tuple[list[tuple], list[dict]]:
-    """(points, model points): (key, stored value, timestamp, step, is_nan) per metric with exact
-    duplicates removed, and the metrics logged with a ``model_id`` for that model's record."""
+    """(points, model points): (key, stored value, timestamp, step, is_nan, value_bits) per
+    metric with exact duplicates removed, and the metrics logged with a ``model_id`` for that
+    model's record. Two points that differ only in ``value_bits`` (0.0 and -0.0, or the largest
+    double and Infinity, at one timestamp and step) are one point of the primary key: the first
+    is stored, as a second request with the other would find it stored."""
     out = {}
     model_points = []
     for m in metrics or []:
         key = v.validate_key("metric", m.get("key"))
-        value, is_nan = v.metric_value(key, m.get("value"))
+        value, is_nan, bits = v.metric_value(key, m.get("value"))
         ts = m.get("timestamp")
         timestamp = v.int_value("timestamp", ts, 0) if ts not in (None, "") else now_ms()
         step = m.get("step")
         step = v.int_value("step", step) if step not in (None, "") else 0
-        out[(key, value, timestamp, step, is_nan)] = None
+        out[(key, value, timestamp, step, is_nan, bits)] = None
         if m.get("model_id"):
             for name in ("model_id", "dataset_name", "dataset_digest"):
                 if m.get(name) is not None and not isinstance(m[name], str):
                     raise InvalidInput(f"Invalid value {m[name]!r} for parameter '{name}' supplied: must be a string")
             model_points.append({
-                "key": key, "value": value, "is_nan": is_nan, "timestamp": timestamp, "step": step,
-                "model_id": m["model_id"], "dataset_name": m.get("dataset_name") or None,
+                "key": key, "value": value, "is_nan": is_nan, "value_bits": bits, "timestamp": timestamp,
+                "step": step, "model_id": m["model_id"], "dataset_name": m.get("dataset_name") or None,
                 "dataset_digest": m.get("dataset_digest") or None,
             })
     return list(out), model_points
@@ -328,25 +331,31 @@ def _validated_metrics(metrics) -> tuple[list[tuple], list[dict]]:
 def _write_metrics(run_id: str, experiment_id: int, points: list[tuple]) -> None:
     if not points:
         return
-    insert_ignore(
-        Metric,
-        [
+    if any(p[5] is not None for p in points):
+        rows = [
+            {"run": run_id, "key": k, "value": val, "timestamp": ts, "step": step, "is_nan": nan, "value_bits": bits}
+            for k, val, ts, step, nan, bits in points
+        ]
+    else:  # the common batch: no value_bits column in the statement (NULL), one parameter less a point
+        rows = [
             {"run": run_id, "key": k, "value": val, "timestamp": ts, "step": step, "is_nan": nan}
-            for k, val, ts, step, nan in points
-        ],
-    )
+            for k, val, ts, step, nan, _ in points
+        ]
+    insert_ignore(Metric, rows)
     # The latest value per key: greatest (step, timestamp, value), as MLflow decides it; the
-    # stored row is replaced only by a greater one, in the statement itself.
+    # stored row is replaced only by a greater one, in the statement itself (value_bits with it,
+    # NULL included: a finite value replacing an infinity clears the bits).
     newest = {}
-    for k, val, ts, step, nan in points:
+    for k, val, ts, step, nan, bits in points:
         cur = newest.get(k)
         if cur is None or (step, ts, val) > (cur["step"], cur["timestamp"], cur["value"]):
             newest[k] = {"run": run_id, "key": k, "value": val, "timestamp": ts, "step": step, "is_nan": nan,
-                         "experiment_id": experiment_id}
+                         "experiment_id": experiment_id, "value_bits": bits}
     # in key order: concurrent batches of one run then lock the keys they share in the same order
     upsert(
         LatestMetric, [newest[k] for k in sorted(newest)], [LatestMetric.run, LatestMetric.key],
-        [LatestMetric.value, LatestMetric.timestamp, LatestMetric.step, LatestMetric.is_nan],
+        [LatestMetric.value, LatestMetric.timestamp, LatestMetric.step, LatestMetric.is_nan,
+         LatestMetric.value_bits],
         newer_by=[LatestMetric.step, LatestMetric.timestamp, LatestMetric.value],
     )
 

@@ -152,11 +152,12 @@ def _views(rows: list[dict]) -> list[LoggedModelView]:
     ).where(LoggedModelParam.logged_model.in_(ids)).order_by(LoggedModelParam.key).tuples():
         views[mid].params.append((key, value))
     M = LoggedModelMetric
-    for mid, key, value, nan, ts, step, run_id, dname, ddigest in M.select(
-        M.logged_model, M.key, M.value, M.is_nan, M.timestamp, M.step, M.run_id, M.dataset_name, M.dataset_digest
+    for mid, key, value, nan, bits, ts, step, run_id, dname, ddigest in M.select(
+        M.logged_model, M.key, M.value, M.is_nan, M.value_bits, M.timestamp, M.step, M.run_id, M.dataset_name,
+        M.dataset_digest,
     ).where(M.logged_model.in_(ids)).order_by(M.key, M.timestamp, M.step).tuples():
         views[mid].metrics.append({
-            "key": key, "value": v.stored_metric_value(value, nan), "timestamp": ts, "step": step,
+            "key": key, "value": v.stored_metric_value(value, nan, bits), "timestamp": ts, "step": step,
             "run_id": run_id, "dataset_name": dname, "dataset_digest": ddigest, "model_id": mid,
         })
     return [views[r["model_id"]] for r in rows]
@@ -205,8 +206,8 @@ def log_params(model_id: str, params) -> None:
 
 def record_metrics(run_id: str, points: list[dict]) -> None:
     """Metrics of a run logged with a ``model_id`` also attach to that model (inside the
-    caller's transaction). ``points``: key, value (stored form), is_nan, timestamp, step,
-    model_id, dataset_name, dataset_digest."""
+    caller's transaction). ``points``: key, value (stored form), is_nan, value_bits, timestamp,
+    step, model_id, dataset_name, dataset_digest."""
     if not points:
         return
     known = {
@@ -222,7 +223,7 @@ def record_metrics(run_id: str, points: list[dict]) -> None:
         [
             {
                 "logged_model": p["model_id"], "key": p["key"], "value": p["value"], "is_nan": p["is_nan"],
-                "timestamp": p["timestamp"], "step": p["step"], "run_id": run_id,
+                "value_bits": p.get("value_bits"), "timestamp": p["timestamp"], "step": p["step"], "run_id": run_id,
                 "dataset_name": p.get("dataset_name"), "dataset_digest": p.get("dataset_digest"),
             }
             for p in points

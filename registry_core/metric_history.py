@@ -19,23 +19,23 @@ MAX_RESULTS_PER_RUN = 2500
 
 def history_rows(run_id: str, key: str, max_results: int | None, offset: int) -> Page:
     """One page of ``(value, timestamp, step)`` tuples ordered as MLflow orders them
-    (timestamp, step, value); values as logged (NaN and infinities restored). Tuples, not
+    (timestamp, step, value); values as logged (NaN, infinities and -0.0 restored). Tuples, not
     objects: a page holds up to 25,000 points."""
     if not run_id:
         raise InvalidInput("Missing value for required parameter 'run_id'.")
     _run_row(run_id)
     query = (
-        Metric.select(Metric.value, Metric.timestamp, Metric.step, Metric.is_nan)
+        Metric.select(Metric.value, Metric.timestamp, Metric.step, Metric.is_nan, Metric.value_bits)
         .where((Metric.run == run_id) & (Metric.key == key))
         .order_by(Metric.timestamp, Metric.step, Metric.value)
         .offset(offset)
     )
     if max_results is not None:
         query = query.limit(max_results + 1)
-    stored, top = v.stored_metric_value, v.FLOAT_MAX
+    stored = v.stored_metric_value
     rows = [
-        (stored(value, nan) if nan or not -top < value < top else value, ts, step)
-        for value, ts, step, nan in query.tuples().iterator()
+        (stored(value, nan, bits) if nan or bits is not None else value, ts, step)
+        for value, ts, step, nan, bits in query.tuples().iterator()
     ]
     next_offset = None
     if max_results is not None and len(rows) > max_results:
@@ -95,7 +95,7 @@ def _sample_run(run_id, key, max_results, start_step, end_step) -> list[MetricPo
     step) index, finds in Python the step of each chosen position and its place among the rows
     of that step, and then numbers only the rows of the chosen steps."""
     db = Metric._meta.database
-    col = {name: quoted(name) for name in ("run_uuid", "key", "value", "timestamp", "step", "is_nan")}
+    col = {name: quoted(name) for name in ("run_uuid", "key", "value", "timestamp", "step", "is_nan", "value_bits")}
     where = f"{col['run_uuid']} = {db.param} AND {col['key']} = {db.param}"
     params = [run_id, key]
     if start_step is not None:
@@ -113,17 +113,18 @@ def _sample_run(run_id, key, max_results, start_step, end_step) -> list[MetricPo
     chosen_steps = sorted({st for st, _ in place.values()})
     pairs = sorted(set(place.values()))
     p = db.param
+    picked = f"{col['value']}, {col['timestamp']}, {col['step']}, {col['is_nan']}, {col['value_bits']}"
     sql = (
-        f"SELECT {col['value']}, {col['timestamp']}, {col['step']}, {col['is_nan']}, rn FROM ("
-        f"SELECT {col['value']}, {col['timestamp']}, {col['step']}, {col['is_nan']}, ROW_NUMBER() OVER ("
+        f"SELECT {picked}, rn FROM ("
+        f"SELECT {picked}, ROW_NUMBER() OVER ("
         f"PARTITION BY {col['step']} ORDER BY {col['timestamp']}, {col['value']}, {col['is_nan']}) AS rn "
         f"FROM {table}{_STEP_INDEX_HINT.get(dialect(), '')} WHERE {where} AND {col['step']} IN ("
         + ", ".join([p] * len(chosen_steps)) + f")) numbered WHERE ({col['step']}, rn) IN ("
         + ", ".join([f"({p}, {p})"] * len(pairs)) + ")"
     )
     found = {
-        (step, rn): (value, ts, step, nan)
-        for value, ts, step, nan, rn in db.execute_sql(
+        (step, rn): (value, ts, step, nan, bits)
+        for value, ts, step, nan, bits, rn in db.execute_sql(
             sql, params + chosen_steps + [x for pair in pairs for x in pair]).fetchall()
     }
     # The two queries share no snapshot. Rows logged between them only add to a step's rows (the
@@ -139,7 +140,7 @@ def _sample_run(run_id, key, max_results, start_step, end_step) -> list[MetricPo
         else:
             rows.append(last)
     stored = v.stored_metric_value
-    return [MetricPoint(key, stored(val, bool(nan)), ts, step, run_id) for val, ts, step, nan in rows]
+    return [MetricPoint(key, stored(val, nan, bits), ts, step, run_id) for val, ts, step, nan, bits in rows]
 
 
 def _steps(db, table: str, step: str, where: str, params: list) -> list[int]:
@@ -171,5 +172,5 @@ def _steps(db, table: str, step: str, where: str, params: list) -> list[int]:
 
 
 def _norm(row):
-    value, ts, step, nan = row
+    value, ts, step, nan, _ = row  # (ts, step, value, is_nan) is the row's key: the bits add nothing
     return (step, ts, None if nan else value, bool(nan))

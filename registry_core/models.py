@@ -96,9 +96,14 @@ class Tag(BaseModel):
 
 
 class Metric(BaseModel):
-    """Full metric history. Infinite values are stored as +/- the largest double and NaN as
-    value 0 with ``is_nan`` so every backend (MySQL has neither) keeps them. The primary key is
-    the whole point, as in MLflow: a retried request cannot store a point twice."""
+    """Full metric history. ``value`` is an orderable double on every backend (MySQL has no
+    infinities): +/-Infinity are stored there as +/- the largest double, -0.0 as 0.0, NaN as 0
+    with ``is_nan``, so filters and orderings in SQL treat them as MLflow does. Where the stored
+    ``value`` is not the logged one (infinities, -0.0), ``value_bits`` holds the logged double's
+    IEEE-754 bits (a signed 64-bit integer) and reads return that; it is NULL otherwise
+    (``validation.metric_value``, ``validation.stored_metric_value``). The same in
+    ``latest_metrics`` and ``logged_model_metrics``. The primary key is the whole point, as in
+    MLflow: a retried request cannot store a point twice."""
 
     run = pw.ForeignKeyField(Run, column_name="run_uuid", on_delete="CASCADE", index=False)
     key = pw.CharField(max_length=250)
@@ -106,6 +111,7 @@ class Metric(BaseModel):
     timestamp = BigIntField()
     step = BigIntField(default=0)
     is_nan = pw.BooleanField(default=False)
+    value_bits = BigIntField(null=True)
 
     class Meta:
         table_name = "metrics"
@@ -128,6 +134,7 @@ class LatestMetric(BaseModel):
     step = BigIntField(default=0)
     is_nan = pw.BooleanField(default=False)
     experiment_id = pw.IntegerField()
+    value_bits = BigIntField(null=True)  # as in Metric
 
     class Meta:
         table_name = "latest_metrics"
@@ -240,6 +247,7 @@ class LoggedModelMetric(BaseModel):
     run_id = pw.CharField(max_length=32)
     dataset_name = pw.CharField(max_length=500, null=True)
     dataset_digest = pw.CharField(max_length=36, null=True)
+    value_bits = BigIntField(null=True)  # as in Metric
 
     class Meta:
         table_name = "logged_model_metrics"

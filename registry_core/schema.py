@@ -13,7 +13,16 @@ import peewee as pw
 from registry_core import db as dbmod
 from registry_core.clock import now_ms
 from registry_core.db import SCHEMA_VERSION, SchemaError
-from registry_core.models import TABLES, Experiment, LatestMetric, ModelVersion, SchemaVersion
+from registry_core import validation
+from registry_core.models import (
+    TABLES,
+    Experiment,
+    LatestMetric,
+    LoggedModelMetric,
+    Metric,
+    ModelVersion,
+    SchemaVersion,
+)
 
 DEFAULT_EXPERIMENT_ID = 0
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -100,8 +109,11 @@ def _sqlite_rebuild_latest_metrics(db: pw.Database) -> None:
             db.execute_sql(f"DROP INDEX {_quote(db, index.name)}")
     db.execute_sql('ALTER TABLE "latest_metrics" RENAME TO "latest_metrics_v1"')
     LatestMetric.create_table(safe=False)
-    names = ", ".join(f'"{n}"' for n in ("run_uuid", "key", "value", "timestamp", "step", "is_nan"))
-    copied = ", ".join(f'm."{n}"' for n in ("run_uuid", "key", "value", "timestamp", "step", "is_nan"))
+    kept = ["run_uuid", "key", "value", "timestamp", "step", "is_nan"]
+    if any(c.name == "value_bits" for c in db.get_columns("latest_metrics_v1")):
+        kept.append("value_bits")  # (a later version's column: kept if it is there)
+    names = ", ".join(f'"{n}"' for n in kept)
+    copied = ", ".join(f'm."{n}"' for n in kept)
     db.execute_sql(
         f'INSERT INTO "latest_metrics" ({names}, "experiment_id") SELECT {copied}, r."experiment_id" '
         'FROM "latest_metrics_v1" m JOIN "runs" r ON r."run_uuid" = m."run_uuid"'
@@ -119,8 +131,45 @@ def _v3_model_version_order_index(db: pw.Database) -> None:
     _create_missing_indexes(db, ModelVersion)
 
 
+def _v4_metric_value_bits(db: pw.Database) -> None:
+    """``value_bits`` (BIGINT NULL, in no key or index) on every metric table: metrics,
+    latest_metrics and logged_model_metrics. It holds the IEEE-754 bits of the logged value where
+    the orderable ``value`` column cannot hold it (+/-Infinity, stored there as +/- the largest
+    double; -0.0, stored as 0.0), so that reads return every double exactly.
+
+    Rows written before this version whose ``value`` is +/- the largest double get the bits of
+    +/-Infinity: the server before it wrote that value only for a logged infinity, and read it
+    back as one, so an infinity stays an infinity. A largest double logged as itself before the
+    upgrade (indistinguishable from an infinity in the old store) also reads as an infinity, as
+    it did before; logged after it, it reads as itself. A -0.0 logged before reads as 0.0, as
+    before. Runs again after an interruption (MySQL commits each DDL statement): the column is
+    added where missing, and only rows without bits are set."""
+    for model in (Metric, LatestMetric, LoggedModelMetric):
+        _add_missing_column(db, model, model.value_bits)
+        table, value, bits = _quote(db, model._meta.table_name), _quote(db, "value"), _quote(db, "value_bits")
+        p = db.param
+        db.execute_sql(
+            f"UPDATE {table} SET {bits} = CASE WHEN {value} > 0 THEN {p} ELSE {p} END "
+            f"WHERE {bits} IS NULL AND ({value} = {p} OR {value} = {p})",
+            [validation.INF_BITS, validation.NEG_INF_BITS, validation.FLOAT_MAX, -validation.FLOAT_MAX],
+        )
+
+
+def _add_missing_column(db: pw.Database, model, field: pw.Field) -> None:
+    """``field``'s column on ``model``'s table, declared as a new database declares it; nothing
+    if it is there. Only for a nullable column without a default (added without a rewrite of the
+    table on every backend)."""
+    assert field.null and field.default is None, field
+    table = model._meta.table_name
+    if any(c.name == field.column_name for c in db.get_columns(table)):
+        return
+    ctx = db.get_sql_context()
+    column, params = ctx.sql(field.ddl(ctx)).query()
+    db.execute_sql(f"ALTER TABLE {_quote(db, table)} ADD COLUMN {column}", params)
+
+
 # version reached -> function that brings the version before it there
-_STEPS = {2: _v2_latest_metrics_experiment, 3: _v3_model_version_order_index}
+_STEPS = {2: _v2_latest_metrics_experiment, 3: _v3_model_version_order_index, 4: _v4_metric_value_bits}
 
 
 def upgrade(db: pw.Database, default_artifact_root: str) -> int:

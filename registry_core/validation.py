@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import posixpath
 import re
+import struct
 
 from registry_core.errors import InvalidInput
 
@@ -25,8 +26,30 @@ MAX_INPUT_TAG_KEY_SIZE = 255
 MAX_INPUT_TAG_VALUE_SIZE = 500
 MAX_RUN_NAME_LENGTH = 250
 
-# Stored in place of +/-Infinity: MySQL has no infinite doubles.
+# Stored in the orderable ``value`` column in place of +/-Infinity (MySQL has no infinite
+# doubles), so that SQL filters and orderings treat infinities as the largest doubles; the true
+# value is kept beside it in ``value_bits``.
 FLOAT_MAX = 1.7976931348623157e308
+
+
+def float_bits(value: float) -> int:
+    """The IEEE-754 bits of a double as a signed 64-bit integer (what a BIGINT holds)."""
+    return struct.unpack("<q", struct.pack("<d", value))[0]
+
+
+def float_from_bits(bits: int) -> float:
+    """The double whose IEEE-754 bits are ``bits`` (a signed 64-bit integer)."""
+    known = _SPECIAL_VALUES.get(bits)
+    if known is not None:
+        return known
+    return struct.unpack("<d", struct.pack("<q", int(bits)))[0]
+
+
+# The only values whose stored ``value`` differs from the logged one (NaN has ``is_nan``).
+INF_BITS = float_bits(math.inf)
+NEG_INF_BITS = float_bits(-math.inf)
+NEG_ZERO_BITS = float_bits(-0.0)
+_SPECIAL_VALUES = {INF_BITS: math.inf, NEG_INF_BITS: -math.inf, NEG_ZERO_BITS: -0.0}
 
 _KEY_RE = re.compile(r"^[/\w.\- :]*$")
 _RUN_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
@@ -90,8 +113,14 @@ def tag_value(value) -> str:
     return truncate("" if value is None else str(value), MAX_TAG_VAL_LENGTH)
 
 
-def metric_value(key: str, value) -> tuple[float, bool]:
-    """(stored value, is_nan) for a metric value; infinities stored as +/- FLOAT_MAX."""
+def metric_value(key: str, value) -> tuple[float, bool, int | None]:
+    """(stored value, is_nan, value_bits) for a metric value.
+
+    ``value`` is what the orderable ``value`` column holds: the value itself, except +/-FLOAT_MAX
+    for +/-Infinity, 0.0 for -0.0 and 0.0 for NaN (with ``is_nan``). ``value_bits`` is None
+    unless the stored value differs from the logged one (infinities, -0.0): then the logged
+    value's IEEE-754 bits, from which every read restores it exactly. The bits are worked out for
+    those rare values only: this runs for each of a log-batch's 1,000 points."""
     if isinstance(value, bool) or value is None:
         raise InvalidInput(
             f"Got invalid value {value} for metric '{key}' (timestamp=..). "
@@ -116,21 +145,21 @@ def metric_value(key: str, value) -> tuple[float, bool]:
             "Please specify value as a valid double (64-bit floating point)"
         )
     value = float(value)
-    if math.isnan(value):
-        return 0.0, True
-    if math.isinf(value):
-        return (FLOAT_MAX if value > 0 else -FLOAT_MAX), False
-    return value, False
+    if -FLOAT_MAX <= value <= FLOAT_MAX:  # every finite double (NaN fails both comparisons)
+        if value == 0.0 and math.copysign(1.0, value) < 0:
+            return 0.0, False, NEG_ZERO_BITS
+        return value, False, None
+    if value != value:
+        return 0.0, True, None
+    return (FLOAT_MAX, False, INF_BITS) if value > 0 else (-FLOAT_MAX, False, NEG_INF_BITS)
 
 
-def stored_metric_value(value: float, is_nan: bool) -> float:
-    """The logged value back from its stored form."""
+def stored_metric_value(value: float, is_nan, bits: int | None) -> float:
+    """The logged value back from its stored form (``value``, ``is_nan``, ``value_bits``)."""
     if is_nan:
         return math.nan
-    if value >= FLOAT_MAX:
-        return math.inf
-    if value <= -FLOAT_MAX:
-        return -math.inf
+    if bits is not None:
+        return float_from_bits(bits)
     return value
 
 

@@ -363,6 +363,56 @@ def test_nan_and_inf_metric_values(client, uniq):
     assert len(hist) == 1 and math.isnan(hist[0].value)
 
 
+_EXTREME_METRICS = {
+    "max": sys.float_info.max, "neg_max": -sys.float_info.max,
+    "min_subnormal": 5e-324, "neg_min_subnormal": -5e-324,
+    "min_normal": sys.float_info.min, "neg_min_normal": -sys.float_info.min,
+    "neg_zero": -0.0, "zero": 0.0, "nan": math.nan, "inf": math.inf, "neg_inf": -math.inf,
+}
+
+
+def _same_double(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
+def test_extreme_metric_values_round_trip_exactly(client, uniq, is_reference):
+    """The largest and smallest doubles, subnormals, -0.0, NaN and the infinities come back as
+    logged, through log_metric and log_batch, get_run, search_runs, get_metric_history and a
+    logged model's metrics (mlflow's own SQL store reads the largest double as itself but
+    stores the infinities as it, and -0.0 as 0.0)."""
+    if is_reference:
+        pytest.skip("mlflow server keeps +-inf as +-max double and -0.0 as 0.0")
+    eid = client.create_experiment(uniq("extremes"))
+    rid = client.create_run(eid).info.run_id
+    model_id = client.create_logged_model(eid, name="extremes", source_run_id=rid).model_id
+    for key, value in _EXTREME_METRICS.items():
+        client.log_metric(rid, f"single_{key}", value, timestamp=1, step=0)
+        client.log_metric(rid, f"model_{key}", value, timestamp=1, step=0, model_id=model_id)
+    client.log_batch(rid, metrics=[Metric(f"batch_{key}", value, 1, 0) for key, value in _EXTREME_METRICS.items()])
+    # a history: each value at its own step, after a finite first point
+    client.log_batch(rid, metrics=[Metric("series", 1.0, 1, 0)] + [
+        Metric("series", value, 2, n) for n, value in enumerate(_EXTREME_METRICS.values(), 1)])
+
+    latest = client.get_run(rid).data.metrics
+    searched = client.search_runs([eid])[0].data.metrics
+    for key, value in _EXTREME_METRICS.items():
+        for name in (f"single_{key}", f"batch_{key}", f"model_{key}"):
+            assert _same_double(latest[name], value), (name, latest[name])
+            assert _same_double(searched[name], value), (name, searched[name])
+            history = client.get_metric_history(rid, name)
+            assert len(history) == 1 and _same_double(history[0].value, value), (name, history)
+    series = sorted(client.get_metric_history(rid, "series"), key=lambda m: m.step)
+    assert [m.step for m in series] == list(range(len(_EXTREME_METRICS) + 1))
+    for got, value in zip(series[1:], _EXTREME_METRICS.values()):
+        assert _same_double(got.value, value), (got, value)
+    assert _same_double(latest["series"], -math.inf)  # the latest: the last step's ("neg_inf")
+    model_metrics = {m.key: m.value for m in client.get_logged_model(model_id).metrics}
+    for key, value in _EXTREME_METRICS.items():
+        assert _same_double(model_metrics[f"model_{key}"], value), (key, model_metrics[f"model_{key}"])
+
+
 def test_long_values_are_truncated(client, uniq):
     """The 3.17.2 server silently truncates params to 6000 and tags to 8000 chars."""
     eid = client.create_experiment(uniq("long"))

@@ -72,19 +72,44 @@ def test_truncation_of_param_and_tag_values():
     assert v.tag_value(3) == "3"
 
 
+# Every double whose stored form needs care: the extremes, subnormals, signed zeros, NaN, infinities.
+SPECIAL_DOUBLES = [
+    1.7976931348623157e308, -1.7976931348623157e308, 5e-324, -5e-324, 2.2250738585072014e-308,
+    -2.2250738585072014e-308, 2.225073858507201e-308, 0.0, -0.0, math.inf, -math.inf, math.nan,
+    0.1 + 0.2, 1e300, -1e-300,
+]
+
+
+def same_double(a: float, b: float) -> bool:
+    """Equal as doubles are told apart: NaN equals NaN, -0.0 differs from 0.0."""
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
 def test_metric_values():
-    assert v.metric_value("m", 1) == (1.0, False)
-    assert v.metric_value("m", -2.5) == (-2.5, False)
-    assert v.metric_value("m", "3.25") == (3.25, False)
-    assert v.metric_value("m", 0) == (0.0, False)
-    stored, is_nan = v.metric_value("m", math.nan)
-    assert (stored, is_nan) == (0.0, True)
+    assert v.metric_value("m", 1) == (1.0, False, None)
+    assert v.metric_value("m", -2.5) == (-2.5, False, None)
+    assert v.metric_value("m", "3.25") == (3.25, False, None)
+    assert v.metric_value("m", 0) == (0.0, False, None)
+    stored, is_nan, bits = v.metric_value("m", math.nan)
+    assert (stored, is_nan, bits) == (0.0, True, None)
     for text in ("NaN", "nan", " NaN "):
-        assert v.metric_value("m", text) == (0.0, True)
+        assert v.metric_value("m", text) == (0.0, True, None)
     for inf in (math.inf, "Infinity", "inf", "infinity"):
-        assert v.metric_value("m", inf) == (v.FLOAT_MAX, False)
+        assert v.metric_value("m", inf) == (v.FLOAT_MAX, False, v.INF_BITS)
     for ninf in (-math.inf, "-Infinity", "-inf"):
-        assert v.metric_value("m", ninf) == (-v.FLOAT_MAX, False)
+        assert v.metric_value("m", ninf) == (-v.FLOAT_MAX, False, v.NEG_INF_BITS)
+    # the largest doubles are themselves (no bits): only the infinities stand in for them
+    assert v.metric_value("m", v.FLOAT_MAX) == (v.FLOAT_MAX, False, None)
+    assert v.metric_value("m", -v.FLOAT_MAX) == (-v.FLOAT_MAX, False, None)
+    # -0.0 is stored as 0.0 (SQL compares and orders it so), its sign in the bits
+    for negative_zero in (-0.0, "-0.0", "-0"):
+        stored, is_nan, bits = v.metric_value("m", negative_zero)
+        assert (stored, is_nan, bits) == (0.0, False, v.NEG_ZERO_BITS) and math.copysign(1.0, stored) == 1.0
+    assert (v.INF_BITS, v.NEG_INF_BITS, v.NEG_ZERO_BITS) == (0x7FF0000000000000, -(2**52), -(2**63))
+    for tiny in (5e-324, -5e-324, 2.2250738585072014e-308):
+        assert v.metric_value("m", tiny) == (tiny, False, None)
     for bad in (True, False, None, "abc", "", [1], {"a": 1}, object()):
         raises(v.metric_value, "m", bad, fragment="Got invalid value")
     assert "'m'" in raises(v.metric_value, "m", "abc")
@@ -92,13 +117,26 @@ def test_metric_values():
 
 
 def test_stored_metric_values_round_trip():
-    for value in (0.0, 1.5, -3.0, 1e300, -1e-300):
-        assert v.stored_metric_value(*v.metric_value("m", value)) == value
+    for value in SPECIAL_DOUBLES:
+        stored, is_nan, bits = v.metric_value("m", value)
+        assert same_double(v.stored_metric_value(stored, is_nan, bits), value), value
+        # value_bits only where the stored value is not the logged one
+        assert (bits is not None) == (not math.isnan(value) and not same_double(stored, value)), value
+        # the stored value orders as the logged one does: infinities as the largest doubles
+        assert stored == (0.0 if math.isnan(value) else max(-v.FLOAT_MAX, min(v.FLOAT_MAX, value)))
     assert math.isnan(v.stored_metric_value(*v.metric_value("m", "NaN")))
     assert v.stored_metric_value(*v.metric_value("m", "Infinity")) == math.inf
     assert v.stored_metric_value(*v.metric_value("m", "-Infinity")) == -math.inf
-    assert v.stored_metric_value(v.FLOAT_MAX, False) == math.inf
-    assert v.stored_metric_value(0.0, True) != v.stored_metric_value(0.0, True)  # NaN
+    assert v.stored_metric_value(v.FLOAT_MAX, False, None) == v.FLOAT_MAX  # no longer read as inf
+    assert v.stored_metric_value(v.FLOAT_MAX, False, v.INF_BITS) == math.inf
+    assert v.stored_metric_value(0.0, True, None) != v.stored_metric_value(0.0, True, None)  # NaN
+
+
+def test_float_bits_round_trip():
+    for value in SPECIAL_DOUBLES:
+        bits = v.float_bits(value)
+        assert -(2**63) <= bits < 2**63  # a BIGINT
+        assert same_double(v.float_from_bits(bits), value), value
 
 
 def test_int_value():

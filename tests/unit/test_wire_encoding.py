@@ -1,4 +1,24 @@
 """The wire layer's hand-written encoders agree with the schemas they stand in for."""
+import json as _json
+import math as _math
+
+# The doubles at the edges of the format: written as JSON numbers that parse back to themselves.
+EXTREMES = [1.7976931348623157e308, -1.7976931348623157e308, 5e-324, -5e-324, 2.2250738585072014e-308,
+            -2.2250738585072014e-308, 2.225073858507201e-308, -0.0, 0.0]
+
+
+def _assert_parses_back(body: str, values) -> None:
+    """Each point's value in ``body`` is the double it was written from (NaN and the infinities
+    as MLflow's strings, -0.0 with its sign)."""
+    got = [m["value"] for m in _json.loads(body)["metrics"]]
+    assert len(got) == len(values)
+    for text, value in zip(got, values):
+        if _math.isnan(value):
+            assert text == "NaN"
+        elif _math.isinf(value):
+            assert text == ("Infinity" if value > 0 else "-Infinity")
+        else:
+            assert not isinstance(text, str) and text == value and _math.copysign(1, text) == _math.copysign(1, value)
 
 def test_metric_history_fast_encoder_equals_the_schema():
     """The history page is written without the schema for speed; it must be what MetricOut dumps."""
@@ -14,6 +34,7 @@ def test_metric_history_fast_encoder_equals_the_schema():
 
     rows = [(0.5, 1, 0), (math.nan, 2, 1), (math.inf, 3, 2), (-math.inf, 4, 3), (1e-300, 5, 4),
             (3.0, 6, 5), (-0.0, 7, 6), (123456789.125, 8, 7)]
+    rows += [(value, 9 + n, 8 + n) for n, value in enumerate(EXTREMES)]
     key = 'a "quoted"/ü key'
     with Flask(__name__).app_context():
         for token in (None, "eyJvZmZzZXQiOiA4fQ=="):
@@ -22,6 +43,7 @@ def test_metric_history_fast_encoder_equals_the_schema():
             slow = json_response({"metrics": MetricOut(many=True).dump(points), "next_page_token": token})
             assert json.loads(fast) == json.loads(slow.get_data(as_text=True))
             assert fast == slow.get_data(as_text=True)
+            _assert_parses_back(fast, [value for value, _, _ in rows])
         assert metric_points_json(key, []).get_data(as_text=True) == "{}"
         assert json.loads(metric_points_json(key, [], "t").get_data(as_text=True)) == {"next_page_token": "t"}
 
@@ -96,7 +118,8 @@ def test_bulk_interval_fast_encoder_equals_the_schema():
     from registry_core.entities import MetricPoint
 
     key = 'a "quoted"/ü key 🚀'
-    values = [0.5, math.nan, math.inf, -math.inf, 1e-300, 3.0, -0.0, 123456789.125, 1.7976931348623157e308, 7, -2]
+    values = [0.5, math.nan, math.inf, -math.inf, 1e-300, 3.0, -0.0, 123456789.125, 1.7976931348623157e308, 7, -2,
+              *EXTREMES]
     points = [MetricPoint(key, value, 1_700_000_000_000 + n, (-1) ** n * 2 ** (n * 5), f"{n % 3:032x}")
               for n, value in enumerate(values)]
     points.append(MetricPoint("k", 1.0, 5, 0, None))  # no run id: left out, as the schema does
@@ -107,6 +130,7 @@ def test_bulk_interval_fast_encoder_equals_the_schema():
             fast = metric_points_with_run_json(chosen).get_data(as_text=True)
             slow = json_response({"metrics": schema.dump(chosen, many=True)}).get_data(as_text=True)
             assert fast == slow
+        _assert_parses_back(metric_points_with_run_json(points[:len(values)]).get_data(as_text=True), values)
         assert metric_points_with_run_json([]).get_data(as_text=True) == "{}"
 
 
@@ -131,7 +155,7 @@ def test_run_search_fast_encoder_equals_the_schema():
             ("nan", math.nan, 1, 0), ("inf", math.inf, 2, -1), ("ninf", -math.inf, 3, 2**40),
             ("tiny", 1e-300, 4, 0), ("int-valued", 3.0, 5, 1), ("neg-zero", -0.0, 6, 2), ("big", 1.7976931348623157e308, 0, 3),
             (odd, 0.1 + 0.2, 7, 4),
-        ]],
+        ] + [(f"extreme-{n}", value, 8, n) for n, value in enumerate(EXTREMES)]],
         params=[("lr", "0.1"), ("empty", ""), (odd, odd)],
         tags=[("mlflow.runName", odd), ("none", None)],
         dataset_inputs=[
