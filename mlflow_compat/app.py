@@ -40,9 +40,10 @@ _RESOURCES = [
 ]
 
 
-def _mount(app: Flask, bp: Blueprint, prefix: str, versions, service: str = "mlflow") -> None:
+def _mount(app: Flask, bp: Blueprint, prefix: str, versions, service: str = "mlflow",
+           roots=("api", "ajax-api")) -> None:
     for version in versions:
-        for root in ("api", "ajax-api"):
+        for root in roots:
             name = f"{bp.name}_{root.replace('-', '_')}_{version.replace('.', '_')}"
             app.register_blueprint(bp, url_prefix=f"{prefix}/{root}/{version}/{service}", name=name)
 
@@ -57,13 +58,16 @@ def create_app(config: ServerConfig, database=None) -> Flask:
 
     for bp, versions in _RESOURCES:
         _mount(app, bp, prefix, versions)
+    for bp in (metrics.ajax, experiments.ajax, runs.ajax, artifacts.ajax):  # the UI's own routes
+        _mount(app, bp, prefix, ("2.0",), roots=("ajax-api",))
     _mount(app, artifacts.proxy, prefix, ("2.0",), service="mlflow-artifacts")
     _mount(app, model_versions.native, prefix, ("2.0",), service="modelops")
     app.register_blueprint(meta.bp, url_prefix=prefix or None)
     app.register_blueprint(artifacts.ui, url_prefix=prefix or None)
     app.register_blueprint(model_versions.ui, url_prefix=prefix or None)
     app.extensions["modelops.artifacts"] = ArtifactRepository(
-        config.artifacts_destination, config.artifacts_page_cache, config.artifacts_keep_recent_mb * 1024 * 1024
+        config.artifacts_destination, config.artifacts_page_cache, config.artifacts_keep_recent_mb * 1024 * 1024,
+        default_root=config.default_artifact_root,
     )
     for root in ("api", "ajax-api"):
         app.add_url_rule(

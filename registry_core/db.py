@@ -20,7 +20,7 @@ from registry_core.errors import Busy, InvalidInput
 database = peewee.DatabaseProxy()
 
 # Bump when the schema changes; registry_core.schema.upgrade() knows every step.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _POOL_SIZE = int(os.environ.get("MODELOPS_DB_POOL_SIZE", "16"))
 # MySQL's GROUP_CONCAT stops at group_concat_max_len bytes (default 1,024; MariaDB clamps this to

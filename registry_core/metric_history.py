@@ -50,6 +50,23 @@ def history(run_id: str, key: str, max_results: int | None, offset: int) -> Page
     return Page([MetricPoint(key, value, ts, step, run_id) for value, ts, step in page.items], page.next_offset)
 
 
+def history_bulk(run_ids: list[str], key: str, max_results: int) -> list[MetricPoint]:
+    """The full histories of one metric of several runs, in one statement: ordered by run id,
+    then (timestamp, step, value), at most ``max_results`` points in all (MLflow's
+    get_metric_history_bulk); a run that does not exist has no points."""
+    query = (
+        Metric.select(Metric.run, Metric.value, Metric.timestamp, Metric.step, Metric.is_nan, Metric.value_bits)
+        .where(Metric.run.in_(sorted(set(run_ids))) & (Metric.key == key))
+        .order_by(Metric.run, Metric.timestamp, Metric.step, Metric.value)
+        .limit(max_results)
+    )
+    stored = v.stored_metric_value
+    return [
+        MetricPoint(key, stored(value, nan, bits) if nan or bits is not None else value, ts, step, run_id)
+        for run_id, value, ts, step, nan, bits in query.tuples().iterator()
+    ]
+
+
 def bulk_interval(run_ids: list[str], key: str, max_results: int, start_step, end_step) -> list[MetricPoint]:
     """Up to ``max_results`` points per run, evenly sampled over its ordered history (one row
     per NTILE bucket, in SQL), always keeping the last point, as MLflow 3 samples it."""

@@ -303,6 +303,9 @@ class ModelVersion(BaseModel):
     source_experiment_id = pw.IntegerField(null=True)
     source_commit = pw.CharField(max_length=64, null=True)
     source_repository = pw.TextField(null=True)
+    # why the server could not verify the source (it names nothing this server holds); NULL:
+    # verified, its artifacts snapshotted when there were any
+    source_unverified = pw.TextField(null=True)
 
     class Meta:
         table_name = "model_versions"

@@ -101,13 +101,12 @@ def validate_alias(alias) -> str:
 
 
 def validate_version(version) -> int:
+    """A version number as MLflow reads one (``int()``: " 1" is 1, "1.0" is refused); a number
+    no version has (0, -1, beyond int64) is left to the lookup, which finds nothing."""
     try:
-        number = int(str(version))
+        return int(str(version))
     except (TypeError, ValueError):
         raise InvalidInput(f"Parameter 'version' must be an integer, got '{version}'.") from None
-    if number < 1:
-        raise InvalidInput(f"Parameter 'version' must be a positive integer, got '{version}'.")
-    return number
 
 
 def canonical_stage(stage) -> str:
@@ -139,14 +138,28 @@ def model_pk(name: str) -> int:
     return model_row(name)["id"] if found is None else found[0]  # model_row says what is missing
 
 
-def _version_row(model_pk: int, name: str, version) -> dict:
+def version_not_found(name: str, number) -> NotFound:
+    return NotFound(f"Model Version (name={name}, version={number}) not found")
+
+
+def live_version(name: str, version) -> tuple[dict, dict]:
+    """(model row, version row) of a live version. As MLflow: a version that is not an integer
+    is refused first; a missing model or version is the version's not found."""
     number = validate_version(version)
-    row = ModelVersion.select().where(
-        (ModelVersion.registered_model == model_pk) & (ModelVersion.version == number) & (ModelVersion.deleted == False)  # noqa: E712
+    validate_name(name)
+    row = RegisteredModel.select().where(RegisteredModel.name == name).dicts().first()
+    if row is None or not _IN_INT64(number):
+        raise version_not_found(name, number)
+    mv = ModelVersion.select().where(
+        (ModelVersion.registered_model == row["id"]) & (ModelVersion.version == number) & (ModelVersion.deleted == False)  # noqa: E712
     ).dicts().first()
-    if row is None:
-        raise NotFound(f"Model Version (name={name}, version={version}) not found")
-    return row
+    if mv is None:
+        raise version_not_found(name, number)
+    return row, mv
+
+
+def _IN_INT64(number: int) -> bool:
+    return -(2**63) <= number < 2**63
 
 
 # The columns of a version row: its key, its registered model's key, then VersionView's own
@@ -256,24 +269,20 @@ def is_prompt(name: str) -> bool:
 
 
 def get_version(name: str, version) -> VersionView:
+    number = validate_version(version)
     validate_name(name)
-    try:
-        number = validate_version(version)
-    except InvalidInput:
-        number = None  # refused below, after the model's existence, as always
-    if number is not None:
-        found = _VERSION_BY_NAME.first(name=name, number=number)
-        if found is not None:
-            return version_views_of_tuples([found])[0]
-    return version_of(model_row(name), name, version)  # it says what is missing
+    found = _VERSION_BY_NAME.first(name=name, number=number) if _IN_INT64(number) else None
+    if found is None:
+        raise version_not_found(name, number)
+    return version_views_of_tuples([found])[0]
 
 
 def version_of(model: dict, name: str, version) -> VersionView:
     """As ``get_version``, for a caller that holds the model's row already."""
     number = validate_version(version)
-    found = _VERSION_BY_NUMBER.first(model=model["id"], number=number)
+    found = _VERSION_BY_NUMBER.first(model=model["id"], number=number) if _IN_INT64(number) else None
     if found is None:
-        raise NotFound(f"Model Version (name={name}, version={version}) not found")
+        raise version_not_found(name, number)
     return version_views_of_tuples([(found[0], found[1], name, *found[2:])])[0]
 
 
@@ -383,8 +392,7 @@ def _touch(model_pk: int, version_pk: int | None, now: int) -> None:
 
 
 def update_version(name, version, description) -> VersionView:
-    row = model_row(name)
-    mv = _version_row(row["id"], name, version)
+    row, mv = live_version(name, version)
     ModelVersion.update(description=description, last_updated_time=now_ms()).where(ModelVersion.id == mv["id"]).execute()
     return version_of(row, name, version)
 
@@ -396,8 +404,7 @@ def transition_stage(name, version, stage, archive_existing: bool) -> VersionVie
             f"Model version transition cannot archive existing model versions because '{stage}' is "
             f"not an Active stage. Valid stages are {list(ACTIVE_STAGES)}"
         )
-    row = model_row(name)
-    mv = _version_row(row["id"], name, version)
+    row, mv = live_version(name, version)
     now = now_ms()
     with database.atomic():
         if archive_existing:
@@ -412,8 +419,7 @@ def transition_stage(name, version, stage, archive_existing: bool) -> VersionVie
 
 def delete_version(name, version) -> None:
     """The number is never reused: the row stays, redacted, as in MLflow; its aliases go."""
-    row = model_row(name)
-    mv = _version_row(row["id"], name, version)
+    row, mv = live_version(name, version)
     now = now_ms()
     with database.atomic():
         RegisteredModelAlias.delete().where(
@@ -429,8 +435,7 @@ def delete_version(name, version) -> None:
 
 def set_version_tag(name, version, key, value) -> None:
     key, value = validate_tag(key, value)
-    row = model_row(name)
-    mv = _version_row(row["id"], name, version)
+    row, mv = live_version(name, version)
     upsert(
         ModelVersionTag, [{"model_version": mv["id"], "key": key, "value": value}],
         [ModelVersionTag.model_version, ModelVersionTag.key], [ModelVersionTag.value],
@@ -439,8 +444,7 @@ def set_version_tag(name, version, key, value) -> None:
 
 def delete_version_tag(name, version, key) -> None:
     v.validate_key("tag", key)
-    row = model_row(name)
-    mv = _version_row(row["id"], name, version)
+    row, mv = live_version(name, version)
     ModelVersionTag.delete().where(
         (ModelVersionTag.model_version == mv["id"]) & (ModelVersionTag.key == key)
     ).execute()
@@ -462,8 +466,7 @@ def set_alias(name, alias, version) -> None:
             if alias.lower() == "latest"
             else f"Version alias name '{alias}' is reserved."
         )
-    row = model_row(name)
-    mv = _version_row(row["id"], name, version)
+    row, mv = live_version(name, version)
     with database.atomic():
         upsert(
             RegisteredModelAlias, [{"registered_model": row["id"], "alias": alias, "version": mv["version"]}],

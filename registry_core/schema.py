@@ -168,8 +168,16 @@ def _add_missing_column(db: pw.Database, model, field: pw.Field) -> None:
     db.execute_sql(f"ALTER TABLE {_quote(db, table)} ADD COLUMN {column}", params)
 
 
+def _v5_model_version_source_unverified(db: pw.Database) -> None:
+    """``source_unverified`` (TEXT NULL) on model_versions: why a version's source could not be
+    verified, or NULL. Every version before this schema was verified (the server refused any
+    other source then), so existing rows keep NULL."""
+    _add_missing_column(db, ModelVersion, ModelVersion.source_unverified)
+
+
 # version reached -> function that brings the version before it there
-_STEPS = {2: _v2_latest_metrics_experiment, 3: _v3_model_version_order_index, 4: _v4_metric_value_bits}
+_STEPS = {2: _v2_latest_metrics_experiment, 3: _v3_model_version_order_index, 4: _v4_metric_value_bits,
+          5: _v5_model_version_source_unverified}
 
 
 def upgrade(db: pw.Database, default_artifact_root: str) -> int:

@@ -3,13 +3,16 @@ artifact listings and UI download routes. Bytes stream through in fixed-size chu
 read from gunicorn's socket in large pieces (``mlflow_compat.body``)."""
 from __future__ import annotations
 
+import io
 import mimetypes
 import posixpath
+import unicodedata
 import re
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, request
 from marshmallow import fields
+from werkzeug.http import quote_header_value
 from werkzeug.routing import PathConverter
 
 from mlflow_compat.body import body_stream
@@ -19,11 +22,14 @@ from mlflow_compat.schemas.tracking import RunRef
 from mlflow_compat.wire import Int64, json_response, read_message, rpc
 from mlflow_compat.gunicorn_process import WRITES_VIEWS
 from registry_core import candidates, logged_models
-from registry_core.artifacts import ArtifactRepository
+from registry_core.artifacts import ArtifactRepository, Location, clean_path
 
 proxy = Blueprint("mlflow_artifacts", __name__)  # mounted at /api/2.0/mlflow-artifacts
 tracking = Blueprint("run_artifacts", __name__)  # mounted at /api/2.0/mlflow
 ui = Blueprint("artifact_downloads", __name__)  # mounted at the root
+ajax = Blueprint("artifact_uploads", __name__)  # mounted under /ajax-api only, as in MLflow
+
+MAX_UI_UPLOAD = 10 * 1024 * 1024
 
 MULTIPART_UNSUPPORTED = "Multipart upload is not supported for the current artifact repository"
 
@@ -82,22 +88,43 @@ def _listing(infos, relative_to: str | None = None) -> list[dict]:
 
 
 def _content_disposition(name: str) -> str:
+    """MLflow's _content_disposition_attachment: the name as a token or a quoted string, and a
+    non-ASCII name percent-encoded in ``filename*`` beside an ASCII fallback."""
     try:
         name.encode("ascii")
-        return f'attachment; filename="{name}"'
     except UnicodeEncodeError:
-        fallback = name.encode("ascii", "ignore").decode() or "download"
-        return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
+        fallback = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii") or "download"
+        encoded = quote(name, safe="!#$&+-.^_`|~")
+        return f"attachment; filename={quote_header_value(fallback, allow_token=True)}; filename*=UTF-8''{encoded}"
+    return f"attachment; filename={quote_header_value(name, allow_token=True)}"
 
 
-def send_artifact(store_path: str) -> Response:
-    """Stream a stored file, honouring a single byte ``Range``."""
+# text types as MLflow's _guess_mime_type names them (mlflow/utils/mime_type_utils.py): served as
+# exactly "text/plain", no charset
+TEXT_EXTENSIONS = frozenset((
+    "txt", "log", "err", "cfg", "conf", "cnf", "cf", "ini", "properties", "prop", "hocon", "toml", "yaml",
+    "yml", "xml", "json", "js", "py", "py3", "csv", "tsv", "md", "rst", "ipynb", "MLmodel", "mlproject",
+))
+
+
+def mime_type(name: str) -> str:
+    """The Content-Type MLflow sends a download with."""
+    extension = posixpath.splitext(name)[1].replace(".", "") or name  # MLmodel, MLproject: no extension
+    if extension in TEXT_EXTENSIONS:
+        return "text/plain"
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def send_artifact(where: Location | str) -> Response:
+    """Stream a stored file, honouring a single byte ``Range``; ``where``: a ``Location`` or a
+    destination path."""
     repo = repository()
+    store_path = where.path if isinstance(where, Location) else where
     start = end = None
     status = 200
     match = _RANGE.match(request.headers.get("Range", ""))
     if match and (match.group(1) or match.group(2)):
-        total = repo.size(store_path)
+        total = repo.size(where)
         if match.group(1):
             start = int(match.group(1))
             end = min(int(match.group(2)), total - 1) if match.group(2) else total - 1
@@ -107,10 +134,10 @@ def send_artifact(store_path: str) -> Response:
             return Response(status=416, headers={"Content-Range": f"bytes */{total}"})
         status = 206
     # our gunicorn worker sends each chunk before it asks for the next; another server may not
-    chunks, total = repo.download(store_path, start, end, views=bool(request.environ.get(WRITES_VIEWS)))
+    chunks, total = repo.download(where, start, end, views=bool(request.environ.get(WRITES_VIEWS)))
     name = posixpath.basename(store_path)
-    mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
     headers = {
+        "Content-Type": mime_type(name),
         "Content-Disposition": _content_disposition(name),
         "X-Content-Type-Options": "nosniff",
         "Accept-Ranges": "bytes",
@@ -120,7 +147,7 @@ def send_artifact(store_path: str) -> Response:
         headers["Content-Length"] = str(end - start + 1)
     else:
         headers["Content-Length"] = str(total)
-    return Response(chunks, status=status, mimetype=mime, headers=headers, direct_passthrough=True)
+    return Response(chunks, status=status, headers=headers, direct_passthrough=True)
 
 
 # --- /api/2.0/mlflow-artifacts ---------------------------------------------------------------
@@ -229,10 +256,11 @@ class _RunArtifacts(RunRef):
 @tracking.get("/artifacts/list")
 @rpc(_RunArtifacts)
 def list_run_artifacts(m):
+    path = clean_path(m["path"])  # first, as MLflow checks it: "Invalid path"
     run = candidates.get(m["run_id"])
     repo = repository()
-    infos = repo.list(repo.resolve(run.artifact_uri, m["path"]))
-    return {"root_uri": run.artifact_uri, "files": _listing(infos, m["path"] or None)}
+    infos = repo.list(repo.locate(run.artifact_uri, path))
+    return {"root_uri": run.artifact_uri, "files": _listing(infos, path or None)}
 
 
 class _ModelArtifacts(RequestSchema):
@@ -242,10 +270,10 @@ class _ModelArtifacts(RequestSchema):
 @tracking.get("/logged-models/<model_id>/artifacts/directories")
 @rpc(_ModelArtifacts)
 def list_logged_model_artifacts(m):
+    path = clean_path(m["artifact_directory_path"])
     model = logged_models.get(m["model_id"])
     repo = repository()
-    path = m["artifact_directory_path"]
-    infos = repo.list(repo.resolve(model.artifact_location, path))
+    infos = repo.list(repo.locate(model.artifact_location, path))
     return {"root_uri": model.artifact_location, "files": _listing(infos, path or None)}
 
 
@@ -254,8 +282,9 @@ def download_logged_model_artifact(model_id):
     path = request.args.get("artifact_file_path")
     if not path:
         raise MlflowError('Request must include the "artifact_file_path" query parameter.', "BAD_REQUEST")
+    path = clean_path(path)
     model = logged_models.get(model_id)
-    return send_artifact(repository().resolve(model.artifact_location, path))
+    return send_artifact(repository().locate(model.artifact_location, path))
 
 
 # --- UI download routes ----------------------------------------------------------------------
@@ -267,5 +296,29 @@ def get_run_artifact():
     path = request.args.get("path")
     if not run_id or not path:
         raise invalid("Both 'run_id' and 'path' query parameters are required.")
+    path = clean_path(path)
     run = candidates.get(run_id)
-    return send_artifact(repository().resolve(run.artifact_uri, path))
+    return send_artifact(repository().locate(run.artifact_uri, path))
+
+
+@ajax.post("/upload-artifact")
+def upload_run_artifact():
+    """The UI's upload of a file into a run's artifacts (MLflow's upload_artifact_handler): the
+    raw body, at most 10 MB, written at ``path`` below the run's artifact URI."""
+    run_id = request.args.get("run_uuid")
+    if not run_id:
+        raise invalid("Request must specify run_uuid.")
+    path = request.args.get("path")
+    if not path:
+        raise invalid("Request must specify path.")
+    path = clean_path(path)
+    if (request.content_length or 0) > MAX_UI_UPLOAD:
+        raise invalid("Artifact size is too large. Max size is 10MB.")
+    data = body_stream().read(MAX_UI_UPLOAD + 1)
+    if not data:
+        raise invalid("Request must specify data.")
+    if len(data) > MAX_UI_UPLOAD:
+        raise invalid("Artifact size is too large. Max size is 10MB.")
+    run = candidates.get(run_id)
+    repository().write_at(run.artifact_uri, path, io.BytesIO(data), len(data))
+    return json_response({})

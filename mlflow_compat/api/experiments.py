@@ -2,12 +2,14 @@
 from flask import Blueprint, current_app
 
 from mlflow_compat import filters, page_tokens
+from mlflow_compat.api.artifacts import repository
 from mlflow_compat.errors import invalid
 from mlflow_compat.schemas import tracking as s
 from mlflow_compat.wire import rpc
 from registry_core import experiments
 
 bp = Blueprint("experiments", __name__)
+ajax = Blueprint("experiments_ajax", __name__)  # mounted under /ajax-api only, as in MLflow
 MAX_RESULTS = 50000
 _experiment = s.ExperimentOut()
 
@@ -20,6 +22,7 @@ def create(m):
         m["artifact_location"],
         m["tags"],
         current_app.config["MODELOPS"].default_artifact_root,
+        repository().hosts,
     )
     return {"experiment_id": str(eid)}
 
@@ -87,3 +90,21 @@ def set_tag(m):
 def delete_tag(m):
     experiments.delete_tag(m["experiment_id"], m["key"])
     return {}
+
+
+MAX_DATASET_SEARCH_EXPERIMENTS = 20
+
+
+@ajax.post("/experiments/search-datasets")
+@rpc(s.SearchDatasets)
+def search_datasets(m):
+    """The datasets the UI lists for some experiments (MLflow's _search_datasets_handler)."""
+    ids = m["experiment_ids"]
+    if not ids:
+        raise invalid("SearchDatasets request must specify at least one experiment_id.")
+    if len(ids) > MAX_DATASET_SEARCH_EXPERIMENTS:
+        raise invalid(f"SearchDatasets request cannot specify more than {MAX_DATASET_SEARCH_EXPERIMENTS} "
+                      f"experiment_ids. Received {len(ids)} experiment_ids.")
+    return {"dataset_summaries": [
+        {k: val for k, val in d.items() if val is not None} for d in experiments.dataset_summaries(ids)
+    ]}

@@ -10,6 +10,7 @@ from mlflow_compat.errors import invalid
 from mlflow_compat.schemas import registry as s
 from mlflow_compat.wire import rpc
 from registry_core import promotion, registry, registry_search
+from registry_core.artifacts import clean_path
 
 bp = Blueprint("model_versions", __name__)
 native = Blueprint("model_version_lineage", __name__)  # mounted at /api/2.0/modelops
@@ -96,5 +97,6 @@ def get_artifact():
     name, version, path = request.args.get("name"), request.args.get("version"), request.args.get("path")
     if not name or not version or not path:
         raise invalid("The 'name', 'version' and 'path' query parameters are required.")
+    path = clean_path(path)  # first, as MLflow checks it: "Invalid path"
     location = registry.download_uri(name, version)
-    return send_artifact(repository().resolve(location, path))
+    return send_artifact(repository().locate(location, path))

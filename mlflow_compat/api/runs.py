@@ -1,14 +1,16 @@
 """runs/*: lifecycle, params, metrics, tags, inputs, outputs and search."""
-from flask import Blueprint
+from flask import Blueprint, request
 
-from mlflow_compat import filters, page_tokens
+from mlflow_compat import filters, page_tokens, request_body
+from mlflow_compat.api.artifacts import repository
 from mlflow_compat.errors import invalid
 from mlflow_compat.schemas import tracking as s
 from mlflow_compat.encoders import runs_json
-from mlflow_compat.wire import rpc
-from registry_core import candidates, run_search
+from mlflow_compat.wire import json_response, rpc
+from registry_core import candidates, promptlab, run_search
 
 bp = Blueprint("runs", __name__)
+ajax = Blueprint("runs_ajax", __name__)  # mounted under /ajax-api only, as in MLflow
 _run = s.RunOut()
 _run_info = s.RunInfoOut()
 
@@ -130,3 +132,31 @@ def search(m):
         page_tokens.decode(m["page_token"]),
     )
     return runs_json(page.items, page_tokens.encode(page.next_offset))
+
+
+@ajax.post("/runs/create-promptlab-run")
+def create_promptlab_run():
+    """The UI's prompt-engineering run (MLflow's create_promptlab_run_handler, whose checks and
+    words these are)."""
+    request_body.check_content_type()
+    args = request_body.parse_json(request_body.raw_body(request_body.DEFAULT_MAX_BODY))
+    for name in ("experiment_id", "prompt_template", "prompt_parameters", "model_route", "model_input",
+                 "mlflow_version"):
+        if not args.get(name):
+            raise invalid(f"CreatePromptlabRun request must specify {name}.")
+
+    def pairs(name):
+        items = args.get(name) or []
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise invalid(f"Invalid value for parameter '{name}' supplied: expected a list of key-value objects")
+        return [(i.get("key"), i.get("value")) for i in items]
+
+    run = promptlab.create_run(
+        repository(), str(args["experiment_id"]), args.get("run_name"), pairs("tags"), args.get("user_id", "unknown"),
+        args.get("start_time"), args["prompt_template"], pairs("prompt_parameters"), args["model_route"],
+        pairs("model_parameters"), args["model_input"], args.get("model_output"), pairs("model_output_parameters"),
+        args["mlflow_version"],
+    )
+    created = _run.dump(run)
+    created.pop("outputs", None)  # a CreateRun answer
+    return json_response({"run": created})

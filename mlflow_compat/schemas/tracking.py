@@ -118,6 +118,10 @@ class SearchExperiments(RequestSchema):
     page_token = fields.String(load_default=None)
 
 
+class SearchDatasets(RequestSchema):
+    experiment_ids = fields.List(fields.String(), load_default=list)
+
+
 class UpdateExperiment(RequestSchema):
     experiment_id = fields.String(required=True)
     new_name = fields.String(required=True)

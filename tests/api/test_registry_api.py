@@ -406,7 +406,9 @@ def test_create_version_from_every_source(client, store):
     ok(post(client, "registered-models/alias", {"name": "cand", "alias": "champion", "version": "2"}))
     v5 = create_version(client, "cand", "models:/cand@champion")
     v6 = create_version(client, "cand", f"{lm['artifact_uri']}", model_id=model_id)
-    v7 = create_version(client, "cand", f"runs:/{rid}/model")  # run_id may be left out (ours; MLflow 400s)
+    v7 = create_version(client, "cand", f"runs:/{rid}/model", run_id=rid)
+    error(post(client, "model-versions/create", {"name": "cand", "source": f"runs:/{rid}/model"}), 400,
+          "INVALID_PARAMETER_VALUE", "The run_id request parameter must identify")  # as MLflow 3.17.2
     assert [v["version"] for v in (v2, v3, v4, v5, v6, v7)] == ["2", "3", "4", "5", "6", "7"]
     assert all(v["status"] == "READY" for v in (v2, v3, v4, v5, v6, v7))
     assert v2["run_id"] == rid  # the logged model's source run
@@ -426,7 +428,7 @@ def test_create_version_from_every_source(client, store):
 
     # the logged model lists the versions promoted from it (mlflow.modelVersions)
     tags = kv(ok(get(client, f"logged-models/{model_id}"))["model"]["info"]["tags"])
-    assert {"name": "cand", "version": "2"} in json.loads(tags["mlflow.modelVersions"])
+    assert {"name": "cand", "version": 2} in json.loads(tags["mlflow.modelVersions"])  # a number, as MLflow
 
     # stage and latest forms of models:/ resolve to that version's snapshot
     ok(post(client, "model-versions/transition-stage", {"name": "cand", "version": "3", "stage": "Production"}))
@@ -503,7 +505,7 @@ def test_download_uri_without_artifacts_is_the_candidate_location(client, store)
     run = create_run(client, eid)  # nothing logged
     create_model(client, "empty")
     create_version(client, "empty", f"runs:/{run['run_id']}/model", run_id=run["run_id"])
-    assert download_uri(client, "empty", 1) == f"{run['artifact_uri']}/model"
+    assert download_uri(client, "empty", 1) == f"runs:/{run['run_id']}/model"  # the source itself, as MLflow
     assert not (store / "registry").exists()
 
 
@@ -821,7 +823,7 @@ def test_search_page_is_what_get_answers_byte_for_byte(client, clock):
                    run_link="http://host/#/x?a=1&b=<2>",
                    tags=[{"key": "ключ", "value": "значение 🚀"}, {"key": "empty", "value": ""},
                          {"key": "a", "value": "1"}])
-    create_version(client, "ünï 模型", src)  # no run id, no tags, no description
+    create_version(client, "ünï 模型", "s3://bucket/elsewhere")  # no run id, no tags, no description
     create_version(client, "ünï 模型", src, run_id=run["run_id"], description="")
     create_version(client, "ünï 模型", src, run_id=run["run_id"])
     ok(post(client, "registered-models/alias", {"name": "ünï 模型", "alias": "champion", "version": "1"}))
@@ -957,14 +959,11 @@ def test_hostile_sources_are_refused(client, store, tmp_path):
         f"runs:/{rid}/%252e%252e/%252e%252e/x",
         f"runs:/{rid}/%25252e%25252e/x",
         f"runs:/{rid}/model\\..\\..\\x",
-        "C:\\Windows\\win.ini",
         "model\\..\\..\\x",
         "http://127.0.0.1:5000/api/2.0/mlflow-artifacts/artifacts/1/x",
         "http://localhost/api/2.0/mlflow-artifacts/artifacts/../../etc/passwd",
         "https://evil/x",
         "ftp://evil/x",
-        "s3://other-bucket/x",
-        "gs://other-bucket/x",
         f"{other['artifact_uri']}/model",  # another run's artifacts with this run_id
         f"{root}/../../{other['run_id']}/artifacts/model",
         f"{root}/%2e%2e/%2e%2e/{other['run_id']}/artifacts/model",
@@ -1047,9 +1046,11 @@ def root_client(registry_db, backend_uri, tmp_path, local_root):
     return application.test_client()
 
 
-def test_client_written_root_keeps_the_reference(root_client, local_root, store, tmp_path):
-    """MLflow's rule for local sources: a location inside the run's (or logged model's) own
-    artifact directory, with that run_id. The server neither copies nor ever reads it."""
+def test_client_written_root_is_read_and_snapshotted(root_client, local_root, store, tmp_path):
+    """A default artifact root the client writes itself (``--default-artifact-root <dir>``): the
+    server lists and serves each run's artifacts from there, and a version promoted from them is
+    snapshotted into the server's own store, as from a proxied root. Sources follow MLflow's rule
+    for local paths: inside the artifact directory of the run (or logged model) given with it."""
     client = root_client
     eid = create_experiment(client)
     run, other = create_run(client, eid), create_run(client, eid)
@@ -1058,25 +1059,43 @@ def test_client_written_root_keeps_the_reference(root_client, local_root, store,
     model_dir = local_root / eid / run["run_id"] / "artifacts" / "model"
     model_dir.mkdir(parents=True)
     (model_dir / "MLmodel").write_text("flavors: {}\n")
-    create_model(client, "ext")
+    (model_dir / "sub").mkdir()
+    (model_dir / "sub" / "w.bin").write_bytes(b"w1")
 
-    # runs:/ (the 2.x create_model_version) and the run's own location + run_id (2.x register_model)
+    # the run's artifacts, listed and served from the client-written root
+    listed = ok(client.get(f"{API}/artifacts/list", query_string={"run_id": run["run_id"], "path": "model"}))
+    assert listed["root_uri"] == root
+    assert {f["path"]: f.get("file_size") for f in listed["files"]} == {"model/MLmodel": 12, "model/sub": None}
+    resp = client.get("/get-artifact", query_string={"run_id": run["run_id"], "path": "model/MLmodel"})
+    assert resp.status_code == 200 and resp.data == b"flavors: {}\n" and resp.headers["Content-Type"] == "text/plain"
+    assert "files" not in ok(get(client, "artifacts/list", run_id=other["run_id"]))  # nothing written there yet
+
+    create_model(client, "ext")
     v1 = create_version(client, "ext", f"runs:/{run['run_id']}/model", run_id=run["run_id"])
     v2 = create_version(client, "ext", f"{root}/model", run_id=run["run_id"])
-    assert (v1["version"], v2["version"]) == ("1", "2")
-    assert download_uri(client, "ext", 1) == f"{root}/model"
-    assert download_uri(client, "ext", 2) == f"{root}/model"
-    assert not (store / "registry").exists()
-    # registry sources share the referenced location
+    v3 = create_version(client, "ext", f"file://{root}/model/sub/..", run_id=run["run_id"])
+    assert (v1["version"], v2["version"], v3["version"]) == ("1", "2", "3")
+    uris = [download_uri(client, "ext", n) for n in (1, 2, 3)]
+    assert all(SNAPSHOT_URI.fullmatch(uri) for uri in uris) and len(set(uris)) == 3
+    for uri in uris:
+        assert read_file(client, uri, "sub/w.bin") == b"w1"
+    # the snapshot is the version's: the client's files change, the version does not
+    (model_dir / "MLmodel").write_text("changed")
+    resp = client.get("/model-versions/get-artifact", query_string={"name": "ext", "version": "1", "path": "MLmodel"})
+    assert resp.status_code == 200 and resp.data == b"flavors: {}\n"
+    # registry sources share the referenced version's snapshot
     create_version(client, "ext", "models:/ext/1")
-    assert download_uri(client, "ext", 3) == f"{root}/model"
+    assert download_uri(client, "ext", 4) == uris[0]
     # a logged model with a local location
     lm = ok(post(client, "logged-models", {"experiment_id": eid, "name": "lm", "source_run_id": run["run_id"]}))["model"]["info"]
     assert lm["artifact_uri"].startswith(str(local_root))
+    lm_dir = local_root / lm["artifact_uri"][len(str(local_root)) + 1:]
+    (lm_dir / "sub").mkdir(parents=True)
+    (lm_dir / "sub" / "x.txt").write_text("lm")
     create_version(client, "ext", f"models:/{lm['model_id']}", model_id=lm["model_id"])
-    assert download_uri(client, "ext", 4) == lm["artifact_uri"]
     create_version(client, "ext", f"{lm['artifact_uri']}/sub", model_id=lm["model_id"])
-    assert download_uri(client, "ext", 5) == f"{lm['artifact_uri']}/sub"
+    assert read_file(client, download_uri(client, "ext", 5), "sub/x.txt") == b"lm"
+    assert read_file(client, download_uri(client, "ext", 6), "x.txt") == b"lm"
 
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP SECRET")
@@ -1085,8 +1104,6 @@ def test_client_written_root_keeps_the_reference(root_client, local_root, store,
         (f"{root}/model", other["run_id"]),  # ... and must lie inside that run's directory
         (f"{other['artifact_uri']}/model", run["run_id"]),
         (f"{root}/../../{other['run_id']}/artifacts", run["run_id"]),
-        (f"{root}/model/%2e%2e/%2e%2e/x", run["run_id"]),
-        (f"file://{root}/model", run["run_id"]),
         (str(secret), run["run_id"]),
         ("/etc/passwd", run["run_id"]),
         (f"{local_root}/{eid}", run["run_id"]),
@@ -1094,9 +1111,38 @@ def test_client_written_root_keeps_the_reference(root_client, local_root, store,
         (f"runs:/{run['run_id']}/%252e%252e/x", run["run_id"]),
     ):
         body = {"name": "ext", "source": source, **({"run_id": run_id} if run_id else {})}
-        error(post(client, "model-versions/create", body), 400, "INVALID_PARAMETER_VALUE")
-    assert [mv["version"] for mv in search_versions(client, "name = 'ext'")["model_versions"]] == ["5", "4", "3", "2", "1"]
+        error(post(client, "model-versions/create", body), 400, "INVALID_PARAMETER_VALUE",
+              "Invalid model version source")
+    assert len(search_versions(client, "name = 'ext'")["model_versions"]) == 6
+    # a symlink inside the run's directory pointing out of it is not followed
+    (model_dir / "leak").symlink_to(secret)
+    resp = client.get("/get-artifact", query_string={"run_id": run["run_id"], "path": "model/leak"})
+    assert resp.status_code in (400, 404) and b"TOP SECRET" not in resp.get_data()
+    for path in ("../../../secret.txt", "..%2f..%2fsecret.txt", str(secret), "model/..\\..\\x"):
+        resp = client.get("/get-artifact", query_string={"run_id": run["run_id"], "path": path})
+        error(resp, 400, "INVALID_PARAMETER_VALUE", "Invalid path")
 
-    # the server never serves these locations itself
-    resp = client.get("/model-versions/get-artifact", query_string={"name": "ext", "version": "1", "path": "MLmodel"})
-    assert resp.status_code == 400 and b"flavors" not in resp.get_data()
+
+def test_a_source_this_server_cannot_verify_is_still_a_version(client, store):
+    """MLflow 3.17.2 accepts a runs:/ source naming the run_id given without looking the run up,
+    and an object-store URI as it is: each is a version, kept by reference, never read, and its
+    lineage says it was not verified (MLflow's own tests register runs:/run_id/model)."""
+    eid = create_experiment(client)
+    run = run_with_model(client, eid)
+    create_model(client, "refs")
+    v1 = create_version(client, "refs", "runs:/run_id/model", run_id="run_id")
+    assert (v1["source"], v1["run_id"]) == ("runs:/run_id/model", "run_id")
+    assert download_uri(client, "refs", 1) == "runs:/run_id/model"
+    create_version(client, "refs", "s3://elsewhere/model", run_id=run["run_id"])
+    assert download_uri(client, "refs", 2) == "s3://elsewhere/model"
+    create_version(client, "refs", f"runs:/{run['run_id']}/model", run_id=run["run_id"])
+    assert not (store / "registry").exists() or len(list((store / "registry").iterdir())) == 1
+
+    lineage = [ok(get(client, "model-versions/lineage", root="/api/2.0/modelops", name="refs", version=str(n)))
+               for n in (1, 2, 3)]
+    assert not lineage[0]["source_verified"]
+    assert "the run 'run_id' does not exist" in lineage[0]["source_unverified_reason"]
+    assert not lineage[1]["source_verified"]
+    assert f"the run '{run['run_id']}'" in lineage[1]["source_unverified_reason"]
+    assert lineage[2]["source_verified"] and "source_unverified_reason" not in lineage[2]
+    assert lineage[2]["experiment_id"] == eid
