@@ -4,13 +4,19 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 VENV2 := .venv-mlflow2
+VENV_EI := .venv-exportimport
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 # the older client of the compatibility suite
 MLFLOW2_SPEC ?= mlflow-skinny==2.22.5
+# the MLflow export/import tool of tests/e2e/test_export_import.py, in its own venv, driven as
+# subprocesses: the current PyPI release of mlflow/mlflow-export-import, published under this name
+# (the last `mlflow-export-import`, 1.2.0 of 2023, knows neither aliases nor logged models)
+EXPORTIMPORT_SPEC ?= databricks-mlflow-export-import==1.2.1
+EXPORTIMPORT_MLFLOW_SPEC ?= mlflow-skinny==3.17.2
 
-.PHONY: run test test-main test-mlflow2 test-peer install install-test clean
+.PHONY: run test test-main test-mlflow2 test-exportimport test-peer install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +36,12 @@ $(VENV2)/.installed: Makefile
 	$(VENV2)/bin/python -m pip install --quiet '$(MLFLOW2_SPEC)' pytest requests pandas
 	touch $@
 
+$(VENV_EI)/.installed: Makefile
+	test -x $(VENV_EI)/bin/python || $(PYTHON) -m venv $(VENV_EI)
+	$(VENV_EI)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_EI)/bin/python -m pip install --quiet '$(EXPORTIMPORT_SPEC)' '$(EXPORTIMPORT_MLFLOW_SPEC)'
+	touch $@
+
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
@@ -38,8 +50,12 @@ run: $(VENV)/.installed
 
 test: test-main test-mlflow2
 
-test-main: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q tests
+test-main: $(VENV)/.installed-test $(VENV_EI)/.installed
+	EXPORTIMPORT_BIN=$(abspath $(VENV_EI)/bin) $(BIN)/python -m pytest -q tests
+
+# Only the export/import round trips (they are part of test-main too).
+test-exportimport: $(VENV)/.installed-test $(VENV_EI)/.installed
+	EXPORTIMPORT_BIN=$(abspath $(VENV_EI)/bin) $(BIN)/python -m pytest -q tests/e2e/test_export_import.py
 
 # The e2e subset again, driven by the 2.x client from its own venv against our server.
 test-mlflow2: $(VENV)/.installed-test $(VENV2)/.installed
@@ -55,7 +71,7 @@ test-peer: $(VENV)/.installed
 	MODELOPS_BIN=$(abspath $(BIN)/modelops) $(BIN)/python tests/peer/run.py $(PEER_ARGS)
 
 clean:
-	rm -rf $(VENV) $(VENV2) .pytest_cache
+	rm -rf $(VENV) $(VENV2) $(VENV_EI) .pytest_cache
 
 # Side-by-side benchmark (issue 5): modelops vs the reference mlflow server and FastTrackML, all on
 # SQLite, plus modelops on PostgreSQL with 4 workers; the tools under comparison live in their own

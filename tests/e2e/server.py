@@ -267,16 +267,20 @@ def server_env() -> dict:
 
 
 def start_modelops(tmpdir, backend_uri=None, extra_args=(), *, port=None,
-                   timeout=None) -> ServerProcess:
+                   timeout=None, artifact_root=None) -> ServerProcess:
     """Start ``modelops server`` (or the reference server when
-    ``MODELOPS_E2E_TARGET=mlflow``) and wait until it is ready."""
+    ``MODELOPS_E2E_TARGET=mlflow``) and wait until it is ready.
+
+    ``artifact_root``: the ``--default-artifact-root`` (default ``<tmpdir>/artifacts``); a local
+    folder is created, a URI such as ``mlflow-artifacts:/`` is passed as it is."""
     tmpdir = Path(tmpdir)
     tmpdir.mkdir(parents=True, exist_ok=True)
     if is_reference():
         return start_reference_mlflow(tmpdir, backend_uri=backend_uri, port=port)
     backend_uri = backend_uri or f"sqlite:///{tmpdir / 'mlflow.db'}"
-    artifacts = tmpdir / "artifacts"
-    artifacts.mkdir(exist_ok=True)
+    artifacts = artifact_root if artifact_root is not None else tmpdir / "artifacts"
+    if ":/" not in str(artifacts):
+        Path(artifacts).mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     cmd = [
         modelops_bin(), "server",
