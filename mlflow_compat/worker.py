@@ -204,11 +204,13 @@ class ThreadWorker(GThreadWorker):
         for listener in self.sockets:
             listener.close()
 
-    def _close_idle(self) -> None:
-        """At shutdown: close the parked connections that have served a request and have no
-        next one waiting (gthread closes them as their keep-alive expires)."""
-        with self._lock:
-            parked = list(self.keepalived_conns.items())
+    def _close_idle(self, parked=None) -> None:
+        """At shutdown: close the parked connections (all, or those of ``parked``: descriptor,
+        connection) that have served a request and have no next one waiting (gthread closes
+        them as their keep-alive expires)."""
+        if parked is None:
+            with self._lock:
+                parked = list(self.keepalived_conns.items())
         idle = []
         for fd, conn in parked:
             if not conn.initialized:
@@ -342,10 +344,13 @@ class ThreadWorker(GThreadWorker):
             self.keepalived_conns[fd] = conn
         try:
             (self._epoll.register if first else self._epoll.modify)(fd, select.EPOLLIN | select.EPOLLONESHOT)
-        except OSError:
-            with self._lock:
-                self.keepalived_conns.pop(fd, None)
-            self._discard(conn, graceful=False)
+        except OSError:  # closed meanwhile; discarded here unless whoever closed it did
+            self._close_parked([(fd, conn)])
+            return
+        if not self.alive and not first:
+            # parked after the stop's sweep of idle connections (this thread was between its
+            # answer and here): nobody else would close it before graceful_timeout
+            self._close_idle([(fd, conn)])
 
     def _discard(self, conn, graceful: bool) -> None:
         try:
