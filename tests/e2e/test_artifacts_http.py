@@ -713,3 +713,59 @@ def test_no_serve_artifacts(no_serve_server, http, tmp_path, monkeypatch):
     assert srv.stored_bytes(store_path) == b"written by the client\n"
     assert [f.path for f in client.list_artifacts(run.info.run_id, "direct")] == [
         "direct/direct é.txt"]
+
+
+def test_versions_from_a_root_the_client_writes(no_serve_server, http, tmp_path, monkeypatch):
+    """The production set-up (clients write to the root themselves): the server lists and serves
+    the run's files, a version registered from the run's own ``runs:/`` URI and from its artifact
+    URI is accepted, verified and snapshotted, and stays whole when the run's files are deleted."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    srv = no_serve_server
+    if srv.kind == "s3":
+        for key, value in moto_server.s3_env(srv.s3_endpoint).items():
+            monkeypatch.setenv(key, value)
+        for key in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_CA_BUNDLE"):
+            monkeypatch.delenv(key, raising=False)
+    client = MlflowClient(tracking_uri=srv.url, registry_uri=srv.url)
+    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", srv.url)
+    monkeypatch.setattr(mlflow.tracking._model_registry.utils, "_registry_uri", srv.url)
+    run = client.create_run(client.create_experiment(_uid("direct")))
+    run_id = run.info.run_id
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "MLmodel").write_text("flavors: {}\n")
+    (model / "weights.bin").write_bytes(b"\x00\x01" * 1000)
+    client.log_artifacts(run_id, str(model), artifact_path="model")
+
+    # the server reads the root the client wrote: listing and file, as MLflow's UI asks for them
+    listing = http.get(f"{srv.url}/api/2.0/mlflow/artifacts/list",
+                       params={"run_id": run_id, "path": "model"}, timeout=30).json()
+    assert sorted((f["path"], f.get("file_size")) for f in listing["files"]) == [
+        ("model/MLmodel", 12), ("model/weights.bin", 2000)]
+    got = http.get(f"{srv.url}/get-artifact", params={"run_id": run_id, "path": "model/MLmodel"}, timeout=30)
+    assert got.status_code == 200 and got.content == b"flavors: {}\n"
+    assert got.headers["Content-Type"] == "text/plain"
+
+    name = _uid("direct-model")
+    client.create_registered_model(name)
+    v1 = client.create_model_version(name, f"runs:/{run_id}/model", run_id)
+    v2 = client.create_model_version(name, f"{run.info.artifact_uri}/model", run_id)
+    for version in (v1, v2):
+        lineage = http.get(f"{srv.url}/api/2.0/modelops/model-versions/lineage",
+                           params={"name": name, "version": version.version}, timeout=30).json()
+        assert lineage["source_verified"] is True, lineage
+    weights = http.get(f"{srv.url}/model-versions/get-artifact",
+                       params={"name": name, "version": "2", "path": "weights.bin"}, timeout=30)
+    assert weights.status_code == 200 and weights.content == b"\x00\x01" * 1000
+
+    # the versions are snapshots: deleting the run's files leaves them whole
+    mlflow.artifacts.download_artifacts(f"runs:/{run_id}/model", dst_path=str(tmp_path / "before"))
+    client._tracking_client._get_artifact_repo(run_id).delete_artifacts("model")
+    assert "files" not in http.get(f"{srv.url}/api/2.0/mlflow/artifacts/list",
+                                   params={"run_id": run_id, "path": "model"}, timeout=30).json()
+    for version in ("1", "2"):
+        out = mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=str(tmp_path / version))
+        assert {"MLmodel", "weights.bin"} <= set(os.listdir(out)), out
+        assert open(os.path.join(out, "weights.bin"), "rb").read() == b"\x00\x01" * 1000
