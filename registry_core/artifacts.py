@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import storage
 from storage.base import (
     ArtifactNotFound, ArtifactStore, FileInfo, InvalidRequest, NotSupported, StorageError, UnsafePath,
+    stream_tree,
 )
 from storage.pagecache import KEEP_RECENT
 from storage.paths import safe_relpath
@@ -405,7 +406,7 @@ class ArtifactRepository:
         with mapped_errors():
             if source.store is self.store:
                 return self.store.copy_tree(source.path, dst)
-            return _stream_tree(source.store, source.path, self.store, dst)
+            return stream_tree(source.store, source.path, self.store, dst)
 
     def copy_tree(self, src: str, dst: str) -> int:
         return self.snapshot(self._as_location(src), dst)
@@ -415,23 +416,6 @@ class ArtifactRepository:
         if not name:
             raise InvalidInput("Missing value for required parameter 'path'.")
         return clean_path(posixpath.join(clean_path(directory), name))
-
-
-def _stream_tree(src: ArtifactStore, src_path: str, dst: ArtifactStore, dst_path: str) -> int:
-    """Copy a file or tree between two stores, a file at a time, chunk by chunk."""
-    if not src.is_dir(src_path):
-        if not src_path or not src.exists(src_path):
-            return 0
-        chunks, size = src.open_read(src_path)
-        with chunks:
-            dst.write(dst_path, chunks, size)
-        return 1
-    copied = 0
-    for info in src.list_dir(src_path):
-        name = info.path.rstrip("/")
-        copied += _stream_tree(src, posixpath.join(src_path, name) if src_path else name, dst,
-                               posixpath.join(dst_path, name))
-    return copied
 
 
 class _Missing(ArtifactStore):

@@ -19,6 +19,7 @@ other ``StorageError``      500     INTERNAL_ERROR
 from __future__ import annotations
 
 import abc
+import posixpath
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Union
@@ -27,7 +28,7 @@ __all__ = [
     "ArtifactStore", "FileInfo", "MultipartPart", "ByteChunks", "WriteSource",
     "StorageError", "ArtifactNotFound", "UnsafePath", "NotSupported", "InvalidRequest",
     "InvalidRange", "MULTIPART_UPLOAD_UNSUPPORTED", "MULTIPART_DOWNLOAD_UNSUPPORTED",
-    "CHUNK_SIZE", "iter_source", "resolve_range",
+    "CHUNK_SIZE", "iter_source", "resolve_range", "stream_tree",
 ]
 
 # The exact messages MLflow answers with (mlflow/exceptions.py); the 3.x client falls back to a
@@ -281,18 +282,7 @@ class ArtifactStore(abc.ABC):
         deletes under ``src`` never change the copy. This default streams each file through
         :meth:`open_read` and :meth:`write`; stores override it with what copies without moving
         the bytes (hard links, a server-side copy)."""
-        if not self.is_dir(src):
-            if not self.exists(src):
-                return 0
-            chunks, size = self.open_read(src, views=True)  # each chunk written before the next
-            with chunks:
-                self.write(dst, chunks, size)
-            return 1
-        copied = 0
-        for info in self.list_dir(src):
-            name = info.path.rstrip("/")
-            copied += self.copy_tree(f"{src.rstrip('/')}/{name}" if src else name, f"{dst.rstrip('/')}/{name}")
-        return copied
+        return stream_tree(self, src, self, dst)
 
     # -- multipart upload and presigned URLs (optional) ----------------------------------------
     @property
@@ -334,3 +324,20 @@ def _unsupported(path: str, message: str):
 
     safe_relpath(path)
     raise NotSupported(message)
+
+
+def stream_tree(src: ArtifactStore, src_path: str, dst: ArtifactStore, dst_path: str) -> int:
+    """Copy the file or tree at ``src_path`` of ``src`` to ``dst_path`` of ``dst`` (the same store
+    or another), a file at a time, chunk by chunk; the number of files copied, 0 if none."""
+    if not src.is_dir(src_path):
+        if not src.exists(src_path):
+            return 0
+        chunks, size = src.open_read(src_path, views=True)  # each chunk written before the next
+        with chunks:
+            dst.write(dst_path, chunks, size)
+        return 1
+    copied = 0
+    for info in src.list_dir(src_path):
+        name = info.path.rstrip("/")
+        copied += stream_tree(src, posixpath.join(src_path, name), dst, posixpath.join(dst_path, name))
+    return copied
