@@ -43,11 +43,14 @@ def pytest_collection_modifyitems(config, items):
 
 
 def _backends() -> list[str]:
+    """SQLite, and each server database whose admin URI is set; with
+    ``MODELOPS_REQUIRE_ALL_DATABASES=1`` (``.ci/run``) a missing one fails the run."""
     backends = ["sqlite"]
-    if os.environ.get("MODELOPS_TEST_POSTGRES_URI"):
-        backends.append("postgresql")
-    if os.environ.get("MODELOPS_TEST_MYSQL_URI"):
-        backends.append("mysql")
+    for kind, var in (("postgresql", "MODELOPS_TEST_POSTGRES_URI"), ("mysql", "MODELOPS_TEST_MYSQL_URI")):
+        if os.environ.get(var):
+            backends.append(kind)
+        elif os.environ.get("MODELOPS_REQUIRE_ALL_DATABASES") == "1":
+            raise RuntimeError(f"{var} is not set and MODELOPS_REQUIRE_ALL_DATABASES=1")
     return backends
 
 
