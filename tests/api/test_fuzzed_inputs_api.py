@@ -4,11 +4,12 @@ proto says int32, infinite), a string holding NUL on PostgreSQL, and a byte rang
 file's end. None may answer a 5xx; every refusal is MLflow's error JSON."""
 from __future__ import annotations
 
+import base64
 import math
 
 import pytest
 
-from tests.api.wire import get, ok, post
+from tests.api.wire import error, get, ok, post
 
 FLOAT_MAX = 1.7976931348623157e308
 BEYOND_INT64 = "99999999999999999999999"  # > 2**63
@@ -120,3 +121,27 @@ def test_experiment_version_and_logged_model_times_against_numbers_beyond_int64(
     for flt, count in ((f"creation_time < {BEYOND_INT64}", 1), (f"creation_timestamp > {BEYOND_INT64}", 0)):
         answer = ok(post(client, "logged-models/search", {"experiment_ids": [eid], "filter": flt}))
         assert len(answer.get("models", [])) == count, flt
+
+
+# --- counts and offsets the database's LIMIT and OFFSET cannot take -------------------------
+
+
+def test_logged_model_search_max_results_is_an_int32(client):
+    """int32 in MLflow's proto; max_results + 1 went into LIMIT (SQLite: OverflowError, 500)."""
+    eid = _experiment(client)
+    ok(post(client, "logged-models", {"experiment_id": eid, "name": "lm"}))
+    assert len(ok(post(client, "logged-models/search",
+                       {"experiment_ids": [eid], "max_results": 2**31 - 1})).get("models", [])) == 1
+    for value in (2**31, 2**63 - 1):
+        error(post(client, "logged-models/search", {"experiment_ids": [eid], "max_results": value}), 400,
+              "INVALID_PARAMETER_VALUE", f"Invalid value {value} for parameter 'max_results' supplied")
+
+
+@pytest.mark.parametrize("offset", ["1e400", str(2**63), "-1"])
+def test_page_token_offsets_beyond_int64_are_refused(client, offset):
+    token = base64.b64encode(f'{{"offset": {offset}}}'.encode()).decode()
+    eid = _experiment(client)
+    for answer in (post(client, "runs/search", {"experiment_ids": [eid], "page_token": token}),
+                   get(client, "experiments/search", max_results=10, page_token=token),
+                   get(client, "registered-models/search", page_token=token)):
+        error(answer, 400, "INVALID_PARAMETER_VALUE", "Invalid page token, offset value=")
