@@ -145,3 +145,18 @@ def test_page_token_offsets_beyond_int64_are_refused(client, offset):
                    get(client, "experiments/search", max_results=10, page_token=token),
                    get(client, "registered-models/search", page_token=token)):
         error(answer, 400, "INVALID_PARAMETER_VALUE", "Invalid page token, offset value=")
+
+
+# --- a string holding NUL (PostgreSQL's text cannot hold one: psycopg2's ValueError, 500) ----
+
+
+def test_a_string_holding_nul(client, backend_uri):
+    name = "nul\x00name"
+    created = post(client, "registered-models/create", {"name": name})
+    looked_up = get(client, "registered-models/get", name=name)
+    if backend_uri.startswith("postgresql"):
+        error(created, 400, "INVALID_PARAMETER_VALUE", "NUL (0x00)")
+        error(looked_up, 400, "INVALID_PARAMETER_VALUE", "NUL (0x00)")
+    else:  # SQLite and MariaDB keep it, as MLflow's stores do
+        assert ok(created)["registered_model"]["name"] == name
+        assert ok(looked_up)["registered_model"]["name"] == name
