@@ -5,6 +5,7 @@ file's end. None may answer a 5xx; every refusal is MLflow's error JSON."""
 from __future__ import annotations
 
 import base64
+import json
 import math
 
 import pytest
@@ -160,3 +161,29 @@ def test_a_string_holding_nul(client, backend_uri):
     else:  # SQLite and MariaDB keep it, as MLflow's stores do
         assert ok(created)["registered_model"]["name"] == name
         assert ok(looked_up)["registered_model"]["name"] == name
+
+
+# --- a byte range beyond the file's end (a 416 without a body) -------------------------------
+
+
+@pytest.fixture
+def artifacts_client(tmp_path):
+    from mlflow_compat.app import create_app
+    from mlflow_compat.config import ServerConfig
+
+    config = ServerConfig.resolve(backend_store_uri=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                                  artifacts_destination=str(tmp_path / "store"))
+    application = create_app(config)
+    application.testing = True
+    return application.test_client()
+
+
+@pytest.mark.parametrize("header", ["bytes=10-", "bytes=10-20", "bytes=99999999999999999999999-"])
+def test_a_range_beyond_the_end_is_a_416_with_mlflow_json(artifacts_client, header):
+    url = "/api/2.0/mlflow-artifacts/artifacts/1/run/artifacts/ten.bin"
+    assert artifacts_client.put(url, data=b"0123456789", content_type="application/octet-stream").status_code == 200
+    answer = artifacts_client.get(url, headers={"Range": header})
+    body = error(answer, 416, "BAD_REQUEST", header, "10 bytes")
+    assert set(body) >= {"error_code", "message"}
+    assert answer.headers["Content-Range"] == "bytes */10"
+    assert json.loads(answer.data) == body
