@@ -1,5 +1,7 @@
 """Service endpoints: /health, /version and the 3.x server-info capability probe."""
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
+
+from mlflow_compat.wire import json_response
 
 bp = Blueprint("meta", __name__)
 
@@ -30,3 +32,9 @@ def server_info(multipart: bool = False):
         "features_enabled": {},
     }
 
+
+@bp.get("/api/3.0/mlflow/server-info")
+@bp.get("/ajax-api/3.0/mlflow/server-info")
+def server_info_view():
+    config, repository = current_app.config["MODELOPS"], current_app.extensions["modelops.artifacts"]
+    return json_response(server_info(config.serve_artifacts and repository.supports_multipart))
