@@ -69,15 +69,6 @@ def create_app(config: ServerConfig, database=None) -> Flask:
         config.artifacts_destination, config.artifacts_page_cache, config.artifacts_keep_recent_mb * 1024 * 1024,
         default_root=config.default_artifact_root,
     )
-    for root in ("api", "ajax-api"):
-        app.add_url_rule(
-            f"{prefix}/{root}/3.0/mlflow/server-info",
-            f"server_info_{root}",
-            lambda: json_response(
-                meta.server_info(config.serve_artifacts and app.extensions["modelops.artifacts"].supports_multipart)
-            ),
-        )
-
     @app.before_request
     def _connect():
         core_db.begin_work()

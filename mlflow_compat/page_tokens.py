@@ -28,9 +28,9 @@ def decode(token: str | None) -> int:
         raise invalid(f"Invalid page token, parsed value={parsed}")
     try:
         offset = int(offset)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite offset (1e400)
         raise invalid(f"Invalid page token, offset value={offset}") from None
-    if offset < 0:
+    if not 0 <= offset < 2**63:  # beyond int64, no database takes it as an OFFSET
         raise invalid(f"Invalid page token, offset value={offset}")
     return offset
 

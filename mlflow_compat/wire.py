@@ -207,6 +207,8 @@ def rpc(request_schema: type[Schema] | None = None, max_body: int = request_body
 class Int64(fields.Integer):
     """int64: a JSON number, or a numeric string as protobuf JSON allows."""
 
+    BITS = 64
+
     def __init__(self, **kwargs):
         super().__init__(strict=False, **kwargs)
 
@@ -216,9 +218,17 @@ class Int64(fields.Integer):
         if isinstance(value, float) and not value.is_integer():
             raise self.make_error("invalid", input=value)
         number = super()._deserialize(value, attr, data, **kwargs)
-        if not -(2**63) <= number < 2**63:  # as protobuf refuses it: a 400, never a DB overflow
-            raise ValidationError(f"Value {value} is out of range for a 64-bit integer.")
+        bound = 2 ** (self.BITS - 1)
+        if not -bound <= number < bound:  # as protobuf refuses it: a 400, never a DB overflow
+            raise ValidationError(f"Value {value} is out of range for a {self.BITS}-bit integer.")
         return number
+
+
+class Int32(Int64):
+    """int32, where MLflow's proto declares one and the value reaches the database as it is (a
+    LIMIT): beyond int32, protobuf refuses it, and so is it refused here (MLflow's invalid value)."""
+
+    BITS = 32
 
 
 class Double(fields.Field):

@@ -67,7 +67,15 @@ def work_applied() -> bool:
 
 
 class _PostgresDatabase(TracksWrites, PooledPostgresqlDatabase):
-    pass
+    def execute_sql(self, sql, params=None):
+        try:
+            return super().execute_sql(sql, params)
+        except ValueError as exc:
+            # psycopg2 refuses a string holding NUL before sending it (PostgreSQL's text cannot
+            # hold one; SQLite and MySQL store it): a value the database cannot hold, as DataError
+            if "NUL (0x00)" not in str(exc):
+                raise
+            raise peewee.DataError(str(exc)) from exc
 
 
 class _MySQLDatabase(TracksWrites, PooledMySQLDatabase):

@@ -23,7 +23,7 @@ from registry_core.models import (
     LoggedModelTag,
 )
 from registry_core.search_ast import Comparison
-from registry_core.sqlutil import compare, has_row, insert_ignore, upsert
+from registry_core.sqlutil import compare, compare_double, has_row, insert_ignore, upsert
 
 STATUSES = ("LOGGED_MODEL_STATUS_UNSPECIFIED", "LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED")
 DEFAULT_MAX_RESULTS = 50
@@ -277,7 +277,8 @@ def search(experiment_ids, comparisons: list[Comparison], datasets, order_by: li
         elif c.kind == "metric":
             has_metric_filter = True
             m = LoggedModelMetric.alias(f"f{n}")
-            cond = (m.key == c.key) & (m.is_nan == False) & compare(m.value, c.op, float(c.value))  # noqa: E712
+            value_cond = compare_double(m.value, m.value_bits, c.op, float(c.value))
+            cond = (m.key == c.key) & (m.is_nan == False) & value_cond  # noqa: E712
             ds = _dataset_condition(m, datasets)
             if ds is not None:
                 cond &= ds

@@ -24,7 +24,7 @@ from registry_core.entities import Page
 from registry_core.errors import InvalidInput
 from registry_core.models import Dataset, Input, InputTag, LatestMetric, Param, Run, Tag
 from registry_core.search_ast import Comparison, OrderKey
-from registry_core.sqlutil import compare, has_row
+from registry_core.sqlutil import compare, compare_double, has_row
 
 ATTRIBUTE_COLUMNS = {
     "run_id": Run.run_uuid,
@@ -50,7 +50,7 @@ def _keyed_condition(model, c: Comparison):
         return cond
     if c.kind == "metric":
         # NaN is stored as value 0 with is_nan: it satisfies "!=" and nothing else (MLflow).
-        value_cond = compare(model.value, c.op, float(c.value))
+        value_cond = compare_double(model.value, model.value_bits, c.op, float(c.value))
         if c.op == "!=":
             return cond & (value_cond | (model.is_nan == True))  # noqa: E712
         return cond & value_cond & (model.is_nan == False)  # noqa: E712

@@ -4,12 +4,18 @@ the search grammar, with the same case rules on SQLite, PostgreSQL and MySQL/Mar
 from __future__ import annotations
 
 import functools
+import math
 import weakref
 
 import peewee as pw
 
 from registry_core.db import database, dialect
 from registry_core.errors import InvalidInput
+from registry_core.validation import FLOAT_MAX, INF_BITS, NEG_INF_BITS
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_NEVER = pw.SQL("1 = 0")
+_ALWAYS = pw.SQL("1 = 1")
 
 
 # Rows per INSERT statement: within every backend's bound-parameter limit (SQLite: 32,766).
@@ -186,6 +192,8 @@ def compare(column, op: str, value):
             return pw.fn.LOWER(column) ** pw.fn.LOWER(value)
         # ILIKE natively on PostgreSQL, LIKE (case-insensitive) on SQLite.
         return column ** value
+    if isinstance(column, pw.IntegerField) and _number(value) and not INT64_MIN <= value <= INT64_MAX:
+        return _beyond_int64(column, op, value)
     ops = {
         "=": lambda: column == value,
         "!=": lambda: column != value,
@@ -197,6 +205,48 @@ def compare(column, op: str, value):
     if op not in ops:
         raise InvalidInput(f"Invalid comparator '{op}'")
     return ops[op]()
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _beyond_int64(column, op: str, value):
+    """An integer column compared with a number no int64 reaches (an int beyond the range, a
+    huge or infinite float), decided without binding it: SQLite cannot hold it (OverflowError)
+    and peewee converts it with int() (infinity). Every stored value lies below such a number
+    (or above it), so "<", "<=" and "!=" (">", ">=" and "!=" for one below the range) hold for
+    every row with a value, and the others for none."""
+    if op not in ("=", "!=", "<", "<=", ">", ">="):
+        raise InvalidInput(f"Invalid comparator '{op}'")
+    if math.isnan(value):
+        holds = op == "!="
+    else:
+        holds = op in (("<", "<=", "!=") if value > 0 else (">", ">=", "!="))
+    return column.is_null(False) if holds else _NEVER
+
+
+def compare_double(column, bits, op: str, value: float):
+    """``column <op> value`` on a metric's stored value (registry_core.validation.metric_value:
+    +/-Infinity stored as +/-FLOAT_MAX with its bits in ``bits``). An infinite literal is not
+    bound (MariaDB refuses one, and +/-FLOAT_MAX would stand for it only approximately): the
+    comparison is decided on whether the stored value is that infinity. x > +inf holds for no
+    x, x <= +inf for every one, x >= +inf and x = +inf for +inf alone, x < +inf and x != +inf for
+    all but it; symmetrically for -inf."""
+    if not math.isinf(value):
+        return compare(column, op, value)
+    if op not in ("=", "!=", "<", "<=", ">", ">="):
+        raise InvalidInput(f"Invalid comparator '{op}'")
+    stored, inf_bits = (FLOAT_MAX, INF_BITS) if value > 0 else (-FLOAT_MAX, NEG_INF_BITS)
+    is_it = (column == stored) & (pw.fn.COALESCE(bits, 0) == inf_bits)
+    never, only, all_but = (">", (">=", "="), ("<", "!=")) if value > 0 else ("<", ("<=", "="), (">", "!="))
+    if op == never:
+        return _NEVER
+    if op in only:
+        return is_it
+    if op in all_but:
+        return ~is_it
+    return _ALWAYS
 
 
 def like_to_glob(pattern: str) -> str:

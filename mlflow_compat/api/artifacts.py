@@ -130,8 +130,10 @@ def send_artifact(where: Location | str) -> Response:
             end = min(int(match.group(2)), total - 1) if match.group(2) else total - 1
         else:
             start, end = max(0, total - int(match.group(2))), total - 1
-        if start >= total or start > end:
-            return Response(status=416, headers={"Content-Range": f"bytes */{total}"})
+        if start >= total or start > end:  # MLflow's error JSON, as every other refusal
+            body = MlflowError(f"The requested range {request.headers['Range']} is not satisfiable: the file "
+                               f"holds {total} bytes", "BAD_REQUEST").to_json()
+            return json_response(body, 416, {"Content-Range": f"bytes */{total}"})
         status = 206
     # our gunicorn worker sends each chunk before it asks for the next; another server may not
     chunks, total = repo.download(where, start, end, views=bool(request.environ.get(WRITES_VIEWS)))

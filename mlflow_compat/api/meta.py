@@ -1,5 +1,10 @@
-"""Service endpoints: /health, /version and the 3.x server-info capability probe."""
-from flask import Blueprint, Response
+"""Service endpoints: /health, /version, the 3.x server-info capability probe and the OpenAPI
+document of every route (/api/openapi.json)."""
+import json
+
+from flask import Blueprint, Response, current_app
+
+from mlflow_compat.wire import JSON_MIMETYPE, json_response
 
 bp = Blueprint("meta", __name__)
 
@@ -30,3 +35,21 @@ def server_info(multipart: bool = False):
         "features_enabled": {},
     }
 
+
+@bp.get("/api/3.0/mlflow/server-info")
+@bp.get("/ajax-api/3.0/mlflow/server-info")
+def server_info_view():
+    config, repository = current_app.config["MODELOPS"], current_app.extensions["modelops.artifacts"]
+    return json_response(server_info(config.serve_artifacts and repository.supports_multipart))
+
+
+@bp.get("/api/openapi.json")
+def openapi_document():
+    """The OpenAPI 3.1 document of this app's routes, built on the first request and kept."""
+    body = current_app.extensions.get("modelops.openapi")
+    if body is None:
+        from mlflow_compat import openapi  # apispec is loaded only when the document is asked for
+
+        body = json.dumps(openapi.build(current_app), separators=(",", ":"), ensure_ascii=False)
+        current_app.extensions["modelops.openapi"] = body
+    return Response(body, mimetype=JSON_MIMETYPE)

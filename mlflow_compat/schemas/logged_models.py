@@ -2,7 +2,7 @@
 from marshmallow import fields
 
 from mlflow_compat.schemas.base import KeyValueList, Part, ProtoSchema, RequestSchema
-from mlflow_compat.wire import Double, Int64, ProtoBool
+from mlflow_compat.wire import Double, Int32, ProtoBool
 
 
 class LoggedModelMetricOut(ProtoSchema):
@@ -83,6 +83,6 @@ class SearchLoggedModels(RequestSchema):
     experiment_ids = fields.List(fields.String(), required=True)
     filter = fields.String(load_default=None)
     datasets = fields.List(fields.Nested(DatasetFilterIn), load_default=list)
-    max_results = Int64(load_default=None)
+    max_results = Int32(load_default=None)  # int32 in MLflow's proto: LIMIT max_results + 1 stays in range
     order_by = fields.List(fields.Nested(OrderByIn), load_default=list)
     page_token = fields.String(load_default=None)
