@@ -50,7 +50,7 @@ def _mount(app: Flask, bp: Blueprint, prefix: str, versions, service: str = "mlf
 
 def create_app(config: ServerConfig, database=None) -> Flask:
     """``database``: an already bound peewee database (tests); else opened from the config."""
-    app = Flask("modelops")
+    app = Flask("modelops", static_folder=None)  # no static files: nothing served from the cwd
     app.config["MODELOPS"] = config
     app.url_map.strict_slashes = False
     db = database or core_db.bind(config.backend_store_uri)

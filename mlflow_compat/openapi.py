@@ -126,9 +126,7 @@ MANUAL = {
 }
 
 #: endpoints served but not described, each with its reason
-EXCLUDED = {
-    "static": "Flask's default static-file route: no static files are part of the API",
-}
+EXCLUDED: dict[str, str] = {}
 
 _MODEL_VERSION = {"model_version": reg.ModelVersionOut}
 _MODEL_VERSIONS = {"model_versions": [reg.ModelVersionOut], "next_page_token": str}

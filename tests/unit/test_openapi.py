@@ -137,3 +137,15 @@ def test_served_under_the_static_prefix(tmp_path):
     assert "/mlflow/api/2.0/mlflow/runs/get" in document["paths"]
     assert "/mlflow/api/openapi.json" in document["paths"]
     assert all(path.startswith("/mlflow/") for path in document["paths"])
+
+
+def test_no_static_files_are_served_from_the_working_directory(tmp_path, monkeypatch):
+    """Flask's default ``/static/<path>`` route would serve ``./static`` of the server's working
+    directory; the app has none, so such a path is MLflow's JSON 404."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / "secret.txt").write_text("not for the network")
+    client = _app(tmp_path).test_client()
+    resp = client.get("/static/secret.txt")
+    assert resp.status_code == 404 and resp.get_json()["error_code"] == "ENDPOINT_NOT_FOUND"
+    assert not any(rule.endpoint == "static" for rule in client.application.url_map.iter_rules())
