@@ -1,4 +1,5 @@
 """The Flask app factory: routes, per-request database connections and MLflow's error JSON."""
+
 from __future__ import annotations
 
 import logging
@@ -40,8 +41,9 @@ _RESOURCES = [
 ]
 
 
-def _mount(app: Flask, bp: Blueprint, prefix: str, versions, service: str = "mlflow",
-           roots=("api", "ajax-api")) -> None:
+def _mount(
+    app: Flask, bp: Blueprint, prefix: str, versions, service: str = "mlflow", roots=("api", "ajax-api")
+) -> None:
     for version in versions:
         for root in roots:
             name = f"{bp.name}_{root.replace('-', '_')}_{version.replace('.', '_')}"
@@ -66,9 +68,12 @@ def create_app(config: ServerConfig, database=None) -> Flask:
     app.register_blueprint(artifacts.ui, url_prefix=prefix or None)
     app.register_blueprint(model_versions.ui, url_prefix=prefix or None)
     app.extensions["modelops.artifacts"] = ArtifactRepository(
-        config.artifacts_destination, config.artifacts_page_cache, config.artifacts_keep_recent_mb * 1024 * 1024,
+        config.artifacts_destination,
+        config.artifacts_page_cache,
+        config.artifacts_keep_recent_mb * 1024 * 1024,
         default_root=config.default_artifact_root,
     )
+
     @app.before_request
     def _connect():
         core_db.begin_work()
@@ -92,7 +97,9 @@ def create_app(config: ServerConfig, database=None) -> Flask:
         if body_in_memory(request.environ):
             return response
         stream = request.stream
-        if getattr(stream, "is_exhausted", False) or not (request.content_length or request.headers.get("Transfer-Encoding")):
+        if getattr(stream, "is_exhausted", False) or not (
+            request.content_length or request.headers.get("Transfer-Encoding")
+        ):
             return response
         if (request.content_length or 0) > _DRAIN_LIMIT:  # refused unread (over its limit): not read now
             response.headers["Connection"] = "close"
@@ -117,8 +124,9 @@ def _install_error_handlers(app: Flask) -> None:
         the refusal), a retry would apply it twice, so it is a 500."""
         if core_db.work_applied():
             log.error("refused for load after part of the request was applied: %s", err)
-            return error_response(MlflowError("Internal error: the database refused the request part way",
-                                              "INTERNAL_ERROR"))
+            return error_response(
+                MlflowError("Internal error: the database refused the request part way", "INTERNAL_ERROR")
+            )
         log.warning("refused for load, nothing applied: %s (%s)", err, err.__cause__ or "no cause")
         message = err.message if isinstance(err, RegistryError) else "The database is busy; retry the request"
         return error_response(MlflowError(message, "TEMPORARILY_UNAVAILABLE"), {"Retry-After": "1"})

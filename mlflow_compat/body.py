@@ -15,6 +15,7 @@ request on the connection starts where gunicorn expects it. Anything else (chunk
 HTTP/2, the Flask test client, another WSGI server, a gunicorn whose internals differ) is read
 through ``request.stream`` as before.
 """
+
 from __future__ import annotations
 
 import io
@@ -23,7 +24,8 @@ import socket
 from flask import request
 
 try:
-    from gunicorn.http.body import Body as _GunicornBody, LengthReader as _LengthReader
+    from gunicorn.http.body import Body as _GunicornBody
+    from gunicorn.http.body import LengthReader as _LengthReader
     from gunicorn.http.unreader import SocketUnreader as _SocketUnreader
 except ImportError:  # served by something else: every body goes through request.stream
     _GunicornBody = _LengthReader = _SocketUnreader = None
@@ -84,11 +86,15 @@ def _socket_body(environ) -> SocketBody | None:
     reader = getattr(body, "reader", None)
     unreader = getattr(reader, "unreader", None)
     sock = getattr(unreader, "sock", None)
-    if (type(reader) is not _LengthReader or type(unreader) is not _SocketUnreader
-            or not isinstance(getattr(reader, "length", None), int)
-            or not isinstance(getattr(body, "buf", None), io.BytesIO)
-            or not isinstance(getattr(unreader, "buf", None), io.BytesIO)
-            or not isinstance(sock, socket.socket) or sock is not environ.get("gunicorn.socket")):
+    if (
+        type(reader) is not _LengthReader
+        or type(unreader) is not _SocketUnreader
+        or not isinstance(getattr(reader, "length", None), int)
+        or not isinstance(getattr(body, "buf", None), io.BytesIO)
+        or not isinstance(getattr(unreader, "buf", None), io.BytesIO)
+        or not isinstance(sock, socket.socket)
+        or sock is not environ.get("gunicorn.socket")
+    ):
         return None
     return SocketBody(body, reader, unreader, sock)
 

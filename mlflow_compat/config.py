@@ -1,4 +1,5 @@
 """Server configuration, resolved once from CLI flags and environment variables."""
+
 from __future__ import annotations
 
 import os
@@ -31,7 +32,7 @@ class ServerConfig:
         static_prefix: str | None = None,
         artifacts_page_cache: str = "bounded",
         artifacts_keep_recent_mb: int = KEEP_RECENT_MB,
-    ) -> "ServerConfig":
+    ) -> ServerConfig:
         """MLflow's rules: with proxied artifacts and no explicit root, runs get
         ``mlflow-artifacts:/`` URIs and the bytes land in ``artifacts_destination``."""
         backend = backend_store_uri or f"sqlite:///{DEFAULT_DATA_DIR}/mlflow.db"

@@ -6,6 +6,7 @@ is held byte for byte equal to what its schema dumps through ``wire.json_respons
 (tests/unit/test_wire_encoding.py), for every kind of field: set, unset, empty, NaN and
 infinities, unicode and escapes.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,9 +33,7 @@ def metric_points_json(key: str, rows, next_page_token: str | None = None) -> Re
     metric: exactly what the MetricOut schema dumps (a test holds them equal), written directly
     because a history page holds up to 25,000 points and the schema costs 8 us a point."""
     prefix = '{"key":' + json.dumps(key, ensure_ascii=False) + ',"value":'
-    body = ",".join(
-        f'{prefix}{_json_number(value)},"timestamp":{ts},"step":{step}}}' for value, ts, step in rows
-    )
+    body = ",".join(f'{prefix}{_json_number(value)},"timestamp":{ts},"step":{step}}}' for value, ts, step in rows)
     parts = ['{"metrics":[', body, "]"] if rows else ["{"]
     if next_page_token:
         parts.append(("," if rows else "") + '"next_page_token":' + json.dumps(next_page_token))
@@ -59,9 +58,20 @@ def _optional(parts: list, name: str, value, number: bool = False) -> None:
 # ModelVersionOut's fields, in its order, and how each is written: "s" a fields.String, "i" a
 # fields.Integer, "v" the version (a fields.Function of str(), always there), "l" a list.
 _VERSION_FIELDS = (
-    ("name", "s"), ("version", "v"), ("creation_timestamp", "i"), ("last_updated_timestamp", "i"),
-    ("user_id", "s"), ("current_stage", "s"), ("description", "s"), ("source", "s"), ("run_id", "s"),
-    ("status", "s"), ("status_message", "s"), ("tags", "l"), ("run_link", "s"), ("aliases", "l"),
+    ("name", "s"),
+    ("version", "v"),
+    ("creation_timestamp", "i"),
+    ("last_updated_timestamp", "i"),
+    ("user_id", "s"),
+    ("current_stage", "s"),
+    ("description", "s"),
+    ("source", "s"),
+    ("run_id", "s"),
+    ("status", "s"),
+    ("status_message", "s"),
+    ("tags", "l"),
+    ("run_link", "s"),
+    ("aliases", "l"),
 )
 _VERSION_SCALARS = tuple(name for name, kind in _VERSION_FIELDS if kind in "si")
 _version_writers: dict = {}
@@ -74,10 +84,17 @@ def model_version_json(mv) -> str:
     writer, one f-string; a value of a type the registry does not store (a number in a string
     field, a float timestamp, a string version) takes the general path, as the schema does."""
     present = (
-        mv.name is not None, mv.creation_timestamp is not None, mv.last_updated_timestamp is not None,
-        mv.user_id is not None, mv.current_stage is not None, mv.description is not None,
-        mv.source is not None, mv.run_id is not None, mv.status is not None,
-        mv.status_message is not None, mv.run_link is not None,
+        mv.name is not None,
+        mv.creation_timestamp is not None,
+        mv.last_updated_timestamp is not None,
+        mv.user_id is not None,
+        mv.current_stage is not None,
+        mv.description is not None,
+        mv.source is not None,
+        mv.run_id is not None,
+        mv.status is not None,
+        mv.status_message is not None,
+        mv.run_link is not None,
     )
     writer = _version_writers.get(present) or _version_writer(present)
     try:
@@ -102,7 +119,7 @@ def _version_writer(present: tuple):
             value = f"{{mv.{name}:d}}" if kind == "i" else f"{{_str(mv.{name})}}"
             parts.append(f'{comma}"{name}":{value}')
     source = "lambda mv: f'{{" + "".join(parts) + "}}'"
-    writer = eval(source, {"_str": _json_str, "_tags": _version_tags, "_aliases": _version_aliases})  # noqa: S307
+    writer = eval(source, {"_str": _json_str, "_tags": _version_tags, "_aliases": _version_aliases})
     _version_writers[present] = writer
     return writer
 
@@ -184,12 +201,17 @@ def metric_points_with_run_json(points) -> Response:
 
 # --- runs ----------------------------------------------------------------------------------------
 
+
 def _key_value_list(pairs) -> str:
     """``[{"key":..,"value":..}, ...]``: a KeyValueList's JSON."""
-    return "[" + ",".join(
-        '{"key":' + _json_str(k) + ',"value":' + ("null" if val is None else _json_str(val)) + "}"
-        for k, val in pairs
-    ) + "]"
+    return (
+        "["
+        + ",".join(
+            '{"key":' + _json_str(k) + ',"value":' + ("null" if val is None else _json_str(val)) + "}"
+            for k, val in pairs
+        )
+        + "]"
+    )
 
 
 def _pairs(parts: list, name: str, pairs) -> None:
@@ -211,28 +233,44 @@ def run_json(run) -> str:
     _optional(info, "run_id", run.run_id)
     data = []
     if run.metrics:
-        data.append('"metrics":[' + ",".join(
-            '{"key":' + _json_str(m.key) + ',"value":' + _json_number(m.value)
-            + f',"timestamp":{int(m.timestamp)},"step":{int(m.step)}}}'
-            for m in run.metrics
-        ) + "]")
+        data.append(
+            '"metrics":['
+            + ",".join(
+                '{"key":'
+                + _json_str(m.key)
+                + ',"value":'
+                + _json_number(m.value)
+                + f',"timestamp":{int(m.timestamp)},"step":{int(m.step)}}}'
+                for m in run.metrics
+            )
+            + "]"
+        )
     _pairs(data, "params", run.params)
     _pairs(data, "tags", run.tags)
     inputs = []
     if run.dataset_inputs:
         inputs.append('"dataset_inputs":[' + ",".join(_dataset_input_json(d) for d in run.dataset_inputs) + "]")
     if run.model_inputs:
-        inputs.append('"model_inputs":[' + ",".join(
-            '{"model_id":' + _json_str(m) + "}" for m in run.model_inputs
-        ) + "]")
+        inputs.append(
+            '"model_inputs":[' + ",".join('{"model_id":' + _json_str(m) + "}" for m in run.model_inputs) + "]"
+        )
     outputs = ""
     if run.model_outputs:
-        outputs = '"model_outputs":[' + ",".join(
-            '{"model_id":' + _json_str(m) + f',"step":{step}}}' for m, step in run.model_outputs
-        ) + "]"
+        outputs = (
+            '"model_outputs":['
+            + ",".join('{"model_id":' + _json_str(m) + f',"step":{step}}}' for m, step in run.model_outputs)
+            + "]"
+        )
     return (
-        '{"info":{' + ",".join(info) + '},"data":{' + ",".join(data) + '},"inputs":{' + ",".join(inputs)
-        + '},"outputs":{' + outputs + "}}"
+        '{"info":{'
+        + ",".join(info)
+        + '},"data":{'
+        + ",".join(data)
+        + '},"inputs":{'
+        + ",".join(inputs)
+        + '},"outputs":{'
+        + outputs
+        + "}}"
     )
 
 

@@ -19,13 +19,14 @@ Grammar::
     list    := "(" str ("," str)* [","] ")"
     order   := ident [ASC | DESC]
 """
+
 from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable
 
 from mlflow_compat.errors import invalid
 from registry_core.search_ast import OPERATORS, Comparison, OrderKey
@@ -62,7 +63,7 @@ _INT_RE = re.compile(r"-?\d+\Z")
 
 
 class _Tok:
-    __slots__ = ("kind", "text", "items")
+    __slots__ = ("items", "kind", "text")
 
     def __init__(self, kind: str, text: str, items: list | None = None):
         self.kind, self.text, self.items = kind, text, items
@@ -134,31 +135,31 @@ class _Spec:
     """What one search type accepts in a filter string and how it words its errors."""
 
     prefixes: dict[str, str]
-    entity_msg: str                      # {entity}
-    attrs: dict[str, str]                # accepted spelling -> canonical attribute key
-    numeric: frozenset[str]              # canonical numeric attributes
-    ops: dict[str, frozenset[str]]       # role (metric/param/tag/dataset/string/numeric) -> ops
+    entity_msg: str  # {entity}
+    attrs: dict[str, str]  # accepted spelling -> canonical attribute key
+    numeric: frozenset[str]  # canonical numeric attributes
+    ops: dict[str, frozenset[str]]  # role (metric/param/tag/dataset/string/numeric) -> ops
     op_msg: Callable[[str, str, str, frozenset], str]  # (role, key, op, allowed) -> message
-    clause_msg: Callable[[list[str], str], str]        # (invalid tokens, filter) -> message
+    clause_msg: Callable[[list[str], str], str]  # (invalid tokens, filter) -> message
     attr_ops: dict[str, frozenset[str]] = field(default_factory=dict)  # per-attribute override
-    list_attrs: frozenset[str] = frozenset()   # canonical attributes that accept ( ... ) lists
-    list_kinds: frozenset[str] = frozenset()   # kinds whose every key accepts lists
-    null_msg: str | None = None                # {type} {key}: IS [NOT] NULL on the wrong kind
+    list_attrs: frozenset[str] = frozenset()  # canonical attributes that accept ( ... ) lists
+    list_kinds: frozenset[str] = frozenset()  # kinds whose every key accepts lists
+    null_msg: str | None = None  # {type} {key}: IS [NOT] NULL on the wrong kind
     attr_value_msg: str = "Expected a quoted string value for attributes. Got value {value}"
-    int_only: bool = False                     # numeric attributes refuse floats
-    numeric_from_str: bool = False             # numeric attributes also take '123'
-    op_first: bool = False                     # check the comparator before the value
+    int_only: bool = False  # numeric attributes refuse floats
+    numeric_from_str: bool = False  # numeric attributes also take '123'
+    op_first: bool = False  # check the comparator before the value
 
 
 @dataclass(frozen=True, eq=False)
 class _OrderSpec:
     prefixes: dict[str, str]
     entity_msg: str
-    attrs: dict[str, str]                # accepted spelling -> canonical attribute key
-    kinds: frozenset[str]                # accepted kinds besides "attribute"
-    bad_kind_msg: str                    # {kind} {key} {ident} {valid}
+    attrs: dict[str, str]  # accepted spelling -> canonical attribute key
+    kinds: frozenset[str]  # accepted kinds besides "attribute"
+    bad_kind_msg: str  # {kind} {key} {ident} {valid}
     bad_key_msg: str = "Invalid attribute key '{key}' specified. Valid keys are '{valid}'"
-    unique: bool = True                  # refuse the same field twice
+    unique: bool = True  # refuse the same field twice
 
 
 def _runs_op_msg(role, key, op, allowed):
@@ -180,8 +181,11 @@ def _registry_op_msg(role, key, op, allowed):
 
 
 def _experiments_op_msg(role, key, op, allowed):
-    what = "experiment_id" if key == "experiment_id" else {
-        "tag": "tag", "string": "string attribute", "numeric": "numeric attribute"}[role]
+    what = (
+        "experiment_id"
+        if key == "experiment_id"
+        else {"tag": "tag", "string": "string attribute", "numeric": "numeric attribute"}[role]
+    )
     return f"Invalid comparator for {what}: {op}"
 
 
@@ -198,9 +202,7 @@ _LM_ATTRS = {
     "last_updated_timestamp": "last_updated_timestamp",
     "last_updated_time": "last_updated_timestamp",
 }  # fmt: skip
-_REGISTRY_ENTITY_MSG = (
-    "Invalid entity type '{entity}'. Valid entity types are ('attribute', 'tag', 'tags')"
-)
+_REGISTRY_ENTITY_MSG = "Invalid entity type '{entity}'. Valid entity types are ('attribute', 'tag', 'tags')"
 
 RUNS = _Spec(
     prefixes=_prefixes("metric", "param", "tag", "attribute", "dataset", run_alias=True),
@@ -208,14 +210,19 @@ RUNS = _Spec(
     "Valid values are ['metric', 'parameter', 'tag', 'attribute', 'dataset']",
     attrs=_RUN_ATTRS,
     numeric=frozenset({"start_time", "end_time"}),
-    ops={"metric": NUMERIC_OPS, "param": STRING_OPS | NULL_OPS, "tag": STRING_OPS | NULL_OPS,
-         "string": STRING_OPS | LIST_OPS, "numeric": NUMERIC_OPS, "dataset": STRING_OPS | LIST_OPS},
+    ops={
+        "metric": NUMERIC_OPS,
+        "param": STRING_OPS | NULL_OPS,
+        "tag": STRING_OPS | NULL_OPS,
+        "string": STRING_OPS | LIST_OPS,
+        "numeric": NUMERIC_OPS,
+        "dataset": STRING_OPS | LIST_OPS,
+    },
     op_msg=_runs_op_msg,
     clause_msg=_quoted_clauses,
     list_attrs=frozenset({"run_id"}),
     list_kinds=frozenset({"dataset"}),
-    null_msg="IS NULL / IS NOT NULL is only supported for tags and params, "
-    "not for '{type}' '{key}'",
+    null_msg="IS NULL / IS NOT NULL is only supported for tags and params, not for '{type}' '{key}'",
 )
 EXPERIMENTS = _Spec(
     prefixes=_prefixes("attribute", "tag"),
@@ -239,16 +246,17 @@ REGISTERED_MODELS = _Spec(
     op_msg=_registry_op_msg,
     clause_msg=_bare_clauses,
     list_attrs=frozenset({"name"}),
-    attr_value_msg="Expected a quoted string value or a list of quoted string values for "
-    "attributes. Got value {value}",
+    attr_value_msg="Expected a quoted string value or a list of quoted string values for attributes. Got value {value}",
 )
 MODEL_VERSIONS = _Spec(
     prefixes=_prefixes("attribute", "tag"),
     entity_msg=_REGISTRY_ENTITY_MSG,
     # MLflow itself searches only name/run_id/source_path/version_number and lists only
     # name/run_id: the two timestamps and source_path IN are extensions of ours.
-    attrs={k: k for k in ("name", "run_id", "source_path", "version_number",
-                          "creation_timestamp", "last_updated_timestamp")},
+    attrs={
+        k: k
+        for k in ("name", "run_id", "source_path", "version_number", "creation_timestamp", "last_updated_timestamp")
+    },
     numeric=frozenset({"version_number", "creation_timestamp", "last_updated_timestamp"}),
     ops={"tag": STRING_OPS, "string": STRING_OPS | LIST_OPS, "numeric": NUMERIC_OPS},
     op_msg=_registry_op_msg,
@@ -261,17 +269,24 @@ MODEL_VERSIONS = _Spec(
 _LM_PLURAL = {"metric": "metrics", "param": "params", "tag": "tags", "attribute": "attributes"}
 LOGGED_MODELS = _Spec(
     prefixes=_prefixes("metric", "param", "tag", "attribute"),
-    entity_msg="Invalid entity type: '{entity}'. Expected one of "
-    "['attributes', 'metrics', 'params', 'tags'].",
+    entity_msg="Invalid entity type: '{entity}'. Expected one of ['attributes', 'metrics', 'params', 'tags'].",
     attrs=_LM_ATTRS,
     numeric=frozenset({"creation_timestamp", "last_updated_timestamp"}),
-    ops={"metric": NUMERIC_OPS, "numeric": NUMERIC_OPS, "param": STRING_OPS | LIST_OPS,
-         "tag": STRING_OPS | LIST_OPS, "string": STRING_OPS | LIST_OPS},
+    ops={
+        "metric": NUMERIC_OPS,
+        "numeric": NUMERIC_OPS,
+        "param": STRING_OPS | LIST_OPS,
+        "tag": STRING_OPS | LIST_OPS,
+        "string": STRING_OPS | LIST_OPS,
+    },
     op_msg=lambda role, key, op, allowed: (
         f"Invalid comparison operator for {_LM_PLURAL.get(role, 'attributes')}.{key}: {op!r}. "
-        f"Expected one of {tuple(o for o in OPERATORS if o in allowed)}."),
-    clause_msg=lambda bad, s: f"Invalid filter string: {s!r}. Expected a list of comparisons "
-    "separated by 'AND' (e.g. 'metrics.loss > 0.1 AND params.lr = 0.01').",
+        f"Expected one of {tuple(o for o in OPERATORS if o in allowed)}."
+    ),
+    clause_msg=lambda bad, s: (
+        f"Invalid filter string: {s!r}. Expected a list of comparisons "
+        "separated by 'AND' (e.g. 'metrics.loss > 0.1 AND params.lr = 0.01')."
+    ),
     list_kinds=frozenset({"param", "tag"}),
     list_attrs=frozenset({"name", "model_id", "model_type", "status", "source_run_id"}),
     op_first=True,
@@ -297,9 +312,12 @@ REGISTERED_MODELS_ORDER = _OrderSpec(
     entity_msg=_REGISTRY_ENTITY_MSG,
     # MLflow's SQL store sorts "timestamp" by the last update time; creation_timestamp is an
     # extension of ours (MLflow's file store accepts it).
-    attrs={"name": "name", "timestamp": "last_updated_timestamp",
-           "last_updated_timestamp": "last_updated_timestamp",
-           "creation_timestamp": "creation_timestamp"},
+    attrs={
+        "name": "name",
+        "timestamp": "last_updated_timestamp",
+        "last_updated_timestamp": "last_updated_timestamp",
+        "creation_timestamp": "creation_timestamp",
+    },
     kinds=frozenset(),
     bad_kind_msg="Invalid order by key '{ident}' specified. Valid keys are '{valid}'",
     bad_key_msg="Invalid order by key '{ident}' specified. Valid keys are '{valid}'",
@@ -307,8 +325,7 @@ REGISTERED_MODELS_ORDER = _OrderSpec(
 MODEL_VERSIONS_ORDER = _OrderSpec(
     prefixes=MODEL_VERSIONS.prefixes,
     entity_msg=_REGISTRY_ENTITY_MSG,
-    attrs={k: k for k in ("name", "version_number", "creation_timestamp",
-                          "last_updated_timestamp")},
+    attrs={k: k for k in ("name", "version_number", "creation_timestamp", "last_updated_timestamp")},
     kinds=frozenset(),
     bad_kind_msg="Invalid order by key '{key}' specified. Valid keys are {valid}",
 )
@@ -362,12 +379,10 @@ def _resolve(lhs: _Tok, prefixes: dict[str, str], entity_msg: str) -> tuple[str,
 def _attribute(kind: str, key: str, attrs: dict[str, str]) -> str:
     if kind == "attribute":
         if key not in attrs:
-            raise invalid(
-                f"Invalid attribute key '{key}' specified. Valid keys are '{_fmt(attrs)}'")
+            raise invalid(f"Invalid attribute key '{key}' specified. Valid keys are '{_fmt(attrs)}'")
         return attrs[key]
     if kind == "dataset" and key not in _DATASET_KEYS:
-        raise invalid(
-            f"Invalid dataset key '{key}' specified. Valid keys are '{_fmt(_DATASET_KEYS)}'")
+        raise invalid(f"Invalid dataset key '{key}' specified. Valid keys are '{_fmt(_DATASET_KEYS)}'")
     return key
 
 
@@ -380,14 +395,19 @@ def _parse_list(tok: _Tok) -> tuple:
         elif not expect_item and t.kind == "comma":
             expect_item = True
         else:
-            raise invalid("While parsing a list in the query, expected a non-empty list of "
-                          "string values, but got ill-formed list.")
+            raise invalid(
+                "While parsing a list in the query, expected a non-empty list of "
+                "string values, but got ill-formed list."
+            )
     if not values:
-        raise invalid("While parsing a list in the query, expected a non-empty list of string "
-                      "values, but got empty list")
+        raise invalid(
+            "While parsing a list in the query, expected a non-empty list of string values, but got empty list"
+        )
     if not all(isinstance(v, str) for v in values):
-        raise invalid("While parsing a list in the query, expected string value, punctuation, "
-                      f"or whitespace, but got different type in list: {tuple(values)}")
+        raise invalid(
+            "While parsing a list in the query, expected string value, punctuation, "
+            f"or whitespace, but got different type in list: {tuple(values)}"
+        )
     return tuple(values)
 
 
@@ -399,8 +419,10 @@ def _list_item(t: _Tok):
         try:
             return ast.literal_eval(t.text)
         except (SyntaxError, ValueError):
-            raise invalid("While parsing a list in the query, expected a non-empty list of "
-                          "string values, but got ill-formed list.") from None
+            raise invalid(
+                "While parsing a list in the query, expected a non-empty list of "
+                "string values, but got ill-formed list."
+            ) from None
     return inner
 
 
@@ -423,20 +445,23 @@ def _value(spec: _Spec, kind: str, role: str, key: str, canonical: str, tok: _To
     if tok.kind in ("sq", "dq"):
         return tok.text[1:-1]
     if tok.kind == "ident":
-        raise invalid("Parameter value is either not quoted or unidentified quote types used for "
-                      f"string value {tok.text}. Use either single or double quotes.")
+        raise invalid(
+            "Parameter value is either not quoted or unidentified quote types used for "
+            f"string value {tok.text}. Use either single or double quotes."
+        )
     if tok.kind == "group":
         if kind in spec.list_kinds or (kind == "attribute" and canonical in spec.list_attrs):
             return _parse_list(tok)
         if kind == "attribute":
-            raise invalid(f"Only {sorted(spec.list_attrs)} attributes support comparison with a "
-                          "list of quoted string values.")
+            raise invalid(
+                f"Only {sorted(spec.list_attrs)} attributes support comparison with a list of quoted string values."
+            )
     if kind in ("param", "tag"):
-        raise invalid(f"Expected a quoted string value for {_MLFLOW_TYPE.get(kind, kind)} "
-                      f"(e.g. 'my-value'). Got value {tok.text}")
-    if kind == "dataset":
         raise invalid(
-            f"Expected a quoted string value for dataset attributes. Got value {tok.text}")
+            f"Expected a quoted string value for {_MLFLOW_TYPE.get(kind, kind)} (e.g. 'my-value'). Got value {tok.text}"
+        )
+    if kind == "dataset":
+        raise invalid(f"Expected a quoted string value for dataset attributes. Got value {tok.text}")
     raise invalid(spec.attr_value_msg.format(value=tok.text))
 
 

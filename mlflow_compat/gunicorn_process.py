@@ -4,6 +4,7 @@ peer's forwarding-trust decision kept, the ``Date`` header formatted once a seco
 error for a request gunicorn cannot read, a small response sent in one ``send``
 (``OneSendResponse``) and the base environ built once (``base_environ``). Why each: the module
 docstring of ``mlflow_compat/worker.py``, which serves the requests."""
+
 from __future__ import annotations
 
 import email.utils
@@ -74,10 +75,13 @@ def write_error(sock, status_int: int, reason: str, mesg: str) -> None:
     """gunicorn's answer to a request it could not read (a malformed request line or header, a
     head over its limits), as MLflow's JSON error where gunicorn writes an HTML page; the same
     status, and the connection closed as gunicorn closes it."""
-    body = json.dumps({"error_code": "BAD_REQUEST" if status_int < 500 else "INTERNAL_ERROR",
-                       "message": mesg or reason}).encode()
-    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")
+    body = json.dumps(
+        {"error_code": "BAD_REQUEST" if status_int < 500 else "INTERNAL_ERROR", "message": mesg or reason}
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
     util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
@@ -104,15 +108,23 @@ class OneSendResponse(wsgi.Response):
             return self._write_view(arg)
         if self.headers_sent or not isinstance(arg, bytes) or len(arg) > ONE_SEND_LIMIT:
             return super().write(arg)
-        if (type(arg) is bytes and not (self.upgrade or self.chunked or self._omits_body)
-                and self.response_length is not None and len(arg) <= self.response_length):
+        if (
+            type(arg) is bytes
+            and not (self.upgrade or self.chunked or self._omits_body)
+            and self.response_length is not None
+            and len(arg) <= self.response_length
+        ):
             # the common answer (a JSON body of known length, whole): gunicorn's head
             # (default_headers, send_headers) and body, written out here in one piece
             version = self.req.version
-            head = "HTTP/%s.%s %s\r\nServer: %s\r\nDate: %s\r\nConnection: %s\r\n%s\r\n" % (
-                version[0], version[1], self.status, self.version, util.http_date(),
+            head = "HTTP/{}.{} {}\r\nServer: {}\r\nDate: {}\r\nConnection: {}\r\n{}\r\n".format(
+                version[0],
+                version[1],
+                self.status,
+                self.version,
+                util.http_date(),
                 "close" if self.should_close() else "keep-alive",
-                "".join(["%s: %s\r\n" % header for header in self.headers]),
+                "".join(["{}: {}\r\n".format(*header) for header in self.headers]),
             )
             self.headers_sent = True
             self.sent = len(arg)

@@ -18,6 +18,7 @@ to the rest of gunicorn (``PlainRequest``: method, target, headers as gunicorn's
 name them, body) is what gunicorn's ``Request`` would have been, so gunicorn's own ``create``,
 ``Response``, hooks and access log serve it; ``tests/unit/test_http1.py`` holds the two equal.
 """
+
 from __future__ import annotations
 
 import io
@@ -45,9 +46,24 @@ class PlainRequest:
     a request, for one that ``PlainReader.read`` accepted. Its keep-alive decision is gunicorn's
     ``Message.should_close`` itself, over the same attributes."""
 
-    __slots__ = ("method", "uri", "path", "query", "fragment", "version", "headers", "body",
-                 "scheme", "peer_addr", "remote_addr", "must_close", "trailers",
-                 "proxy_protocol_info", "_expected_100_continue", "req_number")
+    __slots__ = (
+        "_expected_100_continue",
+        "body",
+        "fragment",
+        "headers",
+        "method",
+        "must_close",
+        "path",
+        "peer_addr",
+        "proxy_protocol_info",
+        "query",
+        "remote_addr",
+        "req_number",
+        "scheme",
+        "trailers",
+        "uri",
+        "version",
+    )
 
     def __init__(self, method, uri, path, query, version, headers, peer_addr):
         self.method = method
@@ -145,8 +161,12 @@ class PlainReader:
             return None
         head_end = parsed["consumed"]
         target = parsed["path"]
-        if (head_end > HEAD_LIMIT or not target.startswith(b"/") or target.startswith(b"//")
-                or not _TARGET_CHARS.issuperset(target)):
+        if (
+            head_end > HEAD_LIMIT
+            or not target.startswith(b"/")
+            or target.startswith(b"//")
+            or not _TARGET_CHARS.issuperset(target)
+        ):
             return None
         headers = []
         seen = set()
@@ -188,7 +208,7 @@ def plain_environ(req: PlainRequest, sock, client, server, base: dict) -> dict:
     base["REQUEST_METHOD"] = req.method
     base["QUERY_STRING"] = req.query
     base["RAW_URI"] = req.uri
-    base["SERVER_PROTOCOL"] = "HTTP/1.1" if req.version == (1, 1) else "HTTP/%s.%s" % req.version
+    base["SERVER_PROTOCOL"] = "HTTP/1.1" if req.version == (1, 1) else "HTTP/{}.{}".format(*req.version)
     host = None
     for name, value in req.headers:
         if name == "CONTENT-TYPE":

@@ -8,6 +8,7 @@ service endpoints) is described by hand in ``MANUAL``. A route that is neither, 
 undescribed. Every operation answers 200 (its answer's schema where ``ANSWERS`` or ``MANUAL``
 names one, else an object) and, for any 4xx, MLflow's error JSON (the ``Error`` component).
 """
+
 from __future__ import annotations
 
 import re
@@ -65,17 +66,26 @@ class Manual:
 _STRING = {"type": "string"}
 _PROMPTLAB_BODY = {
     "type": "object",
-    "required": ["experiment_id", "prompt_template", "prompt_parameters", "model_route", "model_input",
-                 "mlflow_version"],
+    "required": [
+        "experiment_id",
+        "prompt_template",
+        "prompt_parameters",
+        "model_route",
+        "model_input",
+        "mlflow_version",
+    ],
     "properties": {
-        "experiment_id": _STRING, "run_name": _STRING, "user_id": _STRING,
+        "experiment_id": _STRING,
+        "run_name": _STRING,
+        "user_id": _STRING,
         "start_time": {"type": "integer", "format": "int64"},
         "tags": {"type": "array", "items": {"$ref": "#/components/schemas/KeyValueIn"}},
         "prompt_template": _STRING,
         "prompt_parameters": {"type": "array", "items": {"$ref": "#/components/schemas/KeyValueIn"}},
         "model_route": _STRING,
         "model_parameters": {"type": "array", "items": {"$ref": "#/components/schemas/KeyValueIn"}},
-        "model_input": _STRING, "model_output": _STRING,
+        "model_input": _STRING,
+        "model_output": _STRING,
         "model_output_parameters": {"type": "array", "items": {"$ref": "#/components/schemas/KeyValueIn"}},
         "mlflow_version": _STRING,
     },
@@ -84,44 +94,74 @@ _RANGE = ("Range", {"type": "string", "pattern": r"^bytes=[0-9]*-[0-9]*$"}, Fals
 
 #: the views without ``@rpc``, each described by hand
 MANUAL = {
-    artifacts.download: Manual("Download a proxied artifact (a single byte Range honoured)",
-                               headers=(_RANGE,), answer="binary"),
+    artifacts.download: Manual(
+        "Download a proxied artifact (a single byte Range honoured)", headers=(_RANGE,), answer="binary"
+    ),
     artifacts.upload: Manual("Upload a proxied artifact (the raw body)", body="binary", answer={}),
     artifacts.delete: Manual("Delete a proxied artifact", answer={}),
-    artifacts.mpu_create: Manual("Start a multipart upload", body=artifacts._CreateMultipart,
-                                 answer={"upload_id": str, "credentials": [dict]}, multipart=True),
-    artifacts.mpu_complete: Manual("Complete a multipart upload", body=artifacts._CompleteMultipart, answer={},
-                                   multipart=True),
-    artifacts.mpu_abort: Manual("Abort a multipart upload", body=artifacts._AbortMultipart, answer={},
-                                multipart=True),
-    artifacts.presigned: Manual("A presigned download URL of a proxied artifact",
-                                answer={"url": str, "headers": dict, "file_size": int}, multipart=True),
+    artifacts.mpu_create: Manual(
+        "Start a multipart upload",
+        body=artifacts._CreateMultipart,
+        answer={"upload_id": str, "credentials": [dict]},
+        multipart=True,
+    ),
+    artifacts.mpu_complete: Manual(
+        "Complete a multipart upload", body=artifacts._CompleteMultipart, answer={}, multipart=True
+    ),
+    artifacts.mpu_abort: Manual("Abort a multipart upload", body=artifacts._AbortMultipart, answer={}, multipart=True),
+    artifacts.presigned: Manual(
+        "A presigned download URL of a proxied artifact",
+        answer={"url": str, "headers": dict, "file_size": int},
+        multipart=True,
+    ),
     artifacts.download_logged_model_artifact: Manual(
         "Download a file of a logged model's artifacts",
-        query=(("artifact_file_path", _STRING, True),), headers=(_RANGE,), answer="binary"),
+        query=(("artifact_file_path", _STRING, True),),
+        headers=(_RANGE,),
+        answer="binary",
+    ),
     artifacts.get_run_artifact: Manual(
         "Download a run's artifact (the UI's route)",
         query=(("run_id", _STRING, False), ("run_uuid", _STRING, False), ("path", _STRING, True)),
-        headers=(_RANGE,), answer="binary"),
+        headers=(_RANGE,),
+        answer="binary",
+    ),
     artifacts.upload_run_artifact: Manual(
         "Upload a file into a run's artifacts (the UI's route, at most 10 MB)",
-        query=(("run_uuid", _STRING, True), ("path", _STRING, True)), body="binary", answer={}),
+        query=(("run_uuid", _STRING, True), ("path", _STRING, True)),
+        body="binary",
+        answer={},
+    ),
     model_versions.get_artifact: Manual(
         "Download an artifact of a model version (the UI's route)",
         query=(("name", _STRING, True), ("version", _STRING, True), ("path", _STRING, True)),
-        headers=(_RANGE,), answer="binary"),
+        headers=(_RANGE,),
+        answer="binary",
+    ),
     metrics.get_history_bulk: Manual(
         "The history of one metric of several runs (the UI's route)",
-        query=(("run_id", {"type": "array", "items": _STRING}, True), ("metric_key", _STRING, True),
-               ("max_results", {"type": "integer", "format": "int64"}, False)),
-        answer={"metrics": [tr.MetricWithRunIdOut]}),
-    runs.create_promptlab_run: Manual("Create a prompt-engineering run (the UI's route)", body=_PROMPTLAB_BODY,
-                                      answer={"run": tr.RunOut}),
+        query=(
+            ("run_id", {"type": "array", "items": _STRING}, True),
+            ("metric_key", _STRING, True),
+            ("max_results", {"type": "integer", "format": "int64"}, False),
+        ),
+        answer={"metrics": [tr.MetricWithRunIdOut]},
+    ),
+    runs.create_promptlab_run: Manual(
+        "Create a prompt-engineering run (the UI's route)", body=_PROMPTLAB_BODY, answer={"run": tr.RunOut}
+    ),
     meta.health: Manual("Liveness probe: OK", answer="text"),
     meta.version: Manual("The MLflow protocol version served", answer="text"),
-    meta.server_info_view: Manual("The MLflow 3 capability probe", answer={
-        "store_type": str, "workspaces_enabled": bool, "multipart_uploads_enabled": bool,
-        "multipart_downloads_enabled": bool, "features_enabled": dict}),
+    meta.server_info_view: Manual(
+        "The MLflow 3 capability probe",
+        answer={
+            "store_type": str,
+            "workspaces_enabled": bool,
+            "multipart_uploads_enabled": bool,
+            "multipart_downloads_enabled": bool,
+            "features_enabled": dict,
+        },
+    ),
     meta.openapi_document: Manual("This document", answer=dict),
 }
 
@@ -170,8 +210,13 @@ ANSWERS = {
     model_versions.get_download_uri: {"artifact_uri": str},
 }
 
-_PY_TYPES = {str: {"type": "string"}, int: {"type": "integer"}, bool: {"type": "boolean"},
-             dict: {"type": "object"}, float: {"type": "number"}}
+_PY_TYPES = {
+    str: {"type": "string"},
+    int: {"type": "integer"},
+    bool: {"type": "boolean"},
+    dict: {"type": "object"},
+    float: {"type": "number"},
+}
 
 
 # --- the field types of mlflow_compat.wire -----------------------------------------------------
@@ -181,8 +226,11 @@ def _wire_fields(self, field, ret):
     """OpenAPI for the protobuf JSON field types (an apispec attribute function)."""
     if isinstance(field, Int64):
         bound = 2 ** (field.BITS - 1)
-        return {"format": f"int{field.BITS}", "minimum": max(ret.get("minimum", -bound), -bound),
-                "maximum": min(ret.get("maximum", bound - 1), bound - 1)}
+        return {
+            "format": f"int{field.BITS}",
+            "minimum": max(ret.get("minimum", -bound), -bound),
+            "maximum": min(ret.get("maximum", bound - 1), bound - 1),
+        }
     if isinstance(field, Double):
         return {"anyOf": [{"type": "number"}, {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]}]}
     if isinstance(field, ProtoEnum):
@@ -204,10 +252,12 @@ def _new_spec(title: str):
         version=meta.MLFLOW_PROTOCOL_VERSION,
         openapi_version=OPENAPI_VERSION,
         plugins=[plugin],
-        info={"description": (
-            "The MLflow REST protocol (3.17.2) as modelops-registry serves it, generated from the "
-            "request schemas the server validates with. Every 4xx answer is MLflow's error JSON."
-        )},
+        info={
+            "description": (
+                "The MLflow REST protocol (3.17.2) as modelops-registry serves it, generated from the "
+                "request schemas the server validates with. Every 4xx answer is MLflow's error JSON."
+            )
+        },
     )
     converter = plugin.converter
     converter.map_to_openapi_type(Int64, "integer", "int64")
@@ -215,20 +265,26 @@ def _new_spec(title: str):
     converter.map_to_openapi_type(ProtoEnum, "string", None)
     converter.map_to_openapi_type(ProtoBool, "boolean", None)
     converter.add_attribute_function(_wire_fields)
-    spec.components.schema("Error", {
-        "type": "object",
-        "required": ["error_code", "message"],
-        "properties": {
-            "error_code": {"type": "string", "description": "MLflow's error code, e.g. INVALID_PARAMETER_VALUE"},
-            "message": {"type": "string"},
-            "sqlstate": {"type": "string"},
-            "error_class": {"type": "string"},
+    spec.components.schema(
+        "Error",
+        {
+            "type": "object",
+            "required": ["error_code", "message"],
+            "properties": {
+                "error_code": {"type": "string", "description": "MLflow's error code, e.g. INVALID_PARAMETER_VALUE"},
+                "message": {"type": "string"},
+                "sqlstate": {"type": "string"},
+                "error_class": {"type": "string"},
+            },
         },
-    })
-    spec.components.response("Error", {
-        "description": "MLflow's error answer",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    })
+    )
+    spec.components.response(
+        "Error",
+        {
+            "description": "MLflow's error answer",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        },
+    )
     return spec, converter
 
 
@@ -249,15 +305,19 @@ def _answer_schema(converter, answer) -> dict:
     if isinstance(answer, dict):
         if "type" in answer or "$ref" in answer:
             return answer
-        return {"type": "object",
-                "properties": {name: _answer_schema(converter, value) for name, value in answer.items()}}
+        return {
+            "type": "object",
+            "properties": {name: _answer_schema(converter, value) for name, value in answer.items()},
+        }
     return {"type": "object"}
 
 
 def _ok(converter, answer) -> dict:
     if answer == "binary":
-        return {"200": {"description": "The file's bytes", "content": {"*/*": {"schema": _BINARY}}},
-                "206": {"description": "The requested byte range", "content": {"*/*": {"schema": _BINARY}}}}
+        return {
+            "200": {"description": "The file's bytes", "content": {"*/*": {"schema": _BINARY}}},
+            "206": {"description": "The requested byte range", "content": {"*/*": {"schema": _BINARY}}},
+        }
     if answer == "text":
         return {"200": {"description": "OK", "content": {"text/plain": {"schema": _STRING}}}}
     schema = _answer_schema(converter, answer if answer is not None else dict)
@@ -281,13 +341,25 @@ def _rpc_operation(converter, method: str, schema: Schema | None, answer) -> dic
 
 
 def _manual_operation(converter, manual: Manual) -> dict:
-    params = [{"in": "query", "name": name, "required": required, "schema": schema,
-               **({"style": "form", "explode": True} if schema.get("type") == "array" else {})}
-              for name, schema, required in manual.query]
-    params += [{"in": "header", "name": name, "required": required, "schema": schema}
-               for name, schema, required in manual.headers]
-    op: dict = {"summary": manual.summary, "parameters": params,
-                "responses": {**_ok(converter, manual.answer), "4XX": _ERROR}}
+    params = [
+        {
+            "in": "query",
+            "name": name,
+            "required": required,
+            "schema": schema,
+            **({"style": "form", "explode": True} if schema.get("type") == "array" else {}),
+        }
+        for name, schema, required in manual.query
+    ]
+    params += [
+        {"in": "header", "name": name, "required": required, "schema": schema}
+        for name, schema, required in manual.headers
+    ]
+    op: dict = {
+        "summary": manual.summary,
+        "parameters": params,
+        "responses": {**_ok(converter, manual.answer), "4XX": _ERROR},
+    }
     if manual.body == "binary":
         op["requestBody"] = {"required": True, "content": {"application/octet-stream": {"schema": _BINARY}}}
     elif manual.body is not None:
@@ -337,15 +409,19 @@ def build(app: Flask, title: str = "modelops-registry") -> dict:
             op["tags"] = [view.__module__.rsplit(".", 1)[-1]]
             names = {p["name"] for p in op["parameters"] if p["in"] == "path"}
             op["parameters"] = [
-                *({"in": "path", "name": arg, "required": True, "schema": {"type": "string", "minLength": 1}}
-                  for arg in sorted(rule.arguments) if arg not in names),
+                *(
+                    {"in": "path", "name": arg, "required": True, "schema": {"type": "string", "minLength": 1}}
+                    for arg in sorted(rule.arguments)
+                    if arg not in names
+                ),
                 *(p for p in op["parameters"] if p["in"] != "path" and p["name"] not in rule.arguments),
             ]
             item[method] = op
     if undescribed:
         raise UndescribedRoute(
             "routes neither @rpc nor described in mlflow_compat.openapi.MANUAL (nor EXCLUDED):\n  "
-            + "\n  ".join(undescribed))
+            + "\n  ".join(undescribed)
+        )
     for path in sorted(paths):
         if paths[path]:
             spec.path(path=path, operations=paths[path])

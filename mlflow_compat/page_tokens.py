@@ -1,4 +1,5 @@
 """Opaque page tokens, shaped as MLflow's SQL store shapes them: base64(JSON {"offset": N})."""
+
 import base64
 import binascii
 import json

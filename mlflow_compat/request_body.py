@@ -9,6 +9,7 @@ Every JSON route reads its body here, before its handler runs:
 Each refusal is MLflow's JSON 400 ``INVALID_PARAMETER_VALUE``. The checks cost nothing on a
 body with no surrogate escape and at most ``MAX_DEPTH`` brackets, which is nearly every body.
 """
+
 from __future__ import annotations
 
 import io
@@ -92,8 +93,9 @@ def parse_json(raw: bytes) -> dict:
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth_exceeds(raw):
         raise _too_deep()
     if (double_encoded or _SURROGATE.search(raw)) and _has_lone_surrogate(data):
-        raise invalid("Malformed request body: a string holds a lone UTF-16 surrogate, which is not "
-                      "a Unicode character")
+        raise invalid(
+            "Malformed request body: a string holds a lone UTF-16 surrogate, which is not a Unicode character"
+        )
     return data
 
 

@@ -1,4 +1,5 @@
 """Serving through gunicorn (gthread workers), configured from Python rather than a file."""
+
 from __future__ import annotations
 
 import gc
@@ -63,8 +64,11 @@ def _settle_heap(worker=None) -> None:
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     if worker is not None:
-        worker.log.info("Worker heap settled: %d objects frozen, young generation collected every %d allocations",
-                        gc.get_freeze_count(), GC_YOUNG_THRESHOLD)
+        worker.log.info(
+            "Worker heap settled: %d objects frozen, young generation collected every %d allocations",
+            gc.get_freeze_count(),
+            GC_YOUNG_THRESHOLD,
+        )
 
 
 def run_gunicorn(config: ServerConfig, host: str, port: int, workers: int, threads: int, argv: list[str]):

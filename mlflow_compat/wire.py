@@ -5,11 +5,13 @@ for GET, a JSON body for POST/PATCH/DELETE), validates it with the schema (unkno
 ignored), and hands the handler a dict. The handler returns a dict already dumped by a response
 schema; it is sent as compact JSON with HTTP 200.
 """
+
 from __future__ import annotations
 
 import functools
 import json
 import math
+from typing import ClassVar
 
 from flask import Response, request
 from marshmallow import Schema, ValidationError, fields
@@ -81,8 +83,10 @@ def invalid_value(path: str, value) -> MlflowError:
         shown = json.dumps(value, sort_keys=True, separators=(",", ":"))
     except (TypeError, ValueError):
         shown = repr(value)
-    return invalid(f"Invalid value {shown} for parameter '{path}' supplied:  Hint: Value was of type "
-                   f"'{type(value).__name__}'.{_API_DOCS}")
+    return invalid(
+        f"Invalid value {shown} for parameter '{path}' supplied:  Hint: Value was of type "
+        f"'{type(value).__name__}'.{_API_DOCS}"
+    )
 
 
 def _first_error(messages, prefix: str = "") -> tuple[str, object]:
@@ -122,7 +126,7 @@ def load(schema: Schema, data: dict) -> dict:
     except ValidationError as exc:
         errors = exc.messages
         for key in _ordered_keys(schema):
-            value = data.get(key, None)
+            value = data.get(key)
             if key in errors:
                 if key in schema.required_keys and (value is None or (value == "" and key not in schema.type_first)):
                     raise missing_value(key) from None
@@ -146,7 +150,7 @@ def _refusal(data, path: str, messages) -> MlflowError:
     if sub:
         path = f"{path}{sub}" if sub.startswith("[") else f"{path}.{sub}"
     if isinstance(text, str) and text.startswith(_REFUSAL_MARK):
-        return invalid(text[len(_REFUSAL_MARK):] + _API_DOCS)
+        return invalid(text[len(_REFUSAL_MARK) :] + _API_DOCS)
     if text == "Missing data for required field.":
         return missing_value(path)
     value = _lookup(data, path)
@@ -234,7 +238,7 @@ class Int32(Int64):
 class Double(fields.Field):
     """double: a JSON number or one of "NaN", "Infinity", "-Infinity" (and numeric strings)."""
 
-    _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+    _SPECIAL: ClassVar[dict[str, float]] = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:

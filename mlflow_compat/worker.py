@@ -50,6 +50,7 @@ A request gunicorn cannot read (a malformed request line or header, a head over 
 answered with gunicorn's status as MLflow's JSON error (``error_code``, ``message``), not
 gunicorn's HTML page.
 """
+
 from __future__ import annotations
 
 import errno
@@ -139,8 +140,10 @@ class ThreadWorker(GThreadWorker):
             listener.setblocking(False)
             self._listeners[listener.fileno()] = listener
         self._arm_listeners(register=True)
-        self._threads = [threading.Thread(target=self._serve_events, name=f"modelops-{n}", daemon=True)
-                         for n in range(self.cfg.threads)]
+        self._threads = [
+            threading.Thread(target=self._serve_events, name=f"modelops-{n}", daemon=True)
+            for n in range(self.cfg.threads)
+        ]
         for thread in self._threads:
             thread.start()
         while self.alive:
@@ -339,7 +342,9 @@ class ThreadWorker(GThreadWorker):
         fd = conn.sock.fileno()
         # gthread gives a new connection a thread for up to 5 s to send its first request, then
         # keepalive seconds in its poller; an idle keep-alive connection gets keepalive seconds
-        conn.timeout = time.monotonic() + (max(self.cfg.keepalive, FIRST_REQUEST_SECONDS) if first else self.cfg.keepalive)
+        conn.timeout = time.monotonic() + (
+            max(self.cfg.keepalive, FIRST_REQUEST_SECONDS) if first else self.cfg.keepalive
+        )
         with self._lock:
             self.keepalived_conns[fd] = conn
         try:
@@ -408,7 +413,6 @@ class ThreadWorker(GThreadWorker):
         except Exception as e:
             self.handle_error(req, conn.sock, conn.client, e)
         return False
-
 
     def _handle_plain(self, req, conn):
         """gthread's ``handle_request`` for a plain request where nothing observes its steps (see

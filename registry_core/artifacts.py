@@ -16,6 +16,7 @@ out, a backslash). Hosts other than those of the server's own roots are never co
 (MLflow's host policy, ``MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES``). Storage errors
 become core errors here.
 """
+
 from __future__ import annotations
 
 import collections
@@ -28,14 +29,19 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import storage
+from registry_core.errors import Forbidden, InvalidInput, NotFound, RegistryError, StoreUnavailable, Unsupported
 from storage.base import (
-    ArtifactNotFound, ArtifactStore, FileInfo, InvalidRequest, NotSupported, StorageError, UnsafePath,
+    ArtifactNotFound,
+    ArtifactStore,
+    FileInfo,
+    InvalidRequest,
+    NotSupported,
+    StorageError,
+    UnsafePath,
     stream_tree,
 )
 from storage.pagecache import KEEP_RECENT
 from storage.paths import safe_relpath
-
-from registry_core.errors import Forbidden, InvalidInput, NotFound, RegistryError, StoreUnavailable, Unsupported
 
 PROXY_SCHEME = "mlflow-artifacts"
 PROXY_ROUTE = "/api/2.0/mlflow-artifacts/artifacts/"
@@ -44,11 +50,20 @@ REGISTRY_ROOT = "registry"
 CHUNK_SIZE = 1024 * 1024
 INVALID_PATH = "Invalid path"
 # Schemes whose URIs name a host the server would connect to (mlflow.store.artifact.host_policy).
-HOST_ADDRESSED_SCHEMES = frozenset({"ftp", "sftp", "hdfs", "viewfs", "http", "https", "mlflow-artifacts",
-                                    "r2", "b2", "abfss"})
+HOST_ADDRESSED_SCHEMES = frozenset(
+    {"ftp", "sftp", "hdfs", "viewfs", "http", "https", "mlflow-artifacts", "r2", "b2", "abfss"}
+)
 _SCHEME_FAMILIES = {"viewfs": "hdfs", "https": "http", "mlflow-artifacts": "http"}
-_DEFAULT_PORTS = {"ftp": (21,), "sftp": (22,), "http": (80,), "https": (443,), "mlflow-artifacts": (80, 443),
-                  "r2": (443,), "b2": (443,), "abfss": (443,)}
+_DEFAULT_PORTS = {
+    "ftp": (21,),
+    "sftp": (22,),
+    "http": (80,),
+    "https": (443,),
+    "mlflow-artifacts": (80, 443),
+    "r2": (443,),
+    "b2": (443,),
+    "abfss": (443,),
+}
 _EXTERNAL_STORES = 256  # stores opened on client-written roots, kept for reuse
 
 
@@ -96,7 +111,7 @@ def is_local_uri(uri: str) -> bool:
     if parts.scheme.lower() != "file":
         return False
     host = parts.hostname
-    if host and not (host == "." or host.startswith("localhost") or host.startswith("127.0.0.1")):
+    if host and not (host == "." or host.startswith(("localhost", "127.0.0.1"))):
         raise RemoteFileUri(
             f"{uri} is not a valid remote uri. For remote access on windows, please consider using a "
             "different scheme such as SMB (e.g. smb://<hostname>/<path>)."
@@ -146,8 +161,10 @@ class HostPolicy:
         allowed = os.environ.get("MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES", "")
         if scheme in {s.strip().lower() for s in allowed.split(",")} or targets & self._trusted:
             return None
-        reason = (f"the '{scheme}' scheme addresses a host other than the tracking server's configured artifact "
-                  "storage, so the server would connect to the host named in the URI")
+        reason = (
+            f"the '{scheme}' scheme addresses a host other than the tracking server's configured artifact "
+            "storage, so the server would connect to the host named in the URI"
+        )
         hint = "Set the MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES environment variable on the server to allow it."
         if field_name is not None:
             return f"'{field_name}' cannot use the '{scheme}' scheme: {reason}. {hint}"
@@ -164,7 +181,7 @@ class Location:
     path: str
     owned: bool
 
-    def child(self, relative: str | None) -> "Location":
+    def child(self, relative: str | None) -> Location:
         rel = clean_path(relative)
         if not rel:
             return self
@@ -174,8 +191,13 @@ class Location:
 class ArtifactRepository:
     """The server's artifact destination and read access to the roots it hands out."""
 
-    def __init__(self, destination: str, page_cache: str = "bounded", keep_recent: int = KEEP_RECENT,
-                 default_root: str | None = None):
+    def __init__(
+        self,
+        destination: str,
+        page_cache: str = "bounded",
+        keep_recent: int = KEEP_RECENT,
+        default_root: str | None = None,
+    ):
         self.destination = destination
         self.store = storage.open_store(destination, page_cache=page_cache, keep_recent=keep_recent)
         self._prefixes = self._own_prefixes(destination)
@@ -188,7 +210,7 @@ class ArtifactRepository:
     def _own_prefixes(destination: str) -> list[str]:
         if "://" in destination and not destination.startswith("file://"):
             return [destination.rstrip("/") + "/"]
-        local = destination[len("file://"):] if destination.startswith("file://") else destination
+        local = destination[len("file://") :] if destination.startswith("file://") else destination
         local = os.path.abspath(local).rstrip("/")
         return [local + "/", "file://" + local + "/"]
 
@@ -215,7 +237,7 @@ class ArtifactRepository:
             return ""
         for prefix in self._prefixes:
             if uri.startswith(prefix):
-                return clean_path(uri[len(prefix):])
+                return clean_path(uri[len(prefix) :])
             if uri.rstrip("/") == prefix.rstrip("/"):
                 return ""
         return None
@@ -266,8 +288,11 @@ class ArtifactRepository:
         scheme = parts.scheme.lower()
         if is_local_uri(uri):
             path = local_path(uri)
-            store = (storage.LocalArtifactStore(path, create=False, page_cache=self._page_cache)
-                     if os.path.isdir(path) else _Missing(uri))
+            store = (
+                storage.LocalArtifactStore(path, create=False, page_cache=self._page_cache)
+                if os.path.isdir(path)
+                else _Missing(uri)
+            )
         elif scheme == "s3":
             with mapped_errors():
                 try:
@@ -292,8 +317,7 @@ class ArtifactRepository:
         with mapped_errors():
             return loc.store.list_dir(loc.path)
 
-    def download(self, where: Location | str, start: int | None = None, end: int | None = None,
-                 views: bool = False):
+    def download(self, where: Location | str, start: int | None = None, end: int | None = None, views: bool = False):
         """(chunk iterator, total size) of a file; ``views``: as ``ArtifactStore.open_read``."""
         loc = self._as_location(where)
         with mapped_errors():
@@ -326,9 +350,7 @@ class ArtifactRepository:
     @staticmethod
     def _writable(path: str) -> str:
         if path == REGISTRY_ROOT or path.startswith(REGISTRY_ROOT + "/"):
-            raise Forbidden(
-                f"'{path}' belongs to a registered model version, whose artifacts never change"
-            )
+            raise Forbidden(f"'{path}' belongs to a registered model version, whose artifacts never change")
         return path
 
     def upload(self, path: str, stream, length: int | None) -> int:

@@ -3,6 +3,7 @@
 Writes of a batch happen in one transaction with bulk statements: a batch is applied wholly or
 not at all, and a thousand metrics cost a handful of statements, not a thousand.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -14,7 +15,6 @@ from registry_core.clock import now_ms
 from registry_core.db import database
 from registry_core.entities import DatasetInputView, MetricPoint, RunView
 from registry_core.errors import InvalidInput, NotFound
-from registry_core.names import random_run_name
 from registry_core.models import (
     Dataset,
     Experiment,
@@ -27,11 +27,13 @@ from registry_core.models import (
     RunModelLink,
     Tag,
 )
+from registry_core.names import random_run_name
 from registry_core.sqlutil import Prepared, insert_ignore, quoted, select_in, upsert
 
 RUN_NAME_TAG = "mlflow.runName"
 ACTIVE, DELETED = "active", "deleted"
 RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+
 
 def _artifact_uri(experiment_location: str | None, run_id: str) -> str:
     base = (experiment_location or "").rstrip("/")
@@ -71,9 +73,7 @@ def _active_run(run_id) -> tuple:
         raise InvalidInput("Missing value for required parameter 'run_id'.")
     row = _run_row(run_id)
     if row[8] != ACTIVE:
-        raise InvalidInput(
-            f"The run {run_id} must be in the 'active' state. Current state is {row[8]}."
-        )
+        raise InvalidInput(f"The run {run_id} must be in the 'active' state. Current state is {row[8]}.")
     return row
 
 
@@ -82,8 +82,15 @@ def load_runs(rows: list[tuple]) -> list[RunView]:
     queries whatever the number of runs."""
     views = {
         r[0]: RunView(
-            run_id=r[0], run_name=r[1], experiment_id=r[2], user_id=r[3], status=r[4],
-            start_time=r[5], end_time=r[6], artifact_uri=r[7], lifecycle_stage=r[8],
+            run_id=r[0],
+            run_name=r[1],
+            experiment_id=r[2],
+            user_id=r[3],
+            status=r[4],
+            start_time=r[5],
+            end_time=r[6],
+            artifact_uri=r[7],
+            lifecycle_stage=r[8],
         )
         for r in rows
     }
@@ -92,19 +99,27 @@ def load_runs(rows: list[tuple]) -> list[RunView]:
     ids = list(views)
     stored = v.stored_metric_value
     for rid, key, value, ts, step, is_nan, bits in select_in(
-        quoted("run_uuid", "key", "value", "timestamp", "step", "is_nan", "value_bits"), quoted("latest_metrics"),
-        quoted("run_uuid"), ids, quoted("run_uuid", "key"),
+        quoted("run_uuid", "key", "value", "timestamp", "step", "is_nan", "value_bits"),
+        quoted("latest_metrics"),
+        quoted("run_uuid"),
+        ids,
+        quoted("run_uuid", "key"),
     ):
         views[rid].metrics.append(MetricPoint(key, stored(float(value), is_nan, bits), ts, step))
-    for rid, key, value in select_in(quoted("run_uuid", "key", "value"), quoted("params"), quoted("run_uuid"), ids,
-                                      quoted("run_uuid", "key")):
+    for rid, key, value in select_in(
+        quoted("run_uuid", "key", "value"), quoted("params"), quoted("run_uuid"), ids, quoted("run_uuid", "key")
+    ):
         views[rid].params.append((key, value))
-    for rid, key, value in select_in(quoted("run_uuid", "key", "value"), quoted("tags"), quoted("run_uuid"), ids,
-                                      quoted("run_uuid", "key")):
+    for rid, key, value in select_in(
+        quoted("run_uuid", "key", "value"), quoted("tags"), quoted("run_uuid"), ids, quoted("run_uuid", "key")
+    ):
         views[rid].tags.append((key, value))
     _load_inputs(views, ids)
     for rid, model_id, direction, step in select_in(
-        quoted("run_uuid", "model_id", "direction", "step"), quoted("run_model_links"), quoted("run_uuid"), ids,
+        quoted("run_uuid", "model_id", "direction", "step"),
+        quoted("run_model_links"),
+        quoted("run_uuid"),
+        ids,
         quoted("run_uuid", "model_id"),
     ):
         if direction == "output":
@@ -116,15 +131,23 @@ def load_runs(rows: list[tuple]) -> list[RunView]:
 
 def _load_inputs(views: dict, ids: list[str]) -> None:
     rows = select_in(
-        quoted("i.input_uuid", "i.run_uuid", "d.name", "d.digest", "d.source_type", "d.source", "d.schema", "d.profile"),
+        quoted(
+            "i.input_uuid", "i.run_uuid", "d.name", "d.digest", "d.source_type", "d.source", "d.schema", "d.profile"
+        ),
         f"{quoted('inputs')} i JOIN {quoted('datasets')} d ON {quoted('d.dataset_uuid')} = {quoted('i.dataset_uuid')}",
-        quoted("i.run_uuid"), ids, quoted("d.name", "d.digest"),
+        quoted("i.run_uuid"),
+        ids,
+        quoted("d.name", "d.digest"),
     )
     if not rows:
         return
     tags = defaultdict(list)
     for input_uuid, name, value in select_in(
-        quoted("input_uuid", "name", "value"), quoted("input_tags"), quoted("input_uuid"), [r[0] for r in rows], quoted("name"),
+        quoted("input_uuid", "name", "value"),
+        quoted("input_tags"),
+        quoted("input_uuid"),
+        [r[0] for r in rows],
+        quoted("name"),
     ):
         tags[input_uuid].append((name, value))
     for input_uuid, rid, name, digest, source_type, source, schema, profile in rows:
@@ -146,16 +169,17 @@ def create(experiment_id, user_id, start_time, tags, run_name) -> RunView:
     from registry_core.experiments import ACTIVE as EXP_ACTIVE
 
     eid = v.experiment_id(experiment_id if experiment_id not in (None, "") else 0)
-    exp = Experiment.select(Experiment.lifecycle_stage, Experiment.artifact_location).where(
-        Experiment.experiment_id == eid
-    ).tuples().first()
+    exp = (
+        Experiment.select(Experiment.lifecycle_stage, Experiment.artifact_location)
+        .where(Experiment.experiment_id == eid)
+        .tuples()
+        .first()
+    )
     if exp is None:
         raise NotFound(f"No Experiment with id={eid} exists")
     if exp[0] != EXP_ACTIVE:
-        raise InvalidInput(
-            f"The experiment {eid} must be in the 'active' state. Current state is {exp[0]}."
-        )
-    tags = {k: val for k, val in _validated_tags(tags)}
+        raise InvalidInput(f"The experiment {eid} must be in the 'active' state. Current state is {exp[0]}.")
+    tags = dict(_validated_tags(tags))
     tag_name = tags.get(RUN_NAME_TAG)
     if run_name and tag_name and run_name != tag_name:
         raise InvalidInput(
@@ -196,8 +220,10 @@ def update(run_id, status=None, end_time=None, run_name=None) -> RunView:
             run_name = v.truncate(run_name, v.MAX_RUN_NAME_LENGTH)
             changes[Run.name] = run_name
             upsert(
-                Tag, [{"run": run_id, "key": RUN_NAME_TAG, "value": run_name}],
-                [Tag.run, Tag.key], [Tag.value],
+                Tag,
+                [{"run": run_id, "key": RUN_NAME_TAG, "value": run_name}],
+                [Tag.run, Tag.key],
+                [Tag.value],
             )
         if changes:
             Run.update(changes).where(Run.run_uuid == run_id).execute()
@@ -228,13 +254,13 @@ def _write_tags(run_id: str, tags: list[tuple[str, str]]) -> None:
     if not latest:
         return
     upsert(
-        Tag, [{"run": run_id, "key": k, "value": val} for k, val in latest.items()],
-        [Tag.run, Tag.key], [Tag.value],
+        Tag,
+        [{"run": run_id, "key": k, "value": val} for k, val in latest.items()],
+        [Tag.run, Tag.key],
+        [Tag.value],
     )
     if RUN_NAME_TAG in latest:
-        Run.update(name=v.truncate(latest[RUN_NAME_TAG], v.MAX_RUN_NAME_LENGTH)).where(
-            Run.run_uuid == run_id
-        ).execute()
+        Run.update(name=v.truncate(latest[RUN_NAME_TAG], v.MAX_RUN_NAME_LENGTH)).where(Run.run_uuid == run_id).execute()
 
 
 def set_tag(run_id, key, value) -> None:
@@ -274,9 +300,7 @@ def _write_params(run_id: str, params: dict[str, str]) -> None:
     if not params:
         return
     existing = dict(
-        Param.select(Param.key, Param.value)
-        .where((Param.run == run_id) & Param.key.in_(list(params)))
-        .tuples()
+        Param.select(Param.key, Param.value).where((Param.run == run_id) & Param.key.in_(list(params))).tuples()
     )
     conflicts = [
         {"key": k, "old_value": existing[k], "new_value": val}
@@ -292,12 +316,9 @@ def _write_params(run_id: str, params: dict[str, str]) -> None:
         )
     if conflicts:
         raise InvalidInput(
-            f"Changing param values is not allowed. Params were already logged='{conflicts}' "
-            f"for run ID='{run_id}'."
+            f"Changing param values is not allowed. Params were already logged='{conflicts}' for run ID='{run_id}'."
         )
-    insert_ignore(
-        Param, [{"run": run_id, "key": k, "value": val} for k, val in params.items() if k not in existing]
-    )
+    insert_ignore(Param, [{"run": run_id, "key": k, "value": val} for k, val in params.items() if k not in existing])
 
 
 def _validated_metrics(metrics) -> tuple[list[tuple], list[dict]]:
@@ -320,11 +341,19 @@ def _validated_metrics(metrics) -> tuple[list[tuple], list[dict]]:
             for name in ("model_id", "dataset_name", "dataset_digest"):
                 if m.get(name) is not None and not isinstance(m[name], str):
                     raise InvalidInput(f"Invalid value {m[name]!r} for parameter '{name}' supplied: must be a string")
-            model_points.append({
-                "key": key, "value": value, "is_nan": is_nan, "value_bits": bits, "timestamp": timestamp,
-                "step": step, "model_id": m["model_id"], "dataset_name": m.get("dataset_name") or None,
-                "dataset_digest": m.get("dataset_digest") or None,
-            })
+            model_points.append(
+                {
+                    "key": key,
+                    "value": value,
+                    "is_nan": is_nan,
+                    "value_bits": bits,
+                    "timestamp": timestamp,
+                    "step": step,
+                    "model_id": m["model_id"],
+                    "dataset_name": m.get("dataset_name") or None,
+                    "dataset_digest": m.get("dataset_digest") or None,
+                }
+            )
     return list(out), model_points
 
 
@@ -349,13 +378,22 @@ def _write_metrics(run_id: str, experiment_id: int, points: list[tuple]) -> None
     for k, val, ts, step, nan, bits in points:
         cur = newest.get(k)
         if cur is None or (step, ts, val) > (cur["step"], cur["timestamp"], cur["value"]):
-            newest[k] = {"run": run_id, "key": k, "value": val, "timestamp": ts, "step": step, "is_nan": nan,
-                         "experiment_id": experiment_id, "value_bits": bits}
+            newest[k] = {
+                "run": run_id,
+                "key": k,
+                "value": val,
+                "timestamp": ts,
+                "step": step,
+                "is_nan": nan,
+                "experiment_id": experiment_id,
+                "value_bits": bits,
+            }
     # in key order: concurrent batches of one run then lock the keys they share in the same order
     upsert(
-        LatestMetric, [newest[k] for k in sorted(newest)], [LatestMetric.run, LatestMetric.key],
-        [LatestMetric.value, LatestMetric.timestamp, LatestMetric.step, LatestMetric.is_nan,
-         LatestMetric.value_bits],
+        LatestMetric,
+        [newest[k] for k in sorted(newest)],
+        [LatestMetric.run, LatestMetric.key],
+        [LatestMetric.value, LatestMetric.timestamp, LatestMetric.step, LatestMetric.is_nan, LatestMetric.value_bits],
         newer_by=[LatestMetric.step, LatestMetric.timestamp, LatestMetric.value],
     )
 
@@ -409,26 +447,36 @@ def log_inputs(run_id, datasets: list[dict], model_ids: list[str]) -> None:
     experiment_id = row[2]
     with database.atomic():
         for d in datasets:
-            found = Dataset.select(Dataset.dataset_uuid).where(
-                (Dataset.experiment == experiment_id) & (Dataset.name == d["name"]) & (Dataset.digest == d["digest"])
-            ).scalar()
+            found = (
+                Dataset.select(Dataset.dataset_uuid)
+                .where(
+                    (Dataset.experiment == experiment_id)
+                    & (Dataset.name == d["name"])
+                    & (Dataset.digest == d["digest"])
+                )
+                .scalar()
+            )
             if found is None:
                 found = uuid.uuid4().hex
                 Dataset.insert(
-                    dataset_uuid=found, experiment=experiment_id, name=d["name"], digest=d["digest"],
-                    source_type=d["source_type"], source=d["source"], schema=d.get("schema"),
+                    dataset_uuid=found,
+                    experiment=experiment_id,
+                    name=d["name"],
+                    digest=d["digest"],
+                    source_type=d["source_type"],
+                    source=d["source"],
+                    schema=d.get("schema"),
                     profile=d.get("profile"),
                 ).execute()
-            input_uuid = Input.select(Input.input_uuid).where(
-                (Input.run == run_id) & (Input.dataset == found)
-            ).scalar()
+            input_uuid = Input.select(Input.input_uuid).where((Input.run == run_id) & (Input.dataset == found)).scalar()
             if input_uuid is None:
                 input_uuid = uuid.uuid4().hex
                 Input.insert(input_uuid=input_uuid, dataset=found, run=run_id).execute()
                 upsert(
                     InputTag,
                     [{"input": input_uuid, "name": k, "value": val} for k, val in dict(d.get("tags") or []).items()],
-                    [InputTag.input, InputTag.name], [InputTag.value],
+                    [InputTag.input, InputTag.name],
+                    [InputTag.value],
                 )
         _link_models(run_id, [(m, 0) for m in model_ids], "input")
 

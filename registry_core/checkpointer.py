@@ -31,6 +31,7 @@ forever (a gunicorn worker forked while its arbiter's checkpointer was opening i
 never answered). So a fork waits until no checkpointer thread of the process is inside SQLite,
 and the child starts with none (``os.register_at_fork``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -138,7 +139,7 @@ class Checkpointer:
         self.restarts += 1
 
 
-_instances: "weakref.WeakSet[Checkpointer]" = weakref.WeakSet()
+_instances: weakref.WeakSet[Checkpointer] = weakref.WeakSet()
 
 
 _held: list[Checkpointer] = []  # in the forking thread, from before the fork to after it
@@ -164,5 +165,4 @@ def _after_fork_in_child() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
-                        after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)

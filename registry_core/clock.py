@@ -1,4 +1,5 @@
 """Wall-clock milliseconds, the time unit of every timestamp in the registry."""
+
 import time
 
 

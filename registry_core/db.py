@@ -5,6 +5,7 @@ Supported URIs (spelled as MLflow users spell them):
     postgresql://user:pw@host:port/db   (also postgres://, postgresql+psycopg2://)
     mysql://user:pw@host:port/db        (also mysql+pymysql://, mariadb://)
 """
+
 from __future__ import annotations
 
 import os
@@ -144,7 +145,7 @@ def open_database(uri: str, checkpoints: bool = True) -> peewee.Database:
     that only prepares the schema and then forks (the server's arbiter) opens it without."""
     scheme = uri.split(":", 1)[0].lower()
     if scheme == "sqlite":
-        path = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else ""
+        path = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else ""
         if not path:
             raise InvalidInput(f"Invalid SQLite URI {uri!r}: use sqlite:///path/to/file.db")
         in_memory = path == ":memory:"
@@ -183,14 +184,16 @@ def open_database(uri: str, checkpoints: bool = True) -> peewee.Database:
         kwargs["port"] = parts.port
     if scheme in ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg"):
         kwargs.update({k: v for k, v in options.items() if k in ("sslmode", "options", "application_name")})
-        return _PostgresDatabase(
-            name, max_connections=_POOL_SIZE, stale_timeout=300, timeout=10, **kwargs
-        )
+        return _PostgresDatabase(name, max_connections=_POOL_SIZE, stale_timeout=300, timeout=10, **kwargs)
     if scheme in ("mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql", "mysql+mysqldb"):
         if "unix_socket" in options:
             kwargs["unix_socket"] = options["unix_socket"]
         return _MySQLDatabase(
-            name, max_connections=_POOL_SIZE, stale_timeout=300, timeout=10, charset="utf8mb4",
+            name,
+            max_connections=_POOL_SIZE,
+            stale_timeout=300,
+            timeout=10,
+            charset="utf8mb4",
             # bulk-interval reads a run's steps as one GROUP_CONCAT (registry_core.metric_history)
             init_command=f"SET SESSION group_concat_max_len = {GROUP_CONCAT_MAX_LEN}",
             # TEXT holds 65,535 bytes: too little for MLflow's limits in utf8mb4 (a 100,000-char
@@ -198,9 +201,7 @@ def open_database(uri: str, checkpoints: bool = True) -> peewee.Database:
             field_types={"TEXT": "LONGTEXT"},
             **kwargs,
         )
-    raise InvalidInput(
-        f"Unsupported backend store URI {uri!r}: expected sqlite:///, postgresql:// or mysql://"
-    )
+    raise InvalidInput(f"Unsupported backend store URI {uri!r}: expected sqlite:///, postgresql:// or mysql://")
 
 
 def dialect(db: peewee.Database | None = None) -> str:

@@ -1,4 +1,5 @@
 """Plain values the core returns. The protocol layer renders them; nothing here is an ORM row."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

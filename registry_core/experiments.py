@@ -1,4 +1,5 @@
 """Experiments: the folders candidates are logged into. One function per use case."""
+
 from __future__ import annotations
 
 import os
@@ -23,7 +24,7 @@ VIEW_TYPES = ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")
 
 
 def _location(root: str, experiment_id: int) -> str:
-    if root.endswith(":/") or root.endswith("/"):
+    if root.endswith((":/", "/")):
         return f"{root}{experiment_id}"
     return f"{root}/{experiment_id}"
 
@@ -79,7 +80,8 @@ def checked_location(location: str, hosts: HostPolicy) -> str:
         raise InvalidInput(
             "Invalid artifact path length. The length of the artifact path cannot be greater than "
             f"{MAX_LOCATION_LENGTH} characters. To configure this limit, please set the "
-            "MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH environment variable.")
+            "MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH environment variable."
+        )
     if is_local_uri(location):
         path = location if not parts.scheme else parts.path
         if not os.path.isabs(path):
@@ -88,8 +90,9 @@ def checked_location(location: str, hosts: HostPolicy) -> str:
     return location
 
 
-def create(name, artifact_location: str | None, tags, default_artifact_root: str,
-           hosts: HostPolicy | None = None) -> int:
+def create(
+    name, artifact_location: str | None, tags, default_artifact_root: str, hosts: HostPolicy | None = None
+) -> int:
     """A new experiment; ``hosts``: which hosts its artifact location may name (none but for
     schemes allowed by the environment, by default)."""
     name = v.experiment_name(name)
@@ -130,9 +133,7 @@ def _set_stage(experiment_id, expected: str, new: str) -> None:
         raise NotFound(f"No Experiment with id={eid} exists")
     now = now_ms()
     with database.atomic():
-        Experiment.update(lifecycle_stage=new, last_update_time=now).where(
-            Experiment.experiment_id == eid
-        ).execute()
+        Experiment.update(lifecycle_stage=new, last_update_time=now).where(Experiment.experiment_id == eid).execute()
         # The experiment's runs follow it, as in MLflow.
         Run.update(lifecycle_stage=new, deleted_time=now if new == DELETED else None).where(
             Run.experiment == eid
@@ -157,9 +158,7 @@ def rename(experiment_id, new_name) -> None:
         clash = Experiment.select().where((Experiment.name == new_name) & (Experiment.experiment_id != eid))
         if clash.exists():
             raise AlreadyExists(f"Experiment(name={new_name}) already exists.")
-        Experiment.update(name=new_name, last_update_time=now_ms()).where(
-            Experiment.experiment_id == eid
-        ).execute()
+        Experiment.update(name=new_name, last_update_time=now_ms()).where(Experiment.experiment_id == eid).execute()
 
 
 def _active_row(experiment_id) -> int:
@@ -167,8 +166,7 @@ def _active_row(experiment_id) -> int:
     row = _row(eid)
     if row["lifecycle_stage"] != ACTIVE:
         raise InvalidInput(
-            f"The experiment {eid} must be in the 'active' state. "
-            f"Current state is {row['lifecycle_stage']}."
+            f"The experiment {eid} must be in the 'active' state. Current state is {row['lifecycle_stage']}."
         )
     return eid
 
@@ -187,9 +185,7 @@ def set_tag(experiment_id, key, value) -> None:
 
 def delete_tag(experiment_id, key) -> None:
     eid = _active_row(experiment_id)
-    deleted = ExperimentTag.delete().where(
-        (ExperimentTag.experiment == eid) & (ExperimentTag.key == key)
-    ).execute()
+    deleted = ExperimentTag.delete().where((ExperimentTag.experiment == eid) & (ExperimentTag.key == key)).execute()
     if not deleted:
         raise NotFound(f"No tag with name: {key} in experiment with id {eid}")
 
@@ -207,16 +203,21 @@ def dataset_summaries(experiment_ids: list[str]) -> list[dict]:
     rows = (
         Dataset.select(Dataset.experiment, Dataset.name, Dataset.digest, InputTag.value)
         .join(Input, on=(Input.dataset == Dataset.dataset_uuid))
-        .join(InputTag, pw.JOIN.LEFT_OUTER, on=((InputTag.input == Input.input_uuid)
-                                               & (InputTag.name == DATASET_CONTEXT_TAG)))
+        .join(
+            InputTag,
+            pw.JOIN.LEFT_OUTER,
+            on=((InputTag.input == Input.input_uuid) & (InputTag.name == DATASET_CONTEXT_TAG)),
+        )
         .where(Dataset.experiment.in_(ids))
         .distinct()
         .order_by(Dataset.experiment, Dataset.name, Dataset.digest, InputTag.value)
         .limit(MAX_DATASET_SUMMARIES)
         .tuples()
     )
-    return [{"experiment_id": str(eid), "name": name, "digest": digest, "context": context}
-            for eid, name, digest, context in rows]
+    return [
+        {"experiment_id": str(eid), "name": name, "digest": digest, "context": context}
+        for eid, name, digest, context in rows
+    ]
 
 
 # --- search -------------------------------------------------------------------------------
@@ -233,9 +234,7 @@ def _int_id(value) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise InvalidInput(
-            f"Invalid experiment ID '{value}'. Experiment ID must be a valid integer."
-        ) from None
+        raise InvalidInput(f"Invalid experiment ID '{value}'. Experiment ID must be a valid integer.") from None
 
 
 def _stage_filter(view_type: str):

@@ -3,6 +3,7 @@
 A logged model is created PENDING by ``log_model``, receives its files in the artifact store
 under ``<experiment artifact location>/models/<model_id>/artifacts``, then is finalized READY.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -11,7 +12,6 @@ from dataclasses import dataclass, field
 import peewee as pw
 
 from registry_core import validation as v
-from registry_core.names import random_run_name
 from registry_core.clock import now_ms
 from registry_core.db import database
 from registry_core.errors import InvalidInput, NotFound
@@ -22,12 +22,18 @@ from registry_core.models import (
     LoggedModelParam,
     LoggedModelTag,
 )
+from registry_core.names import random_run_name
 from registry_core.search_ast import Comparison
 from registry_core.sqlutil import compare, compare_double, has_row, insert_ignore, upsert
 
-STATUSES = ("LOGGED_MODEL_STATUS_UNSPECIFIED", "LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED")
+STATUSES = (
+    "LOGGED_MODEL_STATUS_UNSPECIFIED",
+    "LOGGED_MODEL_PENDING",
+    "LOGGED_MODEL_READY",
+    "LOGGED_MODEL_UPLOAD_FAILED",
+)
 DEFAULT_MAX_RESULTS = 50
-_BAD_NAME_CHARS = set('/:.%"\'')
+_BAD_NAME_CHARS = set("/:.%\"'")
 
 
 @dataclass(slots=True)
@@ -82,9 +88,12 @@ def _validate_name(name: str | None) -> None:
 def create(experiment_id, name, source_run_id, tags, params, model_type) -> LoggedModelView:
     _validate_name(name)
     eid = v.experiment_id(experiment_id)
-    exp = Experiment.select(Experiment.lifecycle_stage, Experiment.artifact_location).where(
-        Experiment.experiment_id == eid
-    ).tuples().first()
+    exp = (
+        Experiment.select(Experiment.lifecycle_stage, Experiment.artifact_location)
+        .where(Experiment.experiment_id == eid)
+        .tuples()
+        .first()
+    )
     if exp is None:
         raise NotFound(f"No Experiment with id={eid} exists")
     if exp[0] != "active":
@@ -93,10 +102,16 @@ def create(experiment_id, name, source_run_id, tags, params, model_type) -> Logg
     now = now_ms()
     with database.atomic():
         LoggedModel.insert(
-            model_id=model_id, experiment=eid, name=name or random_run_name(),
-            artifact_location=_models_location(exp[1], model_id), creation_timestamp=now,
-            last_updated_timestamp=now, status="LOGGED_MODEL_PENDING", lifecycle_stage="active",
-            model_type=model_type or None, source_run_id=source_run_id or None,
+            model_id=model_id,
+            experiment=eid,
+            name=name or random_run_name(),
+            artifact_location=_models_location(exp[1], model_id),
+            creation_timestamp=now,
+            last_updated_timestamp=now,
+            status="LOGGED_MODEL_PENDING",
+            lifecycle_stage="active",
+            model_type=model_type or None,
+            source_run_id=source_run_id or None,
         ).execute()
         _write_tags(model_id, tags)
         _write_params(model_id, params)
@@ -106,16 +121,20 @@ def create(experiment_id, name, source_run_id, tags, params, model_type) -> Logg
 def _write_tags(model_id: str, tags) -> None:
     latest = {k: ("" if val is None else str(val)) for k, val in (tags or [])}
     upsert(
-        LoggedModelTag, [{"logged_model": model_id, "key": k, "value": val} for k, val in latest.items()],
-        [LoggedModelTag.logged_model, LoggedModelTag.key], [LoggedModelTag.value],
+        LoggedModelTag,
+        [{"logged_model": model_id, "key": k, "value": val} for k, val in latest.items()],
+        [LoggedModelTag.logged_model, LoggedModelTag.key],
+        [LoggedModelTag.value],
     )
 
 
 def _write_params(model_id: str, params) -> None:
     latest = {k: v.param_value(val) for k, val in (params or [])}
     upsert(
-        LoggedModelParam, [{"logged_model": model_id, "key": k, "value": val} for k, val in latest.items()],
-        [LoggedModelParam.logged_model, LoggedModelParam.key], [LoggedModelParam.value],
+        LoggedModelParam,
+        [{"logged_model": model_id, "key": k, "value": val} for k, val in latest.items()],
+        [LoggedModelParam.logged_model, LoggedModelParam.key],
+        [LoggedModelParam.value],
     )
 
 
@@ -132,34 +151,67 @@ def _row(model_id: str, allow_deleted: bool = False) -> dict:
 def _views(rows: list[dict]) -> list[LoggedModelView]:
     views = {
         r["model_id"]: LoggedModelView(
-            model_id=r["model_id"], experiment_id=r["experiment"], name=r["name"],
-            artifact_location=r["artifact_location"], creation_timestamp=r["creation_timestamp"],
-            last_updated_timestamp=r["last_updated_timestamp"], status=r["status"],
-            status_message=r["status_message"], model_type=r["model_type"],
-            source_run_id=r["source_run_id"], lifecycle_stage=r["lifecycle_stage"],
+            model_id=r["model_id"],
+            experiment_id=r["experiment"],
+            name=r["name"],
+            artifact_location=r["artifact_location"],
+            creation_timestamp=r["creation_timestamp"],
+            last_updated_timestamp=r["last_updated_timestamp"],
+            status=r["status"],
+            status_message=r["status_message"],
+            model_type=r["model_type"],
+            source_run_id=r["source_run_id"],
+            lifecycle_stage=r["lifecycle_stage"],
         )
         for r in rows
     }
     if not views:
         return []
     ids = list(views)
-    for mid, key, value in LoggedModelTag.select(LoggedModelTag.logged_model, LoggedModelTag.key, LoggedModelTag.value).where(
-        LoggedModelTag.logged_model.in_(ids)
-    ).order_by(LoggedModelTag.key).tuples():
+    for mid, key, value in (
+        LoggedModelTag.select(LoggedModelTag.logged_model, LoggedModelTag.key, LoggedModelTag.value)
+        .where(LoggedModelTag.logged_model.in_(ids))
+        .order_by(LoggedModelTag.key)
+        .tuples()
+    ):
         views[mid].tags.append((key, value))
-    for mid, key, value in LoggedModelParam.select(
-        LoggedModelParam.logged_model, LoggedModelParam.key, LoggedModelParam.value
-    ).where(LoggedModelParam.logged_model.in_(ids)).order_by(LoggedModelParam.key).tuples():
+    for mid, key, value in (
+        LoggedModelParam.select(LoggedModelParam.logged_model, LoggedModelParam.key, LoggedModelParam.value)
+        .where(LoggedModelParam.logged_model.in_(ids))
+        .order_by(LoggedModelParam.key)
+        .tuples()
+    ):
         views[mid].params.append((key, value))
     M = LoggedModelMetric
-    for mid, key, value, nan, bits, ts, step, run_id, dname, ddigest in M.select(
-        M.logged_model, M.key, M.value, M.is_nan, M.value_bits, M.timestamp, M.step, M.run_id, M.dataset_name,
-        M.dataset_digest,
-    ).where(M.logged_model.in_(ids)).order_by(M.key, M.timestamp, M.step).tuples():
-        views[mid].metrics.append({
-            "key": key, "value": v.stored_metric_value(value, nan, bits), "timestamp": ts, "step": step,
-            "run_id": run_id, "dataset_name": dname, "dataset_digest": ddigest, "model_id": mid,
-        })
+    for mid, key, value, nan, bits, ts, step, run_id, dname, ddigest in (
+        M.select(
+            M.logged_model,
+            M.key,
+            M.value,
+            M.is_nan,
+            M.value_bits,
+            M.timestamp,
+            M.step,
+            M.run_id,
+            M.dataset_name,
+            M.dataset_digest,
+        )
+        .where(M.logged_model.in_(ids))
+        .order_by(M.key, M.timestamp, M.step)
+        .tuples()
+    ):
+        views[mid].metrics.append(
+            {
+                "key": key,
+                "value": v.stored_metric_value(value, nan, bits),
+                "timestamp": ts,
+                "step": step,
+                "run_id": run_id,
+                "dataset_name": dname,
+                "dataset_digest": ddigest,
+                "model_id": mid,
+            }
+        )
     return [views[r["model_id"]] for r in rows]
 
 
@@ -170,9 +222,7 @@ def get(model_id: str, allow_deleted: bool = False) -> LoggedModelView:
 def finalize(model_id: str, status) -> LoggedModelView:
     name = status_name(status)
     _row(model_id)
-    LoggedModel.update(status=name, last_updated_timestamp=now_ms()).where(
-        LoggedModel.model_id == model_id
-    ).execute()
+    LoggedModel.update(status=name, last_updated_timestamp=now_ms()).where(LoggedModel.model_id == model_id).execute()
     return get(model_id)
 
 
@@ -191,9 +241,9 @@ def set_tags(model_id: str, tags) -> None:
 
 def delete_tag(model_id: str, key: str) -> None:
     _row(model_id)
-    deleted = LoggedModelTag.delete().where(
-        (LoggedModelTag.logged_model == model_id) & (LoggedModelTag.key == key)
-    ).execute()
+    deleted = (
+        LoggedModelTag.delete().where((LoggedModelTag.logged_model == model_id) & (LoggedModelTag.key == key)).execute()
+    )
     if not deleted:
         raise NotFound(f"No tag with key {key!r} found for model with ID {model_id!r}.")
 
@@ -211,9 +261,10 @@ def record_metrics(run_id: str, points: list[dict]) -> None:
     if not points:
         return
     known = {
-        mid for (mid,) in LoggedModel.select(LoggedModel.model_id).where(
-            LoggedModel.model_id.in_(list({p["model_id"] for p in points}))
-        ).tuples()
+        mid
+        for (mid,) in LoggedModel.select(LoggedModel.model_id)
+        .where(LoggedModel.model_id.in_(list({p["model_id"] for p in points})))
+        .tuples()
     }
     missing = {p["model_id"] for p in points} - known
     if missing:
@@ -222,9 +273,16 @@ def record_metrics(run_id: str, points: list[dict]) -> None:
         LoggedModelMetric,
         [
             {
-                "logged_model": p["model_id"], "key": p["key"], "value": p["value"], "is_nan": p["is_nan"],
-                "value_bits": p.get("value_bits"), "timestamp": p["timestamp"], "step": p["step"], "run_id": run_id,
-                "dataset_name": p.get("dataset_name"), "dataset_digest": p.get("dataset_digest"),
+                "logged_model": p["model_id"],
+                "key": p["key"],
+                "value": p["value"],
+                "is_nan": p["is_nan"],
+                "value_bits": p.get("value_bits"),
+                "timestamp": p["timestamp"],
+                "step": p["step"],
+                "run_id": run_id,
+                "dataset_name": p.get("dataset_name"),
+                "dataset_digest": p.get("dataset_digest"),
             }
             for p in points
         ],
@@ -257,15 +315,14 @@ def _dataset_condition(alias, datasets):
     return cond
 
 
-def search(experiment_ids, comparisons: list[Comparison], datasets, order_by: list[dict],
-           max_results: int, offset: int):
+def search(
+    experiment_ids, comparisons: list[Comparison], datasets, order_by: list[dict], max_results: int, offset: int
+):
     """(views, next_offset). ``order_by``: [{field_name, ascending, dataset_name, dataset_digest}]."""
     if datasets and not all(d.get("dataset_name") for d in datasets):
         raise InvalidInput("`dataset_name` in the `datasets` clause must be specified.")
     ids = [v.experiment_id(e) for e in experiment_ids]
-    query = LoggedModel.select().where(
-        LoggedModel.experiment.in_(ids) & (LoggedModel.lifecycle_stage != "deleted")
-    )
+    query = LoggedModel.select().where(LoggedModel.experiment.in_(ids) & (LoggedModel.lifecycle_stage != "deleted"))
     has_metric_filter = False
     for n, c in enumerate(comparisons):
         if c.kind == "attribute":
@@ -333,11 +390,16 @@ def _latest_metric_value(n: int, key: str, dataset_name, dataset_digest):
         cond &= M.dataset_name == dataset_name
     if dataset_digest:
         cond &= M.dataset_digest == dataset_digest
-    ranked = M.select(
-        M.logged_model.alias("model_id"), M.value.alias("value"),
-        pw.fn.ROW_NUMBER().over(
-            partition_by=[M.logged_model], order_by=[M.timestamp.desc(), M.step.desc(), M.run_id.asc()]
-        ).alias("rn"),
-    ).where(cond).alias(f"r{n}")
+    ranked = (
+        M.select(
+            M.logged_model.alias("model_id"),
+            M.value.alias("value"),
+            pw.fn.ROW_NUMBER()
+            .over(partition_by=[M.logged_model], order_by=[M.timestamp.desc(), M.step.desc(), M.run_id.asc()])
+            .alias("rn"),
+        )
+        .where(cond)
+        .alias(f"r{n}")
+    )
     latest = pw.Select([ranked], [ranked.c.model_id, ranked.c.value]).where(ranked.c.rn == 1).alias(f"o{n}")
     return latest

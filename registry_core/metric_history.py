@@ -1,4 +1,5 @@
 """Metric history: paged full history, and MLflow's sampled bulk-interval view."""
+
 from __future__ import annotations
 
 import json
@@ -74,8 +75,7 @@ def bulk_interval(run_ids: list[str], key: str, max_results: int, start_step, en
         raise InvalidInput("If either start step or end step are specified, both must be specified.")
     if start_step is not None and start_step > end_step:
         raise InvalidInput(
-            "end_step must be greater than start_step. "
-            f"Found start_step={start_step} and end_step={end_step}."
+            f"end_step must be greater than start_step. Found start_step={start_step} and end_step={end_step}."
         )
     max_results = max(1, max_results)
     out: list[MetricPoint] = []
@@ -94,8 +94,11 @@ def _ntile_firsts(total: int, buckets: int) -> list[int]:
 
 
 def _step_index_name() -> str:
-    names = [ix._name for ix in Metric._meta.fields_to_index()
-             if [getattr(e, "name", None) for e in ix._expressions] == ["run", "key", "step"]]
+    names = [
+        ix._name
+        for ix in Metric._meta.fields_to_index()
+        if [getattr(e, "name", None) for e in ix._expressions] == ["run", "key", "step"]
+    ]
     return names[0]
 
 
@@ -136,13 +139,16 @@ def _sample_run(run_id, key, max_results, start_step, end_step) -> list[MetricPo
         f"SELECT {picked}, ROW_NUMBER() OVER ("
         f"PARTITION BY {col['step']} ORDER BY {col['timestamp']}, {col['value']}, {col['is_nan']}) AS rn "
         f"FROM {table}{_STEP_INDEX_HINT.get(dialect(), '')} WHERE {where} AND {col['step']} IN ("
-        + ", ".join([p] * len(chosen_steps)) + f")) numbered WHERE ({col['step']}, rn) IN ("
-        + ", ".join([f"({p}, {p})"] * len(pairs)) + ")"
+        + ", ".join([p] * len(chosen_steps))
+        + f")) numbered WHERE ({col['step']}, rn) IN ("
+        + ", ".join([f"({p}, {p})"] * len(pairs))
+        + ")"
     )
     found = {
         (step, rn): (value, ts, step, nan, bits)
         for value, ts, step, nan, bits, rn in db.execute_sql(
-            sql, params + chosen_steps + [x for pair in pairs for x in pair]).fetchall()
+            sql, params + chosen_steps + [x for pair in pairs for x in pair]
+        ).fetchall()
     }
     # The two queries share no snapshot. Rows logged between them only add to a step's rows (the
     # server never deletes metric rows), so every (step, number) of the first is still there in
@@ -167,7 +173,9 @@ def _steps(db, table: str, step: str, where: str, params: list) -> list[int]:
     registry_core.db): the row count and the sum of the steps read beside it tell a complete list
     from a cut one (a cut can fall inside the last number), which is then read row by row."""
     if dialect() == "postgresql":
-        count, steps = db.execute_sql(f"SELECT COUNT(*), array_agg({step}) FROM {table} WHERE {where}", params).fetchone()
+        count, steps = db.execute_sql(
+            f"SELECT COUNT(*), array_agg({step}) FROM {table} WHERE {where}", params
+        ).fetchone()
         if not count:
             return []
     else:

@@ -4,6 +4,7 @@ params, tags, datasets and inputs.
 Values, not ORM objects, travel on hot paths: services select tuples/dicts and bulk-insert
 rows. Column sizes follow MLflow's limits so the same data fits on every backend.
 """
+
 from __future__ import annotations
 
 import peewee as pw
@@ -70,9 +71,7 @@ class Run(BaseModel):
 
     class Meta:
         table_name = "runs"
-        indexes = (
-            (("experiment", "lifecycle_stage", "start_time"), False),
-        )
+        indexes = ((("experiment", "lifecycle_stage", "start_time"), False),)
 
 
 class Param(BaseModel):

@@ -9,6 +9,7 @@ of the candidate's artifacts do not change it, and the artifact API refuses writ
 lineage says why. Lineage (run, experiment, source commit and repository, input datasets) is
 recorded in the same transaction as the version.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,32 +48,76 @@ _VERSION_RETRIES = 5
 # write these statements than the database to run them (bench W6 create).
 def _named_model(run_id, name, column):
     """The run's latest live logged model called ``name``: its ``column`` (a scalar subquery)."""
-    return LoggedModel.select(column).where(
-        (LoggedModel.source_run_id == run_id) & (LoggedModel.name == name) & (LoggedModel.lifecycle_stage != "deleted")
-    ).order_by(LoggedModel.creation_timestamp.desc()).limit(1)
+    return (
+        LoggedModel.select(column)
+        .where(
+            (LoggedModel.source_run_id == run_id)
+            & (LoggedModel.name == name)
+            & (LoggedModel.lifecycle_stage != "deleted")
+        )
+        .order_by(LoggedModel.creation_timestamp.desc())
+        .limit(1)
+    )
 
 
 # the run with its git tags (a row per tag found, one row of NULL tags when none is), then the id
 # and location of its logged model named ``name``, if any, and whether it took datasets as
 # input: what resolving a source reads, and lineage then, in one statement
-_RUN = Prepared(lambda run_id, name: Run.select(
-    Run.run_uuid, Run.experiment, Run.artifact_uri, Tag.key, Tag.value,
-    _named_model(pw.Value(run_id), pw.Value(name), LoggedModel.model_id),
-    _named_model(pw.Value(run_id), pw.Value(name), LoggedModel.artifact_location),
-    pw.fn.EXISTS(Input.select(pw.SQL("1")).where(Input.run == pw.Value(run_id))),
-).join(
-    Tag, pw.JOIN.LEFT_OUTER, on=((Tag.run == Run.run_uuid) & Tag.key.in_([GIT_COMMIT_TAG, *GIT_REPO_TAGS]))
-).where(Run.run_uuid == pw.Value(run_id)), "run_id", "name")
-_LINEAGE_DATASETS = Prepared(lambda run_id: Input.select(Dataset.name, Dataset.digest, InputTag.value).join(
-    Dataset, on=(Input.dataset == Dataset.dataset_uuid)
-).switch(Input).join(
-    InputTag, pw.JOIN.LEFT_OUTER, on=((InputTag.input == Input.input_uuid) & (InputTag.name == DATASET_CONTEXT_TAG))
-).where(Input.run == pw.Value(run_id)).order_by(Dataset.name, Dataset.digest), "run_id")
-_LAST_VERSION = Prepared(lambda model: ModelVersion.select(pw.fn.MAX(ModelVersion.version)).where(
-    ModelVersion.registered_model == pw.Value(model)), "model")
-_VERSION_COLUMNS = ("registered_model", "version", "creation_time", "last_updated_time", "description", "source",
-                    "storage_location", "run_id", "run_link", "model_id", "source_experiment_id", "source_commit",
-                    "source_repository", "source_unverified")
+_RUN = Prepared(
+    lambda run_id, name: (
+        Run.select(
+            Run.run_uuid,
+            Run.experiment,
+            Run.artifact_uri,
+            Tag.key,
+            Tag.value,
+            _named_model(pw.Value(run_id), pw.Value(name), LoggedModel.model_id),
+            _named_model(pw.Value(run_id), pw.Value(name), LoggedModel.artifact_location),
+            pw.fn.EXISTS(Input.select(pw.SQL("1")).where(Input.run == pw.Value(run_id))),
+        )
+        .join(Tag, pw.JOIN.LEFT_OUTER, on=((Tag.run == Run.run_uuid) & Tag.key.in_([GIT_COMMIT_TAG, *GIT_REPO_TAGS])))
+        .where(Run.run_uuid == pw.Value(run_id))
+    ),
+    "run_id",
+    "name",
+)
+_LINEAGE_DATASETS = Prepared(
+    lambda run_id: (
+        Input.select(Dataset.name, Dataset.digest, InputTag.value)
+        .join(Dataset, on=(Input.dataset == Dataset.dataset_uuid))
+        .switch(Input)
+        .join(
+            InputTag,
+            pw.JOIN.LEFT_OUTER,
+            on=((InputTag.input == Input.input_uuid) & (InputTag.name == DATASET_CONTEXT_TAG)),
+        )
+        .where(Input.run == pw.Value(run_id))
+        .order_by(Dataset.name, Dataset.digest)
+    ),
+    "run_id",
+)
+_LAST_VERSION = Prepared(
+    lambda model: ModelVersion.select(pw.fn.MAX(ModelVersion.version)).where(
+        ModelVersion.registered_model == pw.Value(model)
+    ),
+    "model",
+)
+_VERSION_COLUMNS = (
+    "registered_model",
+    "version",
+    "creation_time",
+    "last_updated_time",
+    "description",
+    "source",
+    "storage_location",
+    "run_id",
+    "run_link",
+    "model_id",
+    "source_experiment_id",
+    "source_commit",
+    "source_repository",
+    "source_unverified",
+)
 
 
 def _build_insert(*markers):
@@ -91,10 +136,12 @@ def _build_numbered_insert(*markers):
     key and number returned (RETURNING): one statement where two were."""
     values = dict(zip(_NUMBERED_COLUMNS, map(pw.Value, markers)))
     highest = ModelVersion.select(pw.fn.MAX(ModelVersion.version)).where(
-        ModelVersion.registered_model == values["registered_model"])  # a bare MAX: read off the index's end
+        ModelVersion.registered_model == values["registered_model"]
+    )  # a bare MAX: read off the index's end
     values["version"] = pw.fn.COALESCE(highest, 0) + 1
     return ModelVersion.insert(values, user_id=None, current_stage="None", status="READY").returning(
-        ModelVersion.id, ModelVersion.version)
+        ModelVersion.id, ModelVersion.version
+    )
 
 
 _INSERT_NEXT_VERSION = Prepared(_build_numbered_insert, *_NUMBERED_COLUMNS)
@@ -109,8 +156,13 @@ def _numbers_in_insert() -> bool:
     return dialect() == "postgresql"
 
 
-_TOUCH_MODEL = Prepared(lambda now, model: RegisteredModel.update(last_updated_time=pw.Value(now)).where(
-    RegisteredModel.id == pw.Value(model)), "now", "model")
+_TOUCH_MODEL = Prepared(
+    lambda now, model: RegisteredModel.update(last_updated_time=pw.Value(now)).where(
+        RegisteredModel.id == pw.Value(model)
+    ),
+    "now",
+    "model",
+)
 
 
 def _run_rows(run_id: str, named: str = "") -> list[tuple]:
@@ -148,12 +200,15 @@ def _lineage(run_id: str | None, rows: list[tuple] | None = None) -> dict:
         "datasets": [
             {"name": name, "digest": digest, "context": context}
             for name, digest, context in _LINEAGE_DATASETS.execute(run_id=run_id).fetchall()
-        ] if rows[0][7] else [],
+        ]
+        if rows[0][7]
+        else [],
     }
 
 
-def promote(name, source, run_id, tags, run_link, description, model_id, repo: ArtifactRepository,
-            proxied: bool) -> registry.VersionView:
+def promote(
+    name, source, run_id, tags, run_link, description, model_id, repo: ArtifactRepository, proxied: bool
+) -> registry.VersionView:
     """Create the next version of model ``name`` from a candidate (MLflow's CreateModelVersion).
     ``run_id`` / ``model_id``: None when the request did not carry them."""
     tags = dict(registry.validate_tag(k, val) for k, val in (tags or []))
@@ -166,8 +221,9 @@ def promote(name, source, run_id, tags, run_link, description, model_id, repo: A
     for attempt in range(_VERSION_RETRIES):
         try:
             with database.atomic():
-                version, now = _insert_version(model_pk, resolved.source, location, resolved, tags, run_link,
-                                               description, lineage)
+                version, now = _insert_version(
+                    model_pk, resolved.source, location, resolved, tags, run_link, description, lineage
+                )
             break
         except pw.IntegrityError:
             if attempt == _VERSION_RETRIES - 1:
@@ -177,22 +233,42 @@ def promote(name, source, run_id, tags, run_link, description, model_id, repo: A
     # The answer is what was just written, not read back: a new version's number was never used
     # (numbers of deleted versions are not reused), so no alias can name it yet.
     return registry.VersionView(
-        name=name, version=version, creation_timestamp=now, last_updated_timestamp=now,
-        description=description or None, user_id=None, current_stage="None", source=resolved.source,
-        run_id=resolved.run_id or None, run_link=run_link or None, status="READY", status_message=None,
-        model_id=resolved.model_id or None, storage_location=location, tags=sorted(tags.items()), aliases=[],
+        name=name,
+        version=version,
+        creation_timestamp=now,
+        last_updated_timestamp=now,
+        description=description or None,
+        user_id=None,
+        current_stage="None",
+        source=resolved.source,
+        run_id=resolved.run_id or None,
+        run_link=run_link or None,
+        status="READY",
+        status_message=None,
+        model_id=resolved.model_id or None,
+        storage_location=location,
+        tags=sorted(tags.items()),
+        aliases=[],
     )
 
 
 def _insert_version(model_pk, source, location, resolved, tags, run_link, description, lineage) -> tuple[int, int]:
     now = now_ms()
-    values = dict(
-        registered_model=model_pk, creation_time=now, last_updated_time=now,
-        description=description or None, source=source, storage_location=location, run_id=resolved.run_id or None,
-        run_link=run_link or None, model_id=resolved.model_id or None,
-        source_experiment_id=lineage.get("source_experiment_id"), source_commit=lineage.get("source_commit"),
-        source_repository=lineage.get("source_repository"), source_unverified=lineage.get("unverified"),
-    )
+    values = {
+        "registered_model": model_pk,
+        "creation_time": now,
+        "last_updated_time": now,
+        "description": description or None,
+        "source": source,
+        "storage_location": location,
+        "run_id": resolved.run_id or None,
+        "run_link": run_link or None,
+        "model_id": resolved.model_id or None,
+        "source_experiment_id": lineage.get("source_experiment_id"),
+        "source_commit": lineage.get("source_commit"),
+        "source_repository": lineage.get("source_repository"),
+        "source_unverified": lineage.get("unverified"),
+    }
     # The model's row first: its lock, held to the commit, queues the model's other writers
     # here, so the number is taken after theirs are committed and seen (PostgreSQL's and
     # MySQL's next statement reads what was committed before it) rather than colliding on it.
@@ -233,9 +309,12 @@ def _record_on_logged_model(model_id: str, name: str, version: int) -> None:
 def lineage(name: str, version) -> dict:
     """What a version was promoted from: run, experiment, commit, repository, datasets."""
     _, mv = registry.live_version(name, version)
-    datasets = list(ModelVersionDataset.select(
-        ModelVersionDataset.name, ModelVersionDataset.digest, ModelVersionDataset.context
-    ).where(ModelVersionDataset.model_version == mv["id"]).order_by(ModelVersionDataset.name).dicts())
+    datasets = list(
+        ModelVersionDataset.select(ModelVersionDataset.name, ModelVersionDataset.digest, ModelVersionDataset.context)
+        .where(ModelVersionDataset.model_version == mv["id"])
+        .order_by(ModelVersionDataset.name)
+        .dicts()
+    )
     datasets = [{k: val for k, val in d.items() if val is not None} for d in datasets]  # unset: absent
     return {
         "name": name,

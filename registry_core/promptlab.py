@@ -3,12 +3,13 @@ holding the prompt and model parameters, a ``promptlab`` model and the evaluatio
 finished (or failed, if its artifacts could not be written), as mlflow.utils.promptlab_utils
 does it.
 """
+
 from __future__ import annotations
 
 import io
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from registry_core import candidates
 from registry_core.artifacts import ArtifactRepository
@@ -21,9 +22,22 @@ LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
 EVAL_TABLE = "eval_results_table.json"
 
 
-def create_run(repo: ArtifactRepository, experiment_id, run_name, tags, user_id, start_time, prompt_template,
-               prompt_parameters, model_route, model_parameters, model_input, model_output,
-               model_output_parameters, mlflow_version) -> candidates.RunView:
+def create_run(
+    repo: ArtifactRepository,
+    experiment_id,
+    run_name,
+    tags,
+    user_id,
+    start_time,
+    prompt_template,
+    prompt_parameters,
+    model_route,
+    model_parameters,
+    model_input,
+    model_output,
+    model_output_parameters,
+    mlflow_version,
+) -> candidates.RunView:
     """``*_parameters``: [(key, value)]. Returns the run as it stands at the end."""
     run = candidates.create(experiment_id, user_id, start_time, tags, run_name)
     prompt_parameters = [(k, str(val)) for k, val in prompt_parameters]
@@ -31,22 +45,39 @@ def create_run(repo: ArtifactRepository, experiment_id, run_name, tags, user_id,
     model_output_parameters = [(k, str(val)) for k, val in model_output_parameters]
     status = "FINISHED"
     try:
-        created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+        created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         mlmodel = {
-            "artifact_path": "model", "run_id": run.run_id, "utc_time_created": created,
+            "artifact_path": "model",
+            "run_id": run.run_id,
+            "utc_time_created": created,
             "mlflow_version": mlflow_version,
-            "flavors": {"python_function": {"loader_module": "mlflow._promptlab", "python_version":
-                                            ".".join(map(str, sys.version_info[:3])), "env": {}}},
+            "flavors": {
+                "python_function": {
+                    "loader_module": "mlflow._promptlab",
+                    "python_version": ".".join(map(str, sys.version_info[:3])),
+                    "env": {},
+                }
+            },
         }
-        candidates.log_batch(run.run_id, [], [*model_parameters, ("model_route", model_route),
-                                              ("prompt_template", prompt_template)], [
-            (LOGGED_ARTIFACTS_TAG, json.dumps([{"path": EVAL_TABLE, "type": "table"}])),
-            (SOURCE_TYPE_TAG, "PROMPT_ENGINEERING"),
-            (LOG_MODEL_HISTORY_TAG, json.dumps([{k: mlmodel[k] for k in ("artifact_path", "run_id",
-                                                                            "utc_time_created", "flavors")}])),
-        ])
-        parameters = {"prompt_template": prompt_template, "prompt_parameters": dict(prompt_parameters),
-                      "model_parameters": dict(model_parameters), "model_route": model_route}
+        candidates.log_batch(
+            run.run_id,
+            [],
+            [*model_parameters, ("model_route", model_route), ("prompt_template", prompt_template)],
+            [
+                (LOGGED_ARTIFACTS_TAG, json.dumps([{"path": EVAL_TABLE, "type": "table"}])),
+                (SOURCE_TYPE_TAG, "PROMPT_ENGINEERING"),
+                (
+                    LOG_MODEL_HISTORY_TAG,
+                    json.dumps([{k: mlmodel[k] for k in ("artifact_path", "run_id", "utc_time_created", "flavors")}]),
+                ),
+            ],
+        )
+        parameters = {
+            "prompt_template": prompt_template,
+            "prompt_parameters": dict(prompt_parameters),
+            "model_parameters": dict(model_parameters),
+            "model_route": model_route,
+        }
         columns = [k for k, _ in prompt_parameters] + ["prompt", "output"] + [k for k, _ in model_output_parameters]
         data = [v for _, v in prompt_parameters] + [model_input, model_output] + [v for _, v in model_output_parameters]
         # JSON is YAML: MLmodel and parameters.yaml read as MLflow writes them

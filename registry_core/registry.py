@@ -3,6 +3,7 @@
 One function per use case, each in one transaction. Versions are created by promotion
 (``registry_core.promotion``); everything else about a version may change except its artifacts.
 """
+
 from __future__ import annotations
 
 import re
@@ -92,8 +93,7 @@ def validate_alias(alias) -> str:
         raise InvalidInput("Registered model alias name cannot be empty.")
     if not _ALIAS_RE.match(alias):
         raise InvalidInput(
-            f"Invalid alias name: '{alias}'. Names may only contain alphanumerics, underscores (_), "
-            "and dashes (-)."
+            f"Invalid alias name: '{alias}'. Names may only contain alphanumerics, underscores (_), and dashes (-)."
         )
     if len(alias) > MAX_ALIAS_LENGTH:
         raise InvalidInput(f"Registered model alias name exceeds the maximum length of {MAX_ALIAS_LENGTH} characters")
@@ -127,8 +127,9 @@ def model_row(name: str) -> dict:
     return row
 
 
-_MODEL_PK = Prepared(lambda name: RegisteredModel.select(RegisteredModel.id).where(
-    RegisteredModel.name == pw.Value(name)), "name")
+_MODEL_PK = Prepared(
+    lambda name: RegisteredModel.select(RegisteredModel.id).where(RegisteredModel.name == pw.Value(name)), "name"
+)
 
 
 def model_pk(name: str) -> int:
@@ -150,9 +151,16 @@ def live_version(name: str, version) -> tuple[dict, dict]:
     row = RegisteredModel.select().where(RegisteredModel.name == name).dicts().first()
     if row is None or not _IN_INT64(number):
         raise version_not_found(name, number)
-    mv = ModelVersion.select().where(
-        (ModelVersion.registered_model == row["id"]) & (ModelVersion.version == number) & (ModelVersion.deleted == False)  # noqa: E712
-    ).dicts().first()
+    mv = (
+        ModelVersion.select()
+        .where(
+            (ModelVersion.registered_model == row["id"])
+            & (ModelVersion.version == number)
+            & (ModelVersion.deleted == False)  # noqa: E712
+        )
+        .dicts()
+        .first()
+    )
     if mv is None:
         raise version_not_found(name, number)
     return row, mv
@@ -166,9 +174,21 @@ def _IN_INT64(number: int) -> bool:
 # fields from ``version`` to ``storage_location``. ``version_views_of_tuples`` reads them with
 # the model's name between the two keys.
 VERSION_ROW = (
-    "id", "registered_model", "version", "creation_time", "last_updated_time", "description",
-    "user_id", "current_stage", "source", "run_id", "run_link", "status", "status_message",
-    "model_id", "storage_location",
+    "id",
+    "registered_model",
+    "version",
+    "creation_time",
+    "last_updated_time",
+    "description",
+    "user_id",
+    "current_stage",
+    "source",
+    "run_id",
+    "run_link",
+    "status",
+    "status_message",
+    "model_id",
+    "storage_location",
 )
 
 
@@ -186,14 +206,20 @@ def version_views_of_tuples(rows: list[tuple]) -> list[VersionView]:
         return []
     tags: dict = {}
     for vid, key, value in select_in(
-        quoted("model_version_id", "key", "value"), quoted(ModelVersionTag._meta.table_name),
-        quoted("model_version_id"), [r[0] for r in rows], quoted("key"),
+        quoted("model_version_id", "key", "value"),
+        quoted(ModelVersionTag._meta.table_name),
+        quoted("model_version_id"),
+        [r[0] for r in rows],
+        quoted("key"),
     ):
         tags.setdefault(vid, []).append((key, value))
     aliases: dict = {}
     for mid, alias, version in select_in(
-        quoted("registered_model_id", "alias", "version"), quoted(RegisteredModelAlias._meta.table_name),
-        quoted("registered_model_id"), {r[1] for r in rows}, quoted("alias"),
+        quoted("registered_model_id", "alias", "version"),
+        quoted(RegisteredModelAlias._meta.table_name),
+        quoted("registered_model_id"),
+        {r[1] for r in rows},
+        quoted("alias"),
     ):
         aliases.setdefault((mid, version), []).append(alias)
     # Each list is one view's own (a version's tags and aliases belong to it alone).
@@ -206,10 +232,12 @@ def _latest_per_stage(model_pks: list[int], stages=None) -> dict[int, list[dict]
         return {}
     ranked = ModelVersion.select(
         ModelVersion.id,
-        pw.fn.ROW_NUMBER().over(
+        pw.fn.ROW_NUMBER()
+        .over(
             partition_by=[ModelVersion.registered_model, ModelVersion.current_stage],
             order_by=[ModelVersion.version.desc()],
-        ).alias("rn"),
+        )
+        .alias("rn"),
     ).where(ModelVersion.registered_model.in_(model_pks) & (ModelVersion.deleted == False))  # noqa: E712
     if stages:
         ranked = ranked.where(ModelVersion.current_stage.in_(list(stages)))
@@ -234,23 +262,34 @@ def model_views(rows: list[dict]) -> list[ModelView]:
     names = {r["id"]: r["name"] for r in rows}
     latest = _latest_per_stage(pks)
     tags = defaultdict(list)
-    for mid, key, value in RegisteredModelTag.select(
-        RegisteredModelTag.registered_model, RegisteredModelTag.key, RegisteredModelTag.value
-    ).where(RegisteredModelTag.registered_model.in_(pks)).order_by(RegisteredModelTag.key).tuples():
+    for mid, key, value in (
+        RegisteredModelTag.select(RegisteredModelTag.registered_model, RegisteredModelTag.key, RegisteredModelTag.value)
+        .where(RegisteredModelTag.registered_model.in_(pks))
+        .order_by(RegisteredModelTag.key)
+        .tuples()
+    ):
         tags[mid].append((key, value))
     aliases = defaultdict(list)
-    for mid, alias, version in RegisteredModelAlias.select(
-        RegisteredModelAlias.registered_model, RegisteredModelAlias.alias, RegisteredModelAlias.version
-    ).where(RegisteredModelAlias.registered_model.in_(pks)).order_by(RegisteredModelAlias.alias).tuples():
+    for mid, alias, version in (
+        RegisteredModelAlias.select(
+            RegisteredModelAlias.registered_model, RegisteredModelAlias.alias, RegisteredModelAlias.version
+        )
+        .where(RegisteredModelAlias.registered_model.in_(pks))
+        .order_by(RegisteredModelAlias.alias)
+        .tuples()
+    ):
         aliases[mid].append((alias, version))
     all_latest = [row for pk in pks for row in latest.get(pk, [])]
     views_by_id = {vv_row["id"]: vv for vv_row, vv in zip(all_latest, version_views(all_latest, names))}
     return [
         ModelView(
-            name=r["name"], creation_timestamp=r["creation_time"],
-            last_updated_timestamp=r["last_updated_time"], description=r["description"],
+            name=r["name"],
+            creation_timestamp=r["creation_time"],
+            last_updated_timestamp=r["last_updated_time"],
+            description=r["description"],
             latest_versions=[views_by_id[x["id"]] for x in latest.get(r["id"], [])],
-            tags=tags[r["id"]], aliases=aliases[r["id"]],
+            tags=tags[r["id"]],
+            aliases=aliases[r["id"]],
         )
         for r in rows
     ]
@@ -262,9 +301,11 @@ def get_model(name: str) -> ModelView:
 
 def is_prompt(name: str) -> bool:
     pk = model_row(name)["id"]
-    value = RegisteredModelTag.select(RegisteredModelTag.value).where(
-        (RegisteredModelTag.registered_model == pk) & (RegisteredModelTag.key == IS_PROMPT_TAG)
-    ).scalar()
+    value = (
+        RegisteredModelTag.select(RegisteredModelTag.value)
+        .where((RegisteredModelTag.registered_model == pk) & (RegisteredModelTag.key == IS_PROMPT_TAG))
+        .scalar()
+    )
     return (value or "").lower() == "true"
 
 
@@ -304,17 +345,22 @@ def create_model(name, tags, description) -> ModelView:
         except pw.IntegrityError:
             raise AlreadyExists(f"Registered Model (name={name}) already exists.") from None
         upsert(
-            RegisteredModelTag, [{"registered_model": pk, "key": k, "value": val} for k, val in tags.items()],
-            [RegisteredModelTag.registered_model, RegisteredModelTag.key], [RegisteredModelTag.value],
+            RegisteredModelTag,
+            [{"registered_model": pk, "key": k, "value": val} for k, val in tags.items()],
+            [RegisteredModelTag.registered_model, RegisteredModelTag.key],
+            [RegisteredModelTag.value],
         )
     return get_model(name)
 
 
 def _exists_message(name: str, pk: int, new_tags: dict) -> str:
     """MLflow words the clash differently when a prompt and a model share a name."""
-    old_prompt = (RegisteredModelTag.select(RegisteredModelTag.value).where(
-        (RegisteredModelTag.registered_model == pk) & (RegisteredModelTag.key == IS_PROMPT_TAG)
-    ).scalar() or "").lower() == "true"
+    old_prompt = (
+        RegisteredModelTag.select(RegisteredModelTag.value)
+        .where((RegisteredModelTag.registered_model == pk) & (RegisteredModelTag.key == IS_PROMPT_TAG))
+        .scalar()
+        or ""
+    ).lower() == "true"
     new_prompt = (new_tags.get(IS_PROMPT_TAG) or "").lower() == "true"
     if old_prompt and not new_prompt:
         return f"Tried to create a model with name {name!r}, but the name is already taken by a prompt."
@@ -362,8 +408,10 @@ def set_model_tag(name, key, value) -> None:
     key, value = validate_tag(key, value)
     pk = model_row(name)["id"]
     upsert(
-        RegisteredModelTag, [{"registered_model": pk, "key": key, "value": value}],
-        [RegisteredModelTag.registered_model, RegisteredModelTag.key], [RegisteredModelTag.value],
+        RegisteredModelTag,
+        [{"registered_model": pk, "key": key, "value": value}],
+        [RegisteredModelTag.registered_model, RegisteredModelTag.key],
+        [RegisteredModelTag.value],
     )
 
 
@@ -393,7 +441,9 @@ def _touch(model_pk: int, version_pk: int | None, now: int) -> None:
 
 def update_version(name, version, description) -> VersionView:
     row, mv = live_version(name, version)
-    ModelVersion.update(description=description, last_updated_time=now_ms()).where(ModelVersion.id == mv["id"]).execute()
+    ModelVersion.update(description=description, last_updated_time=now_ms()).where(
+        ModelVersion.id == mv["id"]
+    ).execute()
     return version_of(row, name, version)
 
 
@@ -409,8 +459,10 @@ def transition_stage(name, version, stage, archive_existing: bool) -> VersionVie
     with database.atomic():
         if archive_existing:
             ModelVersion.update(current_stage="Archived", last_updated_time=now).where(
-                (ModelVersion.registered_model == row["id"]) & (ModelVersion.id != mv["id"])
-                & (ModelVersion.current_stage == stage) & (ModelVersion.deleted == False)  # noqa: E712
+                (ModelVersion.registered_model == row["id"])
+                & (ModelVersion.id != mv["id"])
+                & (ModelVersion.current_stage == stage)
+                & (ModelVersion.deleted == False)  # noqa: E712
             ).execute()
         ModelVersion.update(current_stage=stage, last_updated_time=now).where(ModelVersion.id == mv["id"]).execute()
         _touch(row["id"], None, now)
@@ -426,28 +478,34 @@ def delete_version(name, version) -> None:
             (RegisteredModelAlias.registered_model == row["id"]) & (RegisteredModelAlias.version == mv["version"])
         ).execute()
         ModelVersion.update(
-            deleted=True, current_stage="Deleted_Internal", last_updated_time=now, description=None,
-            user_id=None, source="REDACTED-SOURCE-PATH", run_id="REDACTED-RUN-ID",
-            run_link="REDACTED-RUN-LINK", status_message=None,
+            deleted=True,
+            current_stage="Deleted_Internal",
+            last_updated_time=now,
+            description=None,
+            user_id=None,
+            source="REDACTED-SOURCE-PATH",
+            run_id="REDACTED-RUN-ID",
+            run_link="REDACTED-RUN-LINK",
+            status_message=None,
         ).where(ModelVersion.id == mv["id"]).execute()
         _touch(row["id"], None, now)
 
 
 def set_version_tag(name, version, key, value) -> None:
     key, value = validate_tag(key, value)
-    row, mv = live_version(name, version)
+    _row, mv = live_version(name, version)
     upsert(
-        ModelVersionTag, [{"model_version": mv["id"], "key": key, "value": value}],
-        [ModelVersionTag.model_version, ModelVersionTag.key], [ModelVersionTag.value],
+        ModelVersionTag,
+        [{"model_version": mv["id"], "key": key, "value": value}],
+        [ModelVersionTag.model_version, ModelVersionTag.key],
+        [ModelVersionTag.value],
     )
 
 
 def delete_version_tag(name, version, key) -> None:
     v.validate_key("tag", key)
-    row, mv = live_version(name, version)
-    ModelVersionTag.delete().where(
-        (ModelVersionTag.model_version == mv["id"]) & (ModelVersionTag.key == key)
-    ).execute()
+    _row, mv = live_version(name, version)
+    ModelVersionTag.delete().where((ModelVersionTag.model_version == mv["id"]) & (ModelVersionTag.key == key)).execute()
 
 
 def download_uri(name, version) -> str:
@@ -469,8 +527,10 @@ def set_alias(name, alias, version) -> None:
     row, mv = live_version(name, version)
     with database.atomic():
         upsert(
-            RegisteredModelAlias, [{"registered_model": row["id"], "alias": alias, "version": mv["version"]}],
-            [RegisteredModelAlias.registered_model, RegisteredModelAlias.alias], [RegisteredModelAlias.version],
+            RegisteredModelAlias,
+            [{"registered_model": row["id"], "alias": alias, "version": mv["version"]}],
+            [RegisteredModelAlias.registered_model, RegisteredModelAlias.alias],
+            [RegisteredModelAlias.version],
         )
         _touch(row["id"], None, now_ms())
 
@@ -493,15 +553,21 @@ def version_by_alias(name, alias) -> VersionView:
         # something is missing: the lookups below say what, as MLflow does
     row = model_row(name)
     if alias.lower() == "latest":
-        latest = ModelVersion.select(pw.fn.MAX(ModelVersion.version)).where(
-            (ModelVersion.registered_model == row["id"]) & (ModelVersion.deleted == False)  # noqa: E712
-        ).scalar()
+        latest = (
+            ModelVersion.select(pw.fn.MAX(ModelVersion.version))
+            .where(
+                (ModelVersion.registered_model == row["id"]) & (ModelVersion.deleted == False)  # noqa: E712
+            )
+            .scalar()
+        )
         if latest is None:
             raise NotFound(f"Latest version not found for model {name}.")
         return version_of(row, name, latest)
-    target = RegisteredModelAlias.select(RegisteredModelAlias.version).where(
-        (RegisteredModelAlias.registered_model == row["id"]) & (RegisteredModelAlias.alias == alias)
-    ).scalar()
+    target = (
+        RegisteredModelAlias.select(RegisteredModelAlias.version)
+        .where((RegisteredModelAlias.registered_model == row["id"]) & (RegisteredModelAlias.alias == alias))
+        .scalar()
+    )
     if target is None:
         raise InvalidInput(f"Registered model alias {alias} not found.")
     return version_of(row, name, target)
@@ -518,15 +584,35 @@ def _version_select(with_name: bool):
 
 
 _LIVE = ModelVersion.deleted == False  # noqa: E712
-_VERSION_BY_NUMBER = Prepared(lambda model, number: _version_select(False).where(
-    (ModelVersion.registered_model == pw.Value(model)) & (ModelVersion.version == pw.Value(number)) & _LIVE
-), "model", "number")
-_VERSION_BY_NAME = Prepared(lambda name, number: _version_select(True).join(
-    RegisteredModel, on=(ModelVersion.registered_model == RegisteredModel.id)
-).where((RegisteredModel.name == pw.Value(name)) & (ModelVersion.version == pw.Value(number)) & _LIVE), "name", "number")
-_VERSION_BY_ALIAS = Prepared(lambda name, alias: _version_select(True).join(
-    RegisteredModel, on=(ModelVersion.registered_model == RegisteredModel.id)
-).join(RegisteredModelAlias, on=(
-    (RegisteredModelAlias.registered_model == RegisteredModel.id) & (RegisteredModelAlias.version == ModelVersion.version)
-)).where((RegisteredModel.name == pw.Value(name)) & (RegisteredModelAlias.alias == pw.Value(alias)) & _LIVE),
-    "name", "alias")
+_VERSION_BY_NUMBER = Prepared(
+    lambda model, number: _version_select(False).where(
+        (ModelVersion.registered_model == pw.Value(model)) & (ModelVersion.version == pw.Value(number)) & _LIVE
+    ),
+    "model",
+    "number",
+)
+_VERSION_BY_NAME = Prepared(
+    lambda name, number: (
+        _version_select(True)
+        .join(RegisteredModel, on=(ModelVersion.registered_model == RegisteredModel.id))
+        .where((RegisteredModel.name == pw.Value(name)) & (ModelVersion.version == pw.Value(number)) & _LIVE)
+    ),
+    "name",
+    "number",
+)
+_VERSION_BY_ALIAS = Prepared(
+    lambda name, alias: (
+        _version_select(True)
+        .join(RegisteredModel, on=(ModelVersion.registered_model == RegisteredModel.id))
+        .join(
+            RegisteredModelAlias,
+            on=(
+                (RegisteredModelAlias.registered_model == RegisteredModel.id)
+                & (RegisteredModelAlias.version == ModelVersion.version)
+            ),
+        )
+        .where((RegisteredModel.name == pw.Value(name)) & (RegisteredModelAlias.alias == pw.Value(alias)) & _LIVE)
+    ),
+    "name",
+    "alias",
+)

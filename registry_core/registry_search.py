@@ -3,6 +3,7 @@
 Prompts are registered models too; as in MLflow, a search returns plain models unless its filter
 asks for prompts (``tags.mlflow.prompt.is_prompt = 'true'``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,7 +37,9 @@ def _prompt_scope(comparisons: list[Comparison]) -> tuple[list[Comparison], bool
 
 def _tag_condition(model, owner_field, owner_column, key, op, value, n):
     alias = model.alias(f"tag{n}")  # not t<n>: peewee names the outer tables t1, t2, ...
-    return has_row(alias, getattr(alias, owner_field), owner_column, (alias.key == key) & compare(alias.value, op, value))
+    return has_row(
+        alias, getattr(alias, owner_field), owner_column, (alias.key == key) & compare(alias.value, op, value)
+    )
 
 
 def _prompt_ids(tag_model, owner_field):
@@ -55,7 +58,9 @@ def search_models(comparisons: list[Comparison], order: list[OrderKey], max_resu
         if c.kind == "attribute" and c.key == "name":
             query = query.where(compare(RegisteredModel.name, c.op, c.value))
         elif c.kind == "tag":
-            query = query.where(_tag_condition(RegisteredModelTag, "registered_model", RegisteredModel.id, c.key, c.op, c.value, n))
+            query = query.where(
+                _tag_condition(RegisteredModelTag, "registered_model", RegisteredModel.id, c.key, c.op, c.value, n)
+            )
         else:
             raise InvalidInput(f"Invalid attribute name: {c.key}")
     columns = {
@@ -95,7 +100,9 @@ _VERSION_COLUMNS = {
 
 # version_views_of_tuples' layout: the two keys, the model's name, the version's own fields
 _VIEW_FIELDS = (
-    ModelVersion.id, ModelVersion.registered_model, RegisteredModel.name,
+    ModelVersion.id,
+    ModelVersion.registered_model,
+    RegisteredModel.name,
     *(getattr(ModelVersion, name) for name in VERSION_ROW[2:]),
 )
 
@@ -109,32 +116,34 @@ def search_versions(comparisons: list[Comparison], order: list[OrderKey], max_re
     return Page(version_views_of_tuples(rows[:max_results]), next_offset)
 
 
-def version_statement(comparisons: list[Comparison], order: list[OrderKey], max_results: int,
-                      offset: int) -> tuple[str, tuple]:
+def version_statement(
+    comparisons: list[Comparison], order: list[OrderKey], max_results: int, offset: int
+) -> tuple[str, tuple]:
     """(SQL, parameters) of a version search on the bound database, from the cache below."""
     value_types = tuple(type(c.value) for c in comparisons)  # 1, 1.0 and True are one key otherwise
     return _version_statement(tuple(comparisons), value_types, tuple(order), max_results, offset, dialect())
 
 
 @functools.lru_cache(maxsize=256)
-def _version_statement(comparisons: tuple, value_types: tuple, order: tuple, max_results: int, offset: int,
-                       dialect_name: str) -> tuple[str, tuple]:
+def _version_statement(
+    comparisons: tuple, value_types: tuple, order: tuple, max_results: int, offset: int, dialect_name: str
+) -> tuple[str, tuple]:
     """(SQL, parameters) of a version search, built once per distinct search: the same search
     comes again and again (a client polling one model's versions), and peewee takes about as
     long to write this statement as SQLite takes to run it on a page of 500 versions."""
     del value_types, dialect_name  # in the cache key only
-    sql, params = ModelVersion._meta.database.get_sql_context().sql(
-        _version_query(list(comparisons), list(order), max_results, offset)
-    ).query()
+    sql, params = (
+        ModelVersion._meta.database.get_sql_context()
+        .sql(_version_query(list(comparisons), list(order), max_results, offset))
+        .query()
+    )
     return sql, tuple(params)
 
 
 def _version_query(comparisons: list[Comparison], order: list[OrderKey], max_results: int, offset: int):
     comparisons, prompts = _prompt_scope(comparisons)
     query = (
-        ModelVersion.select(*_VIEW_FIELDS)
-        .join(RegisteredModel)
-        .where(ModelVersion.deleted == False)  # noqa: E712
+        ModelVersion.select(*_VIEW_FIELDS).join(RegisteredModel).where(ModelVersion.deleted == False)  # noqa: E712
     )
     prompt_ids = _prompt_ids(RegisteredModelTag, "registered_model")
     query = query.where(
@@ -153,12 +162,17 @@ def _version_query(comparisons: list[Comparison], order: list[OrderKey], max_res
                     raise InvalidInput(f"Invalid value for numeric attribute '{c.key}': {value!r}") from None
             query = query.where(compare(column, c.op, value))
         elif c.kind == "tag":
-            query = query.where(_tag_condition(ModelVersionTag, "model_version", ModelVersion.id, c.key, c.op, c.value, n))
+            query = query.where(
+                _tag_condition(ModelVersionTag, "model_version", ModelVersion.id, c.key, c.op, c.value, n)
+            )
         else:
             raise InvalidInput(f"Invalid attribute name: {c.key}")
     if not order:
-        order = [OrderKey("attribute", "last_updated_timestamp", False), OrderKey("attribute", "name", True),
-                 OrderKey("attribute", "version_number", False)]
+        order = [
+            OrderKey("attribute", "last_updated_timestamp", False),
+            OrderKey("attribute", "name", True),
+            OrderKey("attribute", "version_number", False),
+        ]
     # One model's versions (name = '...'): the name orders nothing then, and left out, the
     # default order is the (model, last_updated_time, version) index read backwards, no sort.
     one_model = any(c.kind == "attribute" and c.key == "name" and c.op == "=" for c in comparisons)

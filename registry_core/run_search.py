@@ -13,6 +13,7 @@ that match, which is what keeps a top-100 search as fast on 100,000 runs as on 1
 two are small in practice and read as ordinary filtered queries; each segment is only read when
 the page reaches it.
 """
+
 from __future__ import annotations
 
 import peewee as pw
@@ -200,16 +201,16 @@ class _Values:
             w.select(*fields)
             .join(Run, join, on=(Run.run_uuid == w.run))
             .where(
-                w.experiment_id.in_(ids) & (w.key == self.first.key) & (w.is_nan == False)  # noqa: E712
+                w.experiment_id.in_(ids)
+                & (w.key == self.first.key)
+                & (w.is_nan == False)  # noqa: E712
                 & Run.lifecycle_stage.in_(self.stages)
             )
         )
         for n, c in enumerate(self.comparisons):
             if straight and c.kind in _KEYED and c.op != "IS NULL":
                 model = _KEYED[c.kind].alias(f"f{n}")
-                query = query.join(
-                    model, join, on=((model.run == Run.run_uuid) & _keyed_condition(model, c)), src=Run
-                )
+                query = query.join(model, join, on=((model.run == Run.run_uuid) & _keyed_condition(model, c)), src=Run)
             else:
                 query = query.where(_clause(n, c))
         return query
@@ -293,8 +294,7 @@ def _metric_segments(ids, stages, comparisons, order: list[OrderKey]) -> list:
     has_key = lm.key == first.key
     return [
         _Values(ids, stages, comparisons, first, rest),
-        _Filtered(ids, stages, comparisons, rest,
-                  has_row(lm, lm.run, Run.run_uuid, has_key & (lm.is_nan == True))),  # noqa: E712
+        _Filtered(ids, stages, comparisons, rest, has_row(lm, lm.run, Run.run_uuid, has_key & (lm.is_nan == True))),  # noqa: E712
         _Filtered(ids, stages, comparisons, rest, has_row(lm, lm.run, Run.run_uuid, has_key, negate=True)),
     ]
 

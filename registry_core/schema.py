@@ -6,14 +6,15 @@ current schema (the models) at once; an existing one is brought forward by the s
 steps check what is already there, so one interrupted half-way (MySQL commits each DDL
 statement) can run again.
 """
+
 from __future__ import annotations
 
 import peewee as pw
 
 from registry_core import db as dbmod
+from registry_core import validation
 from registry_core.clock import now_ms
 from registry_core.db import SCHEMA_VERSION, SchemaError
-from registry_core import validation
 from registry_core.models import (
     TABLES,
     Experiment,
@@ -176,8 +177,12 @@ def _v5_model_version_source_unverified(db: pw.Database) -> None:
 
 
 # version reached -> function that brings the version before it there
-_STEPS = {2: _v2_latest_metrics_experiment, 3: _v3_model_version_order_index, 4: _v4_metric_value_bits,
-          5: _v5_model_version_source_unverified}
+_STEPS = {
+    2: _v2_latest_metrics_experiment,
+    3: _v3_model_version_order_index,
+    4: _v4_metric_value_bits,
+    5: _v5_model_version_source_unverified,
+}
 
 
 def upgrade(db: pw.Database, default_artifact_root: str) -> int:

@@ -14,12 +14,12 @@ Operators (upper case): "=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE", "IN", 
 "IS NULL", "IS NOT NULL". For "IN"/"NOT IN" the value is a tuple of strings; for "IS NULL"
 and "IS NOT NULL" it is None; numeric comparisons carry an int or float.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
-Value = Union[str, int, float, tuple, None]
+Value = str | int | float | tuple | None
 
 ENTITY_KINDS = ("metric", "param", "tag", "attribute", "dataset")
 OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE", "IN", "NOT IN", "IS NULL", "IS NOT NULL")

@@ -19,6 +19,7 @@ logged model this server holds, which the server can then read and snapshot. A s
 not (``runs:/`` of a run that does not exist here, a bucket outside the run's root) is still a
 version, kept by reference, never read; ``Resolved.unverified`` says why, and lineage shows it.
 """
+
 from __future__ import annotations
 
 import os
@@ -117,14 +118,16 @@ def _is_mlflow_artifact_source(source: str) -> bool:
     if scheme == "mlflow-artifacts":
         return True
     route = ("api", "2.0", "mlflow-artifacts", "artifacts")
-    return scheme in ("http", "https") and any(path[i:i + 4] == route for i in range(len(path) - 3))
+    return scheme in ("http", "https") and any(path[i : i + 4] == route for i in range(len(path) - 3))
 
 
 def _refuse_relative_paths(source: str) -> None:
     """MLflow's _validate_non_local_source_contains_relative_paths."""
-    message = (f"Invalid model version source: '{source}'. If supplying a source as an http, https, local file "
-               "path, ftp, objectstore, or mlflow-artifacts uri, an absolute path must be provided without "
-               "relative path references present. Please provide an absolute path.")
+    message = (
+        f"Invalid model version source: '{source}'. If supplying a source as an http, https, local file "
+        "path, ftp, objectstore, or mlflow-artifacts uri, an absolute path must be provided without "
+        "relative path references present. Please provide an absolute path."
+    )
     decoded = source
     while (unquoted := unquote_plus(decoded)) != decoded:
         decoded = unquoted
@@ -163,8 +166,9 @@ def _local_source(source, candidate: _Candidate | None, repo: ArtifactRepository
     if candidate is not None and candidate.uri and is_local_uri(candidate.uri) and "\x00" not in source:
         root = os.path.realpath(local_path(candidate.uri))
         if resolved == root or resolved.startswith(root.rstrip(os.sep) + os.sep):
-            return repo.locate(candidate.uri, os.path.relpath(resolved, root).replace(os.sep, "/")
-                               if resolved != root else None)
+            return repo.locate(
+                candidate.uri, os.path.relpath(resolved, root).replace(os.sep, "/") if resolved != root else None
+            )
     owner = "run specified by the run_id" if what == "run_id" else "run specified by the model_id"
     raise InvalidInput(
         f"Invalid model version source: '{resolved if candidate else source}'. To use a local path as a model "
@@ -173,8 +177,9 @@ def _local_source(source, candidate: _Candidate | None, repo: ArtifactRepository
     )
 
 
-def resolve(source: str, run_id: str | None, model_id: str | None, repo: ArtifactRepository, prompt: bool,
-            run_rows) -> Resolved:
+def resolve(
+    source: str, run_id: str | None, model_id: str | None, repo: ArtifactRepository, prompt: bool, run_rows
+) -> Resolved:
     """Resolve a CreateModelVersion's source. ``run_id`` / ``model_id``: None when the request
     did not carry them. ``run_rows(run_id, named)``: the promotion's reading of a run (its
     artifact URI at ``[0][2]``, its logged model called ``named`` at ``[0][5:7]``), [] if absent."""
@@ -211,11 +216,18 @@ def _registered_model_source(source, run_id, model_id) -> Resolved | None:
         return None
     mv = _registry_version(source, name, version, stage, alias)
     if (run_id is not None and (run_id or "") != (mv.run_id or "")) or (
-            model_id is not None and (model_id or "") != (mv.model_id or "")):
-        raise invalid_source(source, "The run_id and model_id request parameters must match the referenced model version.")
-    return Resolved(f"models:/{name}/{mv.version}", mv.run_id if run_id is None else run_id,
-                    mv.model_id if model_id is None else model_id, storage_location=mv.storage_location,
-                    shared_snapshot=True)
+        model_id is not None and (model_id or "") != (mv.model_id or "")
+    ):
+        raise invalid_source(
+            source, "The run_id and model_id request parameters must match the referenced model version."
+        )
+    return Resolved(
+        f"models:/{name}/{mv.version}",
+        mv.run_id if run_id is None else run_id,
+        mv.model_id if model_id is None else model_id,
+        storage_location=mv.storage_location,
+        shared_snapshot=True,
+    )
 
 
 def _check_run_source(source, run_id, repo: ArtifactRepository, run_rows) -> Resolved:
@@ -234,9 +246,8 @@ def _check_run_source(source, run_id, repo: ArtifactRepository, run_rows) -> Res
         if not segments or not run_id or segments[0] != run_id:
             raise _must_identify(source, "run_id")
         return _runs_uri(source, run_id, "/".join(segments[1:]), repo, run_rows)
-    if scheme == "models":
-        if parts.netloc or parse_models_uri(source)[0] is not None:
-            raise _must_identify(source, "model_id")
+    if scheme == "models" and (parts.netloc or parse_models_uri(source)[0] is not None):
+        raise _must_identify(source, "model_id")
     if _is_mlflow_artifact_source(source):
         candidate = _run(run_id, source, run_rows) if run_id else None
         if candidate is None or not within(source, candidate.uri):
@@ -285,8 +296,13 @@ def _runs_uri(source, run_id, rel, repo: ArtifactRepository, run_rows) -> Resolv
     first, _, rest = rel.partition("/")
     rows = run_rows(run_id, first)
     if not rows:
-        return Resolved(source, run_id, None, storage_location=source,
-                        unverified=f"the run '{run_id}' does not exist on this server")
+        return Resolved(
+            source,
+            run_id,
+            None,
+            storage_location=source,
+            unverified=f"the run '{run_id}' does not exist on this server",
+        )
     run_uri, named_id, named_location = rows[0][2], rows[0][5], rows[0][6]
     location = repo.locate(run_uri, rel or None)
     if rel and named_id is not None and not repo.list(location):
@@ -298,8 +314,12 @@ def _other_source(source, candidate: _Candidate | None, run_id, model_id, repo: 
     """A URI MLflow accepts as it is (``s3://``, ``gs://``, …): verified when it lies inside the
     candidate's artifacts (the server then reads it), kept by reference otherwise."""
     if candidate is not None and within(source, candidate.uri):
-        return Resolved(source, run_id, model_id, location=repo.locate(source),
-                        run_rows=candidate.rows)
+        return Resolved(source, run_id, model_id, location=repo.locate(source), run_rows=candidate.rows)
     owner = f"the {candidate.kind} '{candidate.ident}'" if candidate else "any run or logged model of this server"
-    return Resolved(source, run_id, model_id, storage_location=source,
-                    unverified=f"the source does not lie in the artifacts of {owner}")
+    return Resolved(
+        source,
+        run_id,
+        model_id,
+        storage_location=source,
+        unverified=f"the source does not lie in the artifacts of {owner}",
+    )

@@ -1,6 +1,7 @@
 """Dialect-aware SQL building blocks shared by the services: upserts and the comparisons of
 the search grammar, with the same case rules on SQLite, PostgreSQL and MySQL/MariaDB:
 ``=``, ``!=``, ``IN`` and ``LIKE`` are case-sensitive, ``ILIKE`` is not."""
+
 from __future__ import annotations
 
 import functools
@@ -27,8 +28,9 @@ def _quoted(db, name: str) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _statement(model, names: tuple, kind: str, conflict: tuple, update: tuple, newer_by: tuple,
-               dialect_name: str) -> tuple[str, str, str]:
+def _statement(
+    model, names: tuple, kind: str, conflict: tuple, update: tuple, newer_by: tuple, dialect_name: str
+) -> tuple[str, str, str]:
     """(head, one row's placeholders, tail) of a multi-row INSERT (``kind``: "ignore" or
     "upsert"), worked out once per shape: peewee's query builder costs about 90 ms for a
     1,000-row insert and 0.1 ms for a one-row one, the joined text a few microseconds."""
@@ -41,7 +43,8 @@ def _statement(model, names: tuple, kind: str, conflict: tuple, update: tuple, n
     verb, suffix = "INSERT", ""
     if kind == "ignore":
         verb, suffix = {"mysql": ("INSERT IGNORE", ""), "sqlite": ("INSERT OR IGNORE", "")}.get(
-            dialect_name, ("INSERT", " ON CONFLICT DO NOTHING"))
+            dialect_name, ("INSERT", " ON CONFLICT DO NOTHING")
+        )
     elif dialect_name == "mysql":
         suffix = " ON DUPLICATE KEY UPDATE " + _mysql_assignments(q, meta, update, newer_by)
     else:
@@ -50,8 +53,13 @@ def _statement(model, names: tuple, kind: str, conflict: tuple, update: tuple, n
         suffix = f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
         if newer_by:
             order = [q(meta[name].column_name) for name in newer_by]
-            suffix += (" WHERE (" + ", ".join(f"excluded.{c}" for c in order) + ") > ("
-                       + ", ".join(f"{table}.{c}" for c in order) + ")")
+            suffix += (
+                " WHERE ("
+                + ", ".join(f"excluded.{c}" for c in order)
+                + ") > ("
+                + ", ".join(f"{table}.{c}" for c in order)
+                + ")"
+            )
     return f"{verb} INTO {table} ({columns}) VALUES ", row, suffix
 
 
@@ -77,11 +85,10 @@ def _write(model, rows: list[dict], kind: str, conflict=(), update=(), newer_by=
     fields = [model._meta.fields[name] for name in names]
     per_statement = max(1, _MAX_PARAMS // len(names))
     db = model._meta.database
-    shape = (tuple(f.name for f in conflict), tuple(f.name for f in update), tuple(f.name for f in newer_by),
-             dialect())
+    shape = (tuple(f.name for f in conflict), tuple(f.name for f in update), tuple(f.name for f in newer_by), dialect())
     head, row_marks, tail = _statement(model, names, kind, *shape)
     for start in range(0, len(rows), per_statement):
-        chunk = rows[start:start + per_statement]
+        chunk = rows[start : start + per_statement]
         params = [f.db_value(row[name]) for row in chunk for name, f in zip(names, fields)]
         db.execute_sql(head + ", ".join([row_marks] * len(chunk)) + tail, params)
 
@@ -141,7 +148,7 @@ def select_in(columns: str, source: str, key: str, ids, order: str) -> list[tupl
     ids = list(ids)
     rows: list[tuple] = []
     for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start:start + _IN_CHUNK]
+        chunk = ids[start : start + _IN_CHUNK]
         marks = ", ".join([db.param] * len(chunk))
         sql = f"SELECT {columns} FROM {source} WHERE {key} IN ({marks}) ORDER BY {order}"
         rows.extend(db.execute_sql(sql, chunk).fetchall())
@@ -158,9 +165,7 @@ def quoted(*names: str) -> str:
 def _quoted_list(quote: str, names: tuple[str, ...]) -> str:
     """``quoted``'s text per quoting style (a hot read builds the same few lists on every call)."""
     open_quote, close_quote = quote
-    return ", ".join(
-        ".".join(f"{open_quote}{part}{close_quote}" for part in name.split(".")) for name in names
-    )
+    return ", ".join(".".join(f"{open_quote}{part}{close_quote}" for part in name.split(".")) for name in names)
 
 
 def has_row(child, owner_key, owner_column, condition=None, negate: bool = False):
@@ -191,7 +196,7 @@ def compare(column, op: str, value):
         if dialect() == "mysql":  # binary collation: fold both sides
             return pw.fn.LOWER(column) ** pw.fn.LOWER(value)
         # ILIKE natively on PostgreSQL, LIKE (case-insensitive) on SQLite.
-        return column ** value
+        return column**value
     if isinstance(column, pw.IntegerField) and _number(value) and not INT64_MIN <= value <= INT64_MAX:
         return _beyond_int64(column, op, value)
     ops = {
@@ -262,4 +267,3 @@ def like_to_glob(pattern: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
-

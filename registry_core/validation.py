@@ -1,4 +1,5 @@
 """The rules every write obeys: key names, value limits, batch sizes (MLflow's own limits)."""
+
 from __future__ import annotations
 
 import math
@@ -59,12 +60,12 @@ _BAD_CHARS = (
     "Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), "
     "spaces ( ), colon(:) and slashes (/)."
 )
-_BAD_PATH = "Names may be treated as files in certain cases, and must not resolve to other names when treated as such. This name would resolve to '{}'"  # noqa: E501
+_BAD_PATH = "Names may be treated as files in certain cases, and must not resolve to other names when treated as such. This name would resolve to '{}'"
 
 
 def _path_not_unique(name: str) -> bool:
     norm = posixpath.normpath(name)
-    return norm != name or norm == "." or norm.startswith("..") or norm.startswith("/")
+    return norm != name or norm == "." or norm.startswith(("..", "/"))
 
 
 def validate_key(kind: str, key) -> str:
@@ -91,9 +92,7 @@ def _check_key(kind: str, key) -> None:
     if _path_not_unique(key):
         raise InvalidInput(f"Invalid {kind} name: '{key}'. " + _BAD_PATH.format(posixpath.normpath(key)))
     if len(key) > MAX_ENTITY_KEY_LENGTH:
-        raise InvalidInput(
-            f"'key' exceeds the maximum length of {MAX_ENTITY_KEY_LENGTH} characters"
-        )
+        raise InvalidInput(f"'key' exceeds the maximum length of {MAX_ENTITY_KEY_LENGTH} characters")
 
 
 def truncate(value: str | None, limit: int) -> str | None:
@@ -193,9 +192,7 @@ def experiment_id(value) -> int:
     try:
         return int(text)
     except ValueError:
-        raise InvalidInput(
-            f"Invalid experiment ID '{value}'. Experiment ID must be a valid integer."
-        ) from None
+        raise InvalidInput(f"Invalid experiment ID '{value}'. Experiment ID must be a valid integer.") from None
 
 
 def experiment_name(name) -> str:
@@ -217,9 +214,7 @@ def experiment_tag(key, value) -> tuple[str, str]:
         raise InvalidInput(f"'key' exceeds the maximum length of {MAX_EXPERIMENT_TAG_KEY_LENGTH} characters")
     value = "" if value is None else str(value)
     if len(value) > MAX_EXPERIMENT_TAG_VAL_LENGTH:
-        raise InvalidInput(
-            f"'value' exceeds the maximum length of {MAX_EXPERIMENT_TAG_VAL_LENGTH} characters"
-        )
+        raise InvalidInput(f"'value' exceeds the maximum length of {MAX_EXPERIMENT_TAG_VAL_LENGTH} characters")
     return key, value
 
 

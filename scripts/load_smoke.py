@@ -1,4 +1,5 @@
 """Quick ingest check against a running server: python scripts/load_smoke.py http://127.0.0.1:5000"""
+
 import sys
 import time
 

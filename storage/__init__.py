@@ -3,6 +3,7 @@
 This package depends on nothing else in the project (nor on flask or peewee); the registry
 core and the wire layer depend on it.
 """
+
 from __future__ import annotations
 
 import os
@@ -10,19 +11,43 @@ import urllib.parse
 import urllib.request
 
 from storage.base import (
-    CHUNK_SIZE, MULTIPART_DOWNLOAD_UNSUPPORTED, MULTIPART_UPLOAD_UNSUPPORTED, ArtifactNotFound,
-    ArtifactStore, ByteChunks, FileInfo, InvalidRange, InvalidRequest, MultipartPart,
-    NotSupported, StorageError, UnsafePath,
+    CHUNK_SIZE,
+    MULTIPART_DOWNLOAD_UNSUPPORTED,
+    MULTIPART_UPLOAD_UNSUPPORTED,
+    ArtifactNotFound,
+    ArtifactStore,
+    ByteChunks,
+    FileInfo,
+    InvalidRange,
+    InvalidRequest,
+    MultipartPart,
+    NotSupported,
+    StorageError,
+    UnsafePath,
 )
 from storage.local import LocalArtifactStore
 from storage.pagecache import KEEP_RECENT
 from storage.paths import join_relpath, safe_relpath, split_relpath
 
 __all__ = [
-    "open_store", "ArtifactStore", "LocalArtifactStore", "S3ArtifactStore", "FileInfo",
-    "MultipartPart", "ByteChunks", "StorageError", "ArtifactNotFound", "UnsafePath",
-    "NotSupported", "InvalidRequest", "InvalidRange", "MULTIPART_UPLOAD_UNSUPPORTED",
-    "MULTIPART_DOWNLOAD_UNSUPPORTED", "CHUNK_SIZE", "safe_relpath", "join_relpath",
+    "CHUNK_SIZE",
+    "MULTIPART_DOWNLOAD_UNSUPPORTED",
+    "MULTIPART_UPLOAD_UNSUPPORTED",
+    "ArtifactNotFound",
+    "ArtifactStore",
+    "ByteChunks",
+    "FileInfo",
+    "InvalidRange",
+    "InvalidRequest",
+    "LocalArtifactStore",
+    "MultipartPart",
+    "NotSupported",
+    "S3ArtifactStore",
+    "StorageError",
+    "UnsafePath",
+    "join_relpath",
+    "open_store",
+    "safe_relpath",
     "split_relpath",
 ]
 
@@ -31,12 +56,14 @@ def __getattr__(name: str):
     # S3ArtifactStore is imported lazily so that local-only use does not load minio/urllib3.
     if name == "S3ArtifactStore":
         from storage.s3 import S3ArtifactStore
+
         return S3ArtifactStore
     raise AttributeError(f"module 'storage' has no attribute {name!r}")
 
 
-def open_store(uri_or_path: str | os.PathLike, page_cache: str = "bounded",
-               keep_recent: int = KEEP_RECENT) -> ArtifactStore:
+def open_store(
+    uri_or_path: str | os.PathLike, page_cache: str = "bounded", keep_recent: int = KEEP_RECENT
+) -> ArtifactStore:
     """The artifact store for a destination URI:
 
     * ``s3://bucket/prefix`` -> :class:`S3ArtifactStore` (endpoint and credentials from the
@@ -56,6 +83,7 @@ def open_store(uri_or_path: str | os.PathLike, page_cache: str = "bounded",
     scheme = parsed.scheme.lower()
     if scheme == "s3":
         from storage.s3 import S3ArtifactStore
+
         return S3ArtifactStore.from_uri(target)
     if scheme == "file":
         if parsed.netloc not in ("", "localhost"):

@@ -16,31 +16,43 @@ exception                   HTTP    MLflow error_code
 other ``StorageError``      500     INTERNAL_ERROR
 ==========================  ======  =============================================
 """
+
 from __future__ import annotations
 
 import abc
 import posixpath
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 __all__ = [
-    "ArtifactStore", "FileInfo", "MultipartPart", "ByteChunks", "WriteSource",
-    "StorageError", "ArtifactNotFound", "UnsafePath", "NotSupported", "InvalidRequest",
-    "InvalidRange", "MULTIPART_UPLOAD_UNSUPPORTED", "MULTIPART_DOWNLOAD_UNSUPPORTED",
-    "CHUNK_SIZE", "iter_source", "resolve_range", "stream_tree",
+    "CHUNK_SIZE",
+    "MULTIPART_DOWNLOAD_UNSUPPORTED",
+    "MULTIPART_UPLOAD_UNSUPPORTED",
+    "ArtifactNotFound",
+    "ArtifactStore",
+    "ByteChunks",
+    "FileInfo",
+    "InvalidRange",
+    "InvalidRequest",
+    "MultipartPart",
+    "NotSupported",
+    "StorageError",
+    "UnsafePath",
+    "WriteSource",
+    "iter_source",
+    "resolve_range",
+    "stream_tree",
 ]
 
 # The exact messages MLflow answers with (mlflow/exceptions.py); the 3.x client falls back to a
 # single PUT when mpu/create answers 501 with a message starting with the first one.
 MULTIPART_UPLOAD_UNSUPPORTED = "Multipart upload is not supported for the current artifact repository"
-MULTIPART_DOWNLOAD_UNSUPPORTED = (
-    "Multipart download is not supported for the current artifact repository"
-)
+MULTIPART_DOWNLOAD_UNSUPPORTED = "Multipart download is not supported for the current artifact repository"
 
 CHUNK_SIZE = 1024 * 1024  # streaming granularity for reads and writes (MLflow uses 1 MiB too)
 
-WriteSource = Union[BinaryIO, Iterable[bytes], bytes, bytearray, memoryview]
+WriteSource = BinaryIO | Iterable[bytes] | bytes | bytearray | memoryview
 
 
 class StorageError(Exception):
@@ -110,7 +122,7 @@ class ByteChunks(Iterator[bytes]):
         self._chunks = chunks
         self._close: Callable[[], None] | None = close
 
-    def __iter__(self) -> "ByteChunks":
+    def __iter__(self) -> ByteChunks:
         return self
 
     def __next__(self) -> bytes:
@@ -127,7 +139,7 @@ class ByteChunks(Iterator[bytes]):
         if close is not None:
             close()
 
-    def __enter__(self) -> "ByteChunks":
+    def __enter__(self) -> ByteChunks:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -140,8 +152,9 @@ class ByteChunks(Iterator[bytes]):
             pass
 
 
-def iter_source(source: WriteSource, length: int | None = None,
-                chunk_size: int = CHUNK_SIZE, buffer: bytearray | None = None) -> Iterator[bytes]:
+def iter_source(
+    source: WriteSource, length: int | None = None, chunk_size: int = CHUNK_SIZE, buffer: bytearray | None = None
+) -> Iterator[bytes]:
     """Yield the bytes of a write source in chunks without ever holding all of it.
 
     A file-like object is read ``chunk_size`` bytes at a time (and never past ``length`` when
@@ -243,8 +256,9 @@ class ArtifactStore(abc.ABC):
         and nothing is stored)."""
 
     @abc.abstractmethod
-    def open_read(self, path: str, start: int | None = None, end: int | None = None,
-                  views: bool = False) -> tuple[ByteChunks, int]:
+    def open_read(
+        self, path: str, start: int | None = None, end: int | None = None, views: bool = False
+    ) -> tuple[ByteChunks, int]:
         """Open the file at ``path`` for streaming. Returns ``(chunks, total_size)`` where
         ``chunks`` yields bytes ``start..end`` (inclusive, like HTTP Range; defaults to the
         whole file) and ``total_size`` is the size of the whole file. Raises
@@ -295,13 +309,11 @@ class ArtifactStore(abc.ABC):
         """Start a multipart upload of the file ``path``; returns the upload id."""
         _unsupported(path, MULTIPART_UPLOAD_UNSUPPORTED)
 
-    def multipart_part_urls(self, path: str, upload_id: str,
-                            num_parts: int) -> list[MultipartPart]:
+    def multipart_part_urls(self, path: str, upload_id: str, num_parts: int) -> list[MultipartPart]:
         """Presigned PUT URLs (and headers) for parts ``1..num_parts`` of an upload."""
         _unsupported(path, MULTIPART_UPLOAD_UNSUPPORTED)
 
-    def complete_multipart(self, path: str, upload_id: str,
-                           parts: Iterable[tuple[int, str]]) -> None:
+    def complete_multipart(self, path: str, upload_id: str, parts: Iterable[tuple[int, str]]) -> None:
         """Assemble the uploaded parts, given as ``(part_number, etag)`` pairs (dicts or objects
         with ``part_number`` and ``etag`` are accepted too); ETag quotes are optional."""
         _unsupported(path, MULTIPART_UPLOAD_UNSUPPORTED)
@@ -315,7 +327,7 @@ class ArtifactStore(abc.ABC):
         Raises :class:`ArtifactNotFound` if there is no file at ``path``."""
         _unsupported(path, MULTIPART_DOWNLOAD_UNSUPPORTED)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a hook: stores without pools keep it)
         """Release pooled resources (connections); the default does nothing."""
 
 

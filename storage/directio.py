@@ -29,6 +29,7 @@ the next transfer, the very cost this avoids.
 The kernel keeps direct and cached access to one file coherent (a direct read first writes back
 any dirty cached page of its range, a direct write drops the cached pages it overwrites).
 """
+
 from __future__ import annotations
 
 import mmap
@@ -41,8 +42,20 @@ try:
 except ImportError:  # Windows: no O_DIRECT either
     fcntl = None
 
-__all__ = ["ALIGN", "BLOCK", "DEPTH", "MIN_SIZE", "POOL_BUFFERS", "DiskError", "Ring", "ShortBody",
-           "direct_read", "direct_write", "ring", "set_direct"]
+__all__ = [
+    "ALIGN",
+    "BLOCK",
+    "DEPTH",
+    "MIN_SIZE",
+    "POOL_BUFFERS",
+    "DiskError",
+    "Ring",
+    "ShortBody",
+    "direct_read",
+    "direct_write",
+    "ring",
+    "set_direct",
+]
 
 O_DIRECT = getattr(os, "O_DIRECT", 0) if fcntl is not None else 0
 BLOCK = 8 * 1024 * 1024
@@ -215,7 +228,7 @@ def _write(fd: int, stream, length: int, ring: Ring) -> int:
     # on any error the caller's Ring.close waits for the writes still in flight
     while offset < length:
         ring.wait(slot)
-        view = ring.views[slot][:min(BLOCK, length - offset)]
+        view = ring.views[slot][: min(BLOCK, length - offset)]
         try:
             got = _fill(stream, view)
         except OSError as exc:  # the client's connection, not the disk

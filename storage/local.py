@@ -1,4 +1,5 @@
 """Artifacts in a directory on local disk."""
+
 from __future__ import annotations
 
 import errno
@@ -8,12 +9,21 @@ import shutil
 import stat
 
 from storage.base import (
-    CHUNK_SIZE, ArtifactNotFound, ArtifactStore, ByteChunks, FileInfo, InvalidRequest,
-    StorageError, UnsafePath, WriteSource, iter_source, resolve_range,
+    CHUNK_SIZE,
+    ArtifactNotFound,
+    ArtifactStore,
+    ByteChunks,
+    FileInfo,
+    InvalidRequest,
+    StorageError,
+    UnsafePath,
+    WriteSource,
+    iter_source,
+    resolve_range,
 )
-from storage.paths import is_reachable_name, safe_relpath
 from storage.directio import MIN_SIZE, DiskError, ShortBody, direct_read, direct_write, ring, set_direct
 from storage.pagecache import KEEP_RECENT, MODES, RecentWrites, read_behind, resident_fraction, write_behind
+from storage.paths import is_reachable_name, safe_relpath
 
 __all__ = ["LocalArtifactStore"]
 
@@ -49,8 +59,14 @@ class LocalArtifactStore(ArtifactStore):
       what it likes.
     """
 
-    def __init__(self, root: str | os.PathLike, fsync: bool = False, create: bool = True,
-                 page_cache: str = "bounded", keep_recent: int = KEEP_RECENT):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        fsync: bool = False,
+        create: bool = True,
+        page_cache: str = "bounded",
+        keep_recent: int = KEEP_RECENT,
+    ):
         if page_cache not in MODES:
             raise ValueError(f"page_cache must be one of {', '.join(MODES)}, got {page_cache!r}")
         root = os.fspath(root)
@@ -187,8 +203,9 @@ class LocalArtifactStore(ArtifactStore):
         return written
 
     # -- reading ------------------------------------------------------------------------------
-    def open_read(self, path: str, start: int | None = None, end: int | None = None,
-                  views: bool = False) -> tuple[ByteChunks, int]:
+    def open_read(
+        self, path: str, start: int | None = None, end: int | None = None, views: bool = False
+    ) -> tuple[ByteChunks, int]:
         rel, _, real = self._resolve(path, allow_root=False)
         try:
             fh = open(real, "rb")
@@ -212,6 +229,7 @@ class LocalArtifactStore(ArtifactStore):
                 chunks.close()
                 direct.close()
                 fh.close()
+
             return ByteChunks(chunks if views else map(bytes, chunks), close), size
         behind = read_behind(fh.fileno(), offset, count) if self.bounded and not cached else None
         return ByteChunks(_file_chunks(fh, offset, count, behind), fh.close), size

@@ -41,6 +41,7 @@ changes when data reaches the disk, never what a file holds), except ``EIO`` fro
 writeback, which means the data did not reach the disk. Where ``sync_file_range`` does not exist
 (not Linux), writes are plain page-cache writes. Measurements: docs/performance.md.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -50,8 +51,17 @@ import os
 import threading
 from collections import OrderedDict
 
-__all__ = ["KEEP_RECENT", "MODES", "WINDOW", "ReadBehind", "RecentWrites", "WriteBehind", "read_behind",
-           "resident_fraction", "write_behind"]
+__all__ = [
+    "KEEP_RECENT",
+    "MODES",
+    "WINDOW",
+    "ReadBehind",
+    "RecentWrites",
+    "WriteBehind",
+    "read_behind",
+    "resident_fraction",
+    "write_behind",
+]
 
 # How a local store uses the page cache: "bounded" (write-behind and read drop-behind, below) or
 # "kernel" (plain reads and writes; the kernel keeps what it likes).
@@ -82,17 +92,22 @@ def _function(libc, name: str, argtypes, restype):
 
 
 _libc = _load_libc()
-_sync_file_range = _function(_libc, "sync_file_range", [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint],
-                             ctypes.c_int)
-_mmap = _function(_libc, "mmap", [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                                  ctypes.c_int64], ctypes.c_void_p)
+_sync_file_range = _function(
+    _libc, "sync_file_range", [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint], ctypes.c_int
+)
+_mmap = _function(
+    _libc,
+    "mmap",
+    [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int64],
+    ctypes.c_void_p,
+)
 _munmap = _function(_libc, "munmap", [ctypes.c_void_p, ctypes.c_size_t], ctypes.c_int)
 _mincore = _function(_libc, "mincore", [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p], ctypes.c_int)
 _PROT_READ, _MAP_SHARED, _MAP_FAILED = 1, 1, ctypes.c_void_p(-1).value
 _LOW_BIT = bytes(value & 1 for value in range(256))  # mincore's other bits are reserved
 
 
-def write_behind(fd: int, keep: bool = False) -> "WriteBehind | None":
+def write_behind(fd: int, keep: bool = False) -> WriteBehind | None:
     """A :class:`WriteBehind` for ``fd``, or None where the platform has no ``sync_file_range``.
     ``keep``: written back, but not dropped (a file :class:`RecentWrites` keeps)."""
     return WriteBehind(fd, keep=keep) if _sync_file_range is not None else None
@@ -127,7 +142,7 @@ def resident_fraction(fd: int, offset: int, count: int) -> float:
     return pages.count(1) / len(pages) if pages else 0.0
 
 
-def read_behind(fd: int, start: int, count: int) -> "ReadBehind | None":
+def read_behind(fd: int, start: int, count: int) -> ReadBehind | None:
     """A :class:`ReadBehind` for a read of ``count`` bytes from ``start``, or None for a read of
     at most one window or where the platform has no ``posix_fadvise``."""
     if count <= WINDOW or not hasattr(os, "posix_fadvise"):
@@ -144,7 +159,7 @@ class WriteBehind:
     not reach the disk.
     """
 
-    __slots__ = ("fd", "window", "started", "keep")
+    __slots__ = ("fd", "keep", "started", "window")
 
     def __init__(self, fd: int, window: int = WINDOW, keep: bool = False):
         self.fd = fd
@@ -189,7 +204,7 @@ class ReadBehind:
     this is advice.
     """
 
-    __slots__ = ("fd", "window", "done")
+    __slots__ = ("done", "fd", "window")
 
     def __init__(self, fd: int, start: int, window: int = WINDOW):
         self.fd = fd

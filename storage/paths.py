@@ -7,6 +7,7 @@ CVE-2024-1560: the same class of bypass through a different handler, fixed by de
 stable before checking), so the check runs on the input *and on every URL-decoded form of it* and
 rejects rather than repairs anything that looks hostile.
 """
+
 from __future__ import annotations
 
 import functools
@@ -16,7 +17,7 @@ import urllib.parse
 
 from storage.base import UnsafePath
 
-__all__ = ["safe_relpath", "join_relpath", "split_relpath", "is_reachable_name"]
+__all__ = ["is_reachable_name", "join_relpath", "safe_relpath", "split_relpath"]
 
 # Decoding more than this many times without reaching a fixed point is itself hostile.
 _MAX_DECODE_ROUNDS = 10

@@ -1,4 +1,5 @@
 """Artifacts in an S3 bucket (AWS S3, MinIO, or anything speaking the S3 API), via ``minio``."""
+
 from __future__ import annotations
 
 import contextlib
@@ -18,8 +19,18 @@ from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.helpers import check_bucket_name
 
 from storage.base import (
-    CHUNK_SIZE, ArtifactNotFound, ArtifactStore, ByteChunks, FileInfo, InvalidRequest,
-    MultipartPart, StorageError, UnsafePath, WriteSource, iter_source, resolve_range,
+    CHUNK_SIZE,
+    ArtifactNotFound,
+    ArtifactStore,
+    ByteChunks,
+    FileInfo,
+    InvalidRequest,
+    MultipartPart,
+    StorageError,
+    UnsafePath,
+    WriteSource,
+    iter_source,
+    resolve_range,
 )
 from storage.paths import is_reachable_name, safe_relpath
 
@@ -29,10 +40,17 @@ PART_SIZE = 10 * 1024 * 1024  # same part size as MLflow's multipart upload
 MAX_PARTS = 10_000
 PRESIGN_EXPIRY = timedelta(hours=1)
 _MAX_KEY_BYTES = 1024
-_NOT_FOUND = {"NoSuchKey", "NoSuchObject", "NoSuchUpload", "NoSuchBucket", "NotFound",
-              "ResourceNotFound"}
-_BAD_REQUEST = {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "EntityTooLarge",
-                "MalformedXML", "InvalidArgument", "InvalidRequest", "KeyTooLongError"}
+_NOT_FOUND = {"NoSuchKey", "NoSuchObject", "NoSuchUpload", "NoSuchBucket", "NotFound", "ResourceNotFound"}
+_BAD_REQUEST = {
+    "InvalidPart",
+    "InvalidPartOrder",
+    "EntityTooSmall",
+    "EntityTooLarge",
+    "MalformedXML",
+    "InvalidArgument",
+    "InvalidRequest",
+    "KeyTooLongError",
+}
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -43,8 +61,15 @@ class S3ArtifactStore(ArtifactStore):
     most one part in memory); an object becomes visible only when its upload completes.
     """
 
-    def __init__(self, bucket: str, prefix: str, client: Minio, *, part_size: int = PART_SIZE,
-                 presign_expiry: timedelta = PRESIGN_EXPIRY):
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str,
+        client: Minio,
+        *,
+        part_size: int = PART_SIZE,
+        presign_expiry: timedelta = PRESIGN_EXPIRY,
+    ):
         try:
             check_bucket_name(bucket)
         except ValueError as exc:
@@ -58,8 +83,7 @@ class S3ArtifactStore(ArtifactStore):
         self._client = client
 
     @classmethod
-    def from_uri(cls, uri: str, env: Mapping[str, str] | None = None,
-                 **kwargs) -> "S3ArtifactStore":
+    def from_uri(cls, uri: str, env: Mapping[str, str] | None = None, **kwargs) -> S3ArtifactStore:
         """Build a store for ``s3://bucket/prefix`` configured like MLflow's S3 repository:
         ``MLFLOW_S3_ENDPOINT_URL`` (default ``https://s3.amazonaws.com``), ``AWS_ACCESS_KEY_ID``
         / ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN`` (else the shared credentials file or
@@ -83,8 +107,7 @@ class S3ArtifactStore(ArtifactStore):
         secret_key = env.get("AWS_SECRET_ACCESS_KEY") or None
         credentials = None
         if not access_key:
-            credentials = ChainedProvider([AWSConfigProvider(profile=env.get("AWS_PROFILE")),
-                                           IamAwsProvider()])
+            credentials = ChainedProvider([AWSConfigProvider(profile=env.get("AWS_PROFILE")), IamAwsProvider()])
         client = Minio(
             endpoint.netloc,
             access_key=access_key,
@@ -140,17 +163,14 @@ class S3ArtifactStore(ArtifactStore):
         try:
             with _s3_errors(rel, writing=True):
                 chunks = iter_source(stream, length)
-                for number, (data, last) in enumerate(
-                        _iter_parts(chunks, self.part_size, length), start=1):
+                for number, (data, last) in enumerate(_iter_parts(chunks, self.part_size, length), start=1):
                     total += len(data)
                     if number == 1 and last:
                         self._client._put_object(self.bucket, key, data, dict(headers))
                         return total
                     if upload_id is None:
-                        upload_id = self._client._create_multipart_upload(
-                            self.bucket, key, dict(headers))
-                    etag = self._client._upload_part(
-                        self.bucket, key, data, None, upload_id, number)
+                        upload_id = self._client._create_multipart_upload(self.bucket, key, dict(headers))
+                    etag = self._client._upload_part(self.bucket, key, data, None, upload_id, number)
                     parts.append(Part(number, etag))
                 self._client._complete_multipart_upload(self.bucket, key, upload_id, parts)
                 return total
@@ -161,8 +181,9 @@ class S3ArtifactStore(ArtifactStore):
             raise
 
     # -- reading ------------------------------------------------------------------------------
-    def open_read(self, path: str, start: int | None = None, end: int | None = None,
-                  views: bool = False) -> tuple[ByteChunks, int]:
+    def open_read(
+        self, path: str, start: int | None = None, end: int | None = None, views: bool = False
+    ) -> tuple[ByteChunks, int]:
         rel, key = self._file(path)
         with _s3_errors(rel):
             size = self._client.stat_object(self.bucket, key).size
@@ -171,7 +192,8 @@ class S3ArtifactStore(ArtifactStore):
                 return ByteChunks(iter(()), lambda: None), size
             whole = offset == 0 and count == size
             response = self._client.get_object(
-                self.bucket, key, offset=0 if whole else offset, length=0 if whole else count)
+                self.bucket, key, offset=0 if whole else offset, length=0 if whole else count
+            )
 
         def release() -> None:
             response.close()
@@ -186,13 +208,12 @@ class S3ArtifactStore(ArtifactStore):
             prefix = self._dir_prefix(rel)
             with _s3_errors(rel):
                 for obj in self._client.list_objects(self.bucket, prefix=prefix):
-                    name = obj.object_name[len(prefix):]
+                    name = obj.object_name[len(prefix) :]
                     if obj.is_dir:
                         name = name[:-1] if name.endswith("/") else name
                     if not is_reachable_name(name):
                         continue  # dir marker, "a//b" key, or a name no client can address
-                    infos.append(FileInfo(name, True, None) if obj.is_dir
-                                 else FileInfo(name, False, obj.size))
+                    infos.append(FileInfo(name, True, None) if obj.is_dir else FileInfo(name, False, obj.size))
         except ArtifactNotFound:
             return []
         infos.sort(key=lambda info: info.path)
@@ -244,7 +265,7 @@ class S3ArtifactStore(ArtifactStore):
         with _s3_errors(src_rel):
             objects = list(self._client.list_objects(self.bucket, prefix=prefix, recursive=True))
         for obj in objects:
-            name = obj.object_name[len(prefix):]
+            name = obj.object_name[len(prefix) :]
             if obj.is_dir or not all(is_reachable_name(part) for part in name.split("/")):
                 continue  # a folder marker, "a//b", or a name no client could address
             self._copy(obj.object_name, f"{dst_rel}/{name}", src_rel)
@@ -275,8 +296,9 @@ class S3ArtifactStore(ArtifactStore):
             errors = list(self._client.remove_objects(self.bucket, tree()))
         if errors:
             first = errors[0]
-            raise StorageError(f"Could not delete {len(errors)} object(s) under {rel!r}: "
-                               f"{first.name}: {first.code} {first.message}")
+            raise StorageError(
+                f"Could not delete {len(errors)} object(s) under {rel!r}: {first.name}: {first.code} {first.message}"
+            )
         if not found and not count:
             raise ArtifactNotFound(f"No artifact at {rel!r}")
 
@@ -289,26 +311,30 @@ class S3ArtifactStore(ArtifactStore):
         rel, key = self._file(path, writing=True)
         content_type = mimetypes.guess_type(rel)[0] or "application/octet-stream"
         with _s3_errors(rel, writing=True):
-            return self._client._create_multipart_upload(
-                self.bucket, key, {"Content-Type": content_type})
+            return self._client._create_multipart_upload(self.bucket, key, {"Content-Type": content_type})
 
-    def multipart_part_urls(self, path: str, upload_id: str,
-                            num_parts: int) -> list[MultipartPart]:
+    def multipart_part_urls(self, path: str, upload_id: str, num_parts: int) -> list[MultipartPart]:
         rel, key = self._file(path)
         _check_upload_id(upload_id)
-        if isinstance(num_parts, bool) or not isinstance(num_parts, int) \
-                or not 1 <= num_parts <= MAX_PARTS:
+        if isinstance(num_parts, bool) or not isinstance(num_parts, int) or not 1 <= num_parts <= MAX_PARTS:
             raise InvalidRequest(f"num_parts must be an integer from 1 to {MAX_PARTS}")
         with _s3_errors(rel):
             return [
-                MultipartPart(number, self._client.get_presigned_url(
-                    "PUT", self.bucket, key, expires=self.presign_expiry,
-                    extra_query_params={"partNumber": str(number), "uploadId": upload_id}), {})
+                MultipartPart(
+                    number,
+                    self._client.get_presigned_url(
+                        "PUT",
+                        self.bucket,
+                        key,
+                        expires=self.presign_expiry,
+                        extra_query_params={"partNumber": str(number), "uploadId": upload_id},
+                    ),
+                    {},
+                )
                 for number in range(1, num_parts + 1)
             ]
 
-    def complete_multipart(self, path: str, upload_id: str,
-                           parts: Iterable[tuple[int, str]]) -> None:
+    def complete_multipart(self, path: str, upload_id: str, parts: Iterable[tuple[int, str]]) -> None:
         rel, key = self._file(path)
         _check_upload_id(upload_id)
         normalised = _normalise_parts(parts)
@@ -329,8 +355,9 @@ class S3ArtifactStore(ArtifactStore):
         return url, {}
 
 
-def _iter_parts(chunks: Iterator[bytes], part_size: int,
-                length: int | None) -> Iterator[tuple[bytes | memoryview, bool]]:
+def _iter_parts(
+    chunks: Iterator[bytes], part_size: int, length: int | None
+) -> Iterator[tuple[bytes | memoryview, bool]]:
     """Regroup chunks into upload parts of exactly ``part_size`` bytes (the last may be shorter),
     yielding ``(data, is_last)``. Up to one chunk is gathered in a small list (small files never
     allocate a part buffer); beyond that, one ``bytearray`` is allocated and reused for every
@@ -354,7 +381,7 @@ def _iter_parts(chunks: Iterator[bytes], part_size: int,
     pos = 0
     while small:
         piece = small.pop(0)
-        view[pos:pos + len(piece)] = piece
+        view[pos : pos + len(piece)] = piece
         pos += len(piece)
         del piece
     while True:
@@ -365,7 +392,7 @@ def _iter_parts(chunks: Iterator[bytes], part_size: int,
                     break
                 carry, nxt = memoryview(nxt), None
             take = min(len(buf) - pos, len(carry))
-            view[pos:pos + take] = carry[:take]
+            view[pos : pos + take] = carry[:take]
             pos += take
             carry = carry[take:] if take < len(carry) else None
         if carry is None and pos == len(buf):
@@ -425,8 +452,7 @@ def _s3_errors(rel: str, writing: bool = False):
             what = "upload" if code == "NoSuchUpload" else "artifact"
             raise ArtifactNotFound(f"No {what} at {rel!r} ({code})") from None
         if code in _BAD_REQUEST:
-            raise InvalidRequest(f"S3 rejected the request for {rel!r}: {code}: {exc.message}") \
-                from None
+            raise InvalidRequest(f"S3 rejected the request for {rel!r}: {code}: {exc.message}") from None
         raise StorageError(f"S3 error for {rel!r}: {code}: {exc.message}") from exc
     except InvalidResponseError as exc:
         if getattr(exc, "_code", None) == 404:

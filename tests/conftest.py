@@ -1,5 +1,6 @@
 """Fixtures shared by the unit and API tests: a fresh registry database per test on every
 reachable backend, and a Flask test client over it."""
+
 from __future__ import annotations
 
 import pytest

@@ -8,6 +8,7 @@ moto runs in a child process rather than in a thread of the test process: tests 
 count moto holding the uploaded objects and request bodies. The child serves until the parent
 closes its stdin, so it also goes away when the parent dies.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -50,8 +51,7 @@ def _read_port(proc: subprocess.Popen, log, deadline: float) -> int:
         byte = proc.stdout.read(1)
         if not byte:
             log.seek(0)
-            raise RuntimeError(f"moto server exited early ({proc.wait()}): "
-                               f"{log.read().decode(errors='replace')}")
+            raise RuntimeError(f"moto server exited early ({proc.wait()}): {log.read().decode(errors='replace')}")
         line += byte
     return int(line)
 
@@ -63,9 +63,14 @@ def running_moto(timeout: float = STARTUP_TIMEOUT):
     # moto logs every request on stderr: a file, not a pipe nobody drains (it would fill up and
     # block the server mid-test).
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, "-c", _MOTO_CHILD], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=log, env=env,
-                            bufsize=0)  # unbuffered: select() must see what read() hasn't
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _MOTO_CHILD],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        env=env,
+        bufsize=0,
+    )  # unbuffered: select() must see what read() hasn't
     try:
         deadline = time.monotonic() + timeout
         port = _read_port(proc, log, deadline)
@@ -76,8 +81,7 @@ def running_moto(timeout: float = STARTUP_TIMEOUT):
         try:
             while True:
                 try:
-                    session.get(f"{endpoint}/moto-api/",
-                                timeout=max(0.1, deadline - time.monotonic()))
+                    session.get(f"{endpoint}/moto-api/", timeout=max(0.1, deadline - time.monotonic()))
                     break
                 except requests.ConnectionError:
                     if time.monotonic() > deadline:

@@ -1,5 +1,6 @@
 """Which pages of a file are in the page cache, for the tests of storage/pagecache.py: the
 store's own ``mincore`` reader (``resident_pages``), per page."""
+
 from __future__ import annotations
 
 import os

@@ -13,6 +13,7 @@ answers before any lookup), so the answers depend on the server's validation alo
 replays it against this server (Flask test client) and requires the same status, error code and
 message. ``python -m tests.protocol_corpus diff URL_A URL_B`` prints where two servers differ.
 """
+
 from __future__ import annotations
 
 import ast
@@ -26,38 +27,80 @@ GOLDEN = os.path.join(os.path.dirname(__file__), "api", "golden", "validation.js
 
 # Routes served here (MLflow paths under /api/2.0/mlflow), with the method.
 ROUTES = [
-    ("POST", "experiments/create"), ("GET", "experiments/get"), ("GET", "experiments/get-by-name"),
-    ("POST", "experiments/search"), ("GET", "experiments/search"), ("POST", "experiments/update"),
-    ("POST", "experiments/delete"), ("POST", "experiments/restore"),
-    ("POST", "experiments/set-experiment-tag"), ("POST", "experiments/delete-experiment-tag"),
-    ("POST", "runs/create"), ("GET", "runs/get"), ("POST", "runs/update"), ("POST", "runs/delete"),
-    ("POST", "runs/restore"), ("POST", "runs/set-tag"), ("POST", "runs/delete-tag"),
-    ("POST", "runs/log-metric"), ("POST", "runs/log-parameter"), ("POST", "runs/log-batch"),
-    ("POST", "runs/log-inputs"), ("POST", "runs/outputs"), ("POST", "runs/search"),
-    ("GET", "metrics/get-history"), ("GET", "metrics/get-history-bulk-interval"),
+    ("POST", "experiments/create"),
+    ("GET", "experiments/get"),
+    ("GET", "experiments/get-by-name"),
+    ("POST", "experiments/search"),
+    ("GET", "experiments/search"),
+    ("POST", "experiments/update"),
+    ("POST", "experiments/delete"),
+    ("POST", "experiments/restore"),
+    ("POST", "experiments/set-experiment-tag"),
+    ("POST", "experiments/delete-experiment-tag"),
+    ("POST", "runs/create"),
+    ("GET", "runs/get"),
+    ("POST", "runs/update"),
+    ("POST", "runs/delete"),
+    ("POST", "runs/restore"),
+    ("POST", "runs/set-tag"),
+    ("POST", "runs/delete-tag"),
+    ("POST", "runs/log-metric"),
+    ("POST", "runs/log-parameter"),
+    ("POST", "runs/log-batch"),
+    ("POST", "runs/log-inputs"),
+    ("POST", "runs/outputs"),
+    ("POST", "runs/search"),
+    ("GET", "metrics/get-history"),
+    ("GET", "metrics/get-history-bulk-interval"),
     ("GET", "artifacts/list"),
-    ("POST", "logged-models"), ("POST", "logged-models/search"),
-    ("POST", "registered-models/create"), ("GET", "registered-models/get"),
-    ("POST", "registered-models/rename"), ("PATCH", "registered-models/update"),
-    ("DELETE", "registered-models/delete"), ("GET", "registered-models/search"),
-    ("POST", "registered-models/get-latest-versions"), ("GET", "registered-models/get-latest-versions"),
-    ("POST", "registered-models/set-tag"), ("DELETE", "registered-models/delete-tag"),
-    ("POST", "registered-models/alias"), ("DELETE", "registered-models/alias"),
+    ("POST", "logged-models"),
+    ("POST", "logged-models/search"),
+    ("POST", "registered-models/create"),
+    ("GET", "registered-models/get"),
+    ("POST", "registered-models/rename"),
+    ("PATCH", "registered-models/update"),
+    ("DELETE", "registered-models/delete"),
+    ("GET", "registered-models/search"),
+    ("POST", "registered-models/get-latest-versions"),
+    ("GET", "registered-models/get-latest-versions"),
+    ("POST", "registered-models/set-tag"),
+    ("DELETE", "registered-models/delete-tag"),
+    ("POST", "registered-models/alias"),
+    ("DELETE", "registered-models/alias"),
     ("GET", "registered-models/alias"),
-    ("POST", "model-versions/create"), ("GET", "model-versions/get"), ("PATCH", "model-versions/update"),
-    ("POST", "model-versions/transition-stage"), ("DELETE", "model-versions/delete"),
-    ("GET", "model-versions/search"), ("POST", "model-versions/set-tag"),
+    ("POST", "model-versions/create"),
+    ("GET", "model-versions/get"),
+    ("PATCH", "model-versions/update"),
+    ("POST", "model-versions/transition-stage"),
+    ("DELETE", "model-versions/delete"),
+    ("GET", "model-versions/search"),
+    ("POST", "model-versions/set-tag"),
     ("DELETE", "model-versions/delete-tag"),
 ]
 
 # A valid value per field type (the validator list decides the type); ids name nothing.
 _VALID_BY_NAME = {
-    "run_id": "0123456789abcdef0123456789abcdef", "experiment_id": "123456", "experiment_ids": ["123456"],
-    "run_ids": ["0123456789abcdef0123456789abcdef"], "version": "1", "stage": "Staging", "value": "v",
-    "view_type": "ACTIVE_ONLY", "max_results": 10, "timestamp": 1, "step": 0, "start_time": 1, "end_time": 2,
-    "source": "runs:/0123456789abcdef0123456789abcdef/model", "status": "FINISHED",
-    "name": "corpus-name", "new_name": "corpus-new-name", "alias": "champion", "key": "k",
-    "metric_key": "m", "experiment_name": "corpus-experiment",
+    "run_id": "0123456789abcdef0123456789abcdef",
+    "experiment_id": "123456",
+    "experiment_ids": ["123456"],
+    "run_ids": ["0123456789abcdef0123456789abcdef"],
+    "version": "1",
+    "stage": "Staging",
+    "value": "v",
+    "view_type": "ACTIVE_ONLY",
+    "max_results": 10,
+    "timestamp": 1,
+    "step": 0,
+    "start_time": 1,
+    "end_time": 2,
+    "source": "runs:/0123456789abcdef0123456789abcdef/model",
+    "status": "FINISHED",
+    "name": "corpus-name",
+    "new_name": "corpus-new-name",
+    "alias": "champion",
+    "key": "k",
+    "metric_key": "m",
+    "experiment_name": "corpus-experiment",
 }
 
 
@@ -69,7 +112,7 @@ def handler_schemas() -> dict[tuple[str, str], list[tuple[str, list[str]]]]:
     for path, fn, methods in handlers.get_endpoints():
         if not path.startswith("/api/2.0/mlflow/"):
             continue
-        route = path[len("/api/2.0/mlflow/"):]
+        route = path[len("/api/2.0/mlflow/") :]
         try:
             tree = ast.parse(textwrap.dedent(inspect.getsource(inspect.unwrap(fn))))
         except (OSError, TypeError, SyntaxError):
@@ -78,8 +121,10 @@ def handler_schemas() -> dict[tuple[str, str], list[tuple[str, list[str]]]]:
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_get_request_message":
                 for kw in node.keywords:
                     if kw.arg == "schema" and isinstance(kw.value, ast.Dict):
-                        schema = [(ast.literal_eval(k), [_name(e) for e in v.elts])
-                                  for k, v in zip(kw.value.keys, kw.value.values)]
+                        schema = [
+                            (ast.literal_eval(k), [_name(e) for e in v.elts])
+                            for k, v in zip(kw.value.keys, kw.value.values)
+                        ]
                         for method in methods:
                             found[(method, route)] = schema
     return found
@@ -129,8 +174,9 @@ def cases() -> list[dict]:
         def add(label, message):
             case = {"name": f"{method} {route}: {label}", "method": method, "path": f"/api/2.0/mlflow/{route}"}
             if method == "GET":
-                case["query"] = [[k, str(x)] for k, val in message.items()
-                                 for x in (val if isinstance(val, list) else [val])]
+                case["query"] = [
+                    [k, str(x)] for k, val in message.items() for x in (val if isinstance(val, list) else [val])
+                ]
             else:
                 case["body"] = message
             out.append(case)
@@ -150,8 +196,14 @@ def cases() -> list[dict]:
             first_required = next((f for f, vs in schema if "_assert_required" in vs), None)
             if first_required:
                 body = {k: val for k, val in base.items() if k != first_required}
-                out.append({"name": f"{method} {route}: body without {first_required}", "method": method,
-                            "path": f"/api/2.0/mlflow/{route}", "body": body})
+                out.append(
+                    {
+                        "name": f"{method} {route}: body without {first_required}",
+                        "method": method,
+                        "path": f"/api/2.0/mlflow/{route}",
+                        "body": body,
+                    }
+                )
     return out
 
 

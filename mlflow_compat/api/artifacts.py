@@ -1,13 +1,14 @@
 """The proxied artifact API (``/api/2.0/mlflow-artifacts/*``) and the run / logged-model
 artifact listings and UI download routes. Bytes stream through in fixed-size chunks; an upload is
 read from gunicorn's socket in large pieces (``mlflow_compat.body``)."""
+
 from __future__ import annotations
 
 import io
 import mimetypes
 import posixpath
-import unicodedata
 import re
+import unicodedata
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, request
@@ -17,10 +18,10 @@ from werkzeug.routing import PathConverter
 
 from mlflow_compat.body import body_stream
 from mlflow_compat.errors import MlflowError, invalid
+from mlflow_compat.gunicorn_process import WRITES_VIEWS
 from mlflow_compat.schemas.base import ProtoSchema, RequestSchema
 from mlflow_compat.schemas.tracking import RunRef
 from mlflow_compat.wire import Int64, json_response, read_message, rpc
-from mlflow_compat.gunicorn_process import WRITES_VIEWS
 from registry_core import candidates, logged_models
 from registry_core.artifacts import ArtifactRepository, Location, clean_path
 
@@ -101,10 +102,36 @@ def _content_disposition(name: str) -> str:
 
 # text types as MLflow's _guess_mime_type names them (mlflow/utils/mime_type_utils.py): served as
 # exactly "text/plain", no charset
-TEXT_EXTENSIONS = frozenset((
-    "txt", "log", "err", "cfg", "conf", "cnf", "cf", "ini", "properties", "prop", "hocon", "toml", "yaml",
-    "yml", "xml", "json", "js", "py", "py3", "csv", "tsv", "md", "rst", "ipynb", "MLmodel", "mlproject",
-))
+TEXT_EXTENSIONS = frozenset(
+    (
+        "txt",
+        "log",
+        "err",
+        "cfg",
+        "conf",
+        "cnf",
+        "cf",
+        "ini",
+        "properties",
+        "prop",
+        "hocon",
+        "toml",
+        "yaml",
+        "yml",
+        "xml",
+        "json",
+        "js",
+        "py",
+        "py3",
+        "csv",
+        "tsv",
+        "md",
+        "rst",
+        "ipynb",
+        "MLmodel",
+        "mlproject",
+    )
+)
 
 
 def mime_type(name: str) -> str:
@@ -131,8 +158,10 @@ def send_artifact(where: Location | str) -> Response:
         else:
             start, end = max(0, total - int(match.group(2))), total - 1
         if start >= total or start > end:  # MLflow's error JSON, as every other refusal
-            body = MlflowError(f"The requested range {request.headers['Range']} is not satisfiable: the file "
-                               f"holds {total} bytes", "BAD_REQUEST").to_json()
+            body = MlflowError(
+                f"The requested range {request.headers['Range']} is not satisfiable: the file holds {total} bytes",
+                "BAD_REQUEST",
+            ).to_json()
             return json_response(body, 416, {"Content-Range": f"bytes */{total}"})
         status = 206
     # our gunicorn worker sends each chunk before it asks for the next; another server may not
@@ -216,9 +245,7 @@ def mpu_create(artifact_path):
     if not 1 <= m["num_parts"] <= 10000:
         raise invalid("num_parts must be between 1 and 10000")
     upload_id, parts = repository().create_multipart(artifact_path, m["path"], m["num_parts"])
-    credentials = [
-        {"part_number": p.part_number, "url": p.url, "headers": p.headers or {}} for p in parts
-    ]
+    credentials = [{"part_number": p.part_number, "url": p.url, "headers": p.headers or {}} for p in parts]
     return json_response({"upload_id": upload_id, "credentials": credentials})
 
 
@@ -242,7 +269,9 @@ def mpu_abort(artifact_path):
 @proxy.get("/presigned/<anypath:artifact_path>")
 def presigned(artifact_path):
     if not repository().supports_multipart:
-        raise MlflowError("Presigned download URLs are not supported for the current artifact repository", "NOT_IMPLEMENTED")
+        raise MlflowError(
+            "Presigned download URLs are not supported for the current artifact repository", "NOT_IMPLEMENTED"
+        )
     url, headers, size = repository().presigned_get(artifact_path)
     return json_response({"url": url, "headers": headers or {}, "file_size": size})
 

@@ -1,4 +1,5 @@
 """experiments/*: create, get, get-by-name, search, update, delete, restore, tags."""
+
 from flask import Blueprint, current_app
 
 from mlflow_compat import filters, page_tokens
@@ -44,9 +45,13 @@ def get_by_name(m):
 def search(m):
     max_results = m["max_results"]
     if max_results < 1:  # as MLflow's store words it
-        raise invalid(f"Invalid value {max_results} for parameter 'max_results' supplied. It must be a positive integer")
+        raise invalid(
+            f"Invalid value {max_results} for parameter 'max_results' supplied. It must be a positive integer"
+        )
     if max_results > MAX_RESULTS:
-        raise invalid(f"Invalid value {max_results} for parameter 'max_results' supplied. It must be at most {MAX_RESULTS}")
+        raise invalid(
+            f"Invalid value {max_results} for parameter 'max_results' supplied. It must be at most {MAX_RESULTS}"
+        )
     page = experiments.search(
         m["view_type"],
         filters.parse_experiment_filter(m["filter"]),
@@ -103,8 +108,12 @@ def search_datasets(m):
     if not ids:
         raise invalid("SearchDatasets request must specify at least one experiment_id.")
     if len(ids) > MAX_DATASET_SEARCH_EXPERIMENTS:
-        raise invalid(f"SearchDatasets request cannot specify more than {MAX_DATASET_SEARCH_EXPERIMENTS} "
-                      f"experiment_ids. Received {len(ids)} experiment_ids.")
-    return {"dataset_summaries": [
-        {k: val for k, val in d.items() if val is not None} for d in experiments.dataset_summaries(ids)
-    ]}
+        raise invalid(
+            f"SearchDatasets request cannot specify more than {MAX_DATASET_SEARCH_EXPERIMENTS} "
+            f"experiment_ids. Received {len(ids)} experiment_ids."
+        )
+    return {
+        "dataset_summaries": [
+            {k: val for k, val in d.items() if val is not None} for d in experiments.dataset_summaries(ids)
+        ]
+    }

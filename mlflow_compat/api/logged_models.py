@@ -1,4 +1,5 @@
 """logged-models/*: MLflow 3's logged models (every flavor's log_model goes through these)."""
+
 from flask import Blueprint
 
 from mlflow_compat import filters, page_tokens
@@ -15,7 +16,11 @@ _model = s.LoggedModelOut()
 @rpc(s.CreateLoggedModel)
 def create(m):
     model = logged_models.create(
-        m["experiment_id"], m["name"], m["source_run_id"], m["tags"], m["params"],
+        m["experiment_id"],
+        m["name"],
+        m["source_run_id"],
+        m["tags"],
+        m["params"],
         m["model_type"],
     )
     return {"model": _model.dump(model)}
@@ -72,10 +77,14 @@ def search(m):
     ]
     context = {"experiment_ids": m["experiment_ids"], "filter_string": m["filter"], "order_by": order_by}
     offset = page_tokens.decode_bound(m["page_token"], context)
-    datasets = [d for d in m["datasets"]]
+    datasets = list(m["datasets"])
     models, next_offset = logged_models.search(
-        m["experiment_ids"], filters.parse_logged_model_filter(m["filter"]), datasets, order_by,
-        max_results, offset,
+        m["experiment_ids"],
+        filters.parse_logged_model_filter(m["filter"]),
+        datasets,
+        order_by,
+        max_results,
+        offset,
     )
     return {
         "models": _model.dump(models, many=True),

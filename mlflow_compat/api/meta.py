@@ -1,5 +1,6 @@
 """Service endpoints: /health, /version, the 3.x server-info capability probe and the OpenAPI
 document of every route (/api/openapi.json)."""
+
 import json
 
 from flask import Blueprint, Response, current_app

@@ -1,11 +1,12 @@
 """metrics/get-history (paged), metrics/get-history-bulk-interval, and the UI's
 metrics/get-history-bulk (ajax only, as in MLflow)."""
+
 from flask import Blueprint, request
 
 from mlflow_compat import page_tokens
+from mlflow_compat.encoders import metric_points_json, metric_points_with_run_json
 from mlflow_compat.errors import invalid
 from mlflow_compat.schemas import tracking as s
-from mlflow_compat.encoders import metric_points_json, metric_points_with_run_json
 from mlflow_compat.wire import rpc
 from registry_core import metric_history
 
@@ -30,7 +31,8 @@ def get_history(m):
 @rpc(s.GetMetricHistoryBulkInterval)
 def get_history_bulk_interval(m):
     points = metric_history.bulk_interval(
-        m["run_ids"], m["metric_key"], m["max_results"], m["start_step"], m["end_step"])
+        m["run_ids"], m["metric_key"], m["max_results"], m["start_step"], m["end_step"]
+    )
     return metric_points_with_run_json(points)
 
 
@@ -46,8 +48,10 @@ def get_history_bulk():
     if not run_ids:
         raise invalid("GetMetricHistoryBulk request must specify at least one run_id.")
     if len(run_ids) > MAX_BULK_RUNS:
-        raise invalid(f"GetMetricHistoryBulk request cannot specify more than {MAX_BULK_RUNS} run_ids. "
-                      f"Received {len(run_ids)} run_ids.")
+        raise invalid(
+            f"GetMetricHistoryBulk request cannot specify more than {MAX_BULK_RUNS} run_ids. "
+            f"Received {len(run_ids)} run_ids."
+        )
     metric_key = request.args.get("metric_key")
     if metric_key is None:
         raise invalid("GetMetricHistoryBulk request must specify a metric_key.")

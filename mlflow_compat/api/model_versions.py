@@ -1,5 +1,6 @@
 """model-versions/*: versions of record promoted from candidates; plus the version lineage and
 the UI download route."""
+
 from flask import Blueprint, current_app, request
 
 from mlflow_compat import filters, page_tokens
@@ -21,8 +22,15 @@ ui = Blueprint("model_version_downloads", __name__)  # mounted at the root
 @rpc(s.CreateModelVersion)
 def create(m):
     version = promotion.promote(
-        m["name"], m["source"], m["run_id"], m["tags"], m["run_link"],
-        m["description"], m["model_id"], repository(), current_app.config["MODELOPS"].serve_artifacts,
+        m["name"],
+        m["source"],
+        m["run_id"],
+        m["tags"],
+        m["run_link"],
+        m["description"],
+        m["model_id"],
+        repository(),
+        current_app.config["MODELOPS"].serve_artifacts,
     )
     return model_version_answer(version)
 

@@ -1,4 +1,5 @@
 """registered-models/*: models of record, their tags, aliases and latest versions."""
+
 from flask import Blueprint
 
 from mlflow_compat import filters, page_tokens

@@ -1,11 +1,12 @@
 """runs/*: lifecycle, params, metrics, tags, inputs, outputs and search."""
-from flask import Blueprint, request
+
+from flask import Blueprint
 
 from mlflow_compat import filters, page_tokens, request_body
 from mlflow_compat.api.artifacts import repository
+from mlflow_compat.encoders import runs_json
 from mlflow_compat.errors import invalid
 from mlflow_compat.schemas import tracking as s
-from mlflow_compat.encoders import runs_json
 from mlflow_compat.wire import json_response, rpc
 from registry_core import candidates, promptlab, run_search
 
@@ -22,9 +23,7 @@ def _pairs(items):
 @bp.post("/runs/create")
 @rpc(s.CreateRun)
 def create(m):
-    run = candidates.create(
-        m["experiment_id"], m["user_id"], m["start_time"], m["tags"], m["run_name"]
-    )
+    run = candidates.create(m["experiment_id"], m["user_id"], m["start_time"], m["tags"], m["run_name"])
     created = _run.dump(run)
     created.pop("outputs", None)  # MLflow's CreateRun answer carries no outputs
     return {"run": created}
@@ -120,8 +119,7 @@ def log_outputs(m):
 def search(m):
     if m["max_results"] < 1:
         raise invalid(
-            f"Invalid value {m['max_results']} for parameter 'max_results' supplied. "
-            "It must be a positive integer"
+            f"Invalid value {m['max_results']} for parameter 'max_results' supplied. It must be a positive integer"
         )
     page = run_search.search(
         m["experiment_ids"],
@@ -140,8 +138,14 @@ def create_promptlab_run():
     words these are)."""
     request_body.check_content_type()
     args = request_body.parse_json(request_body.raw_body(request_body.DEFAULT_MAX_BODY))
-    for name in ("experiment_id", "prompt_template", "prompt_parameters", "model_route", "model_input",
-                 "mlflow_version"):
+    for name in (
+        "experiment_id",
+        "prompt_template",
+        "prompt_parameters",
+        "model_route",
+        "model_input",
+        "mlflow_version",
+    ):
         if not args.get(name):
             raise invalid(f"CreatePromptlabRun request must specify {name}.")
 
@@ -152,9 +156,19 @@ def create_promptlab_run():
         return [(i.get("key"), i.get("value")) for i in items]
 
     run = promptlab.create_run(
-        repository(), str(args["experiment_id"]), args.get("run_name"), pairs("tags"), args.get("user_id", "unknown"),
-        args.get("start_time"), args["prompt_template"], pairs("prompt_parameters"), args["model_route"],
-        pairs("model_parameters"), args["model_input"], args.get("model_output"), pairs("model_output_parameters"),
+        repository(),
+        str(args["experiment_id"]),
+        args.get("run_name"),
+        pairs("tags"),
+        args.get("user_id", "unknown"),
+        args.get("start_time"),
+        args["prompt_template"],
+        pairs("prompt_parameters"),
+        args["model_route"],
+        pairs("model_parameters"),
+        args["model_input"],
+        args.get("model_output"),
+        pairs("model_output_parameters"),
         args["mlflow_version"],
     )
     created = _run.dump(run)

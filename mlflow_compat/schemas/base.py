@@ -1,4 +1,5 @@
 """Base schemas for MLflow's protobuf JSON mapping."""
+
 from marshmallow import EXCLUDE, Schema, fields, post_dump
 
 

@@ -1,4 +1,5 @@
 """Messages of MLflow 3's logged-model endpoints (service.proto: LoggedModel*)."""
+
 from marshmallow import fields
 
 from mlflow_compat.schemas.base import KeyValueList, Part, ProtoSchema, RequestSchema

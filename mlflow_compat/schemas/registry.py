@@ -1,4 +1,5 @@
 """Messages of MLflow's model registry service (model_registry.proto)."""
+
 from marshmallow import fields, validate
 
 from mlflow_compat.schemas.base import KeyValueList, ProtoSchema, RequestSchema

@@ -1,10 +1,12 @@
 """Messages of MLflow's tracking service (service.proto): experiments, runs, metrics."""
+
 from marshmallow import fields, validate
 
 from mlflow_compat.schemas.base import KeyValueList, Part, ProtoSchema, RequestSchema
 from mlflow_compat.wire import Double, IdString, Int64, ProtoEnum, refuse
 from registry_core.candidates import RUN_STATUSES
-from registry_core.metric_history import MAX_RESULTS_PER_RUN, MAX_RUNS_BULK_INTERVAL as MAX_RUNS_BULK
+from registry_core.metric_history import MAX_RESULTS_PER_RUN
+from registry_core.metric_history import MAX_RUNS_BULK_INTERVAL as MAX_RUNS_BULK
 
 VIEW_TYPES = ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")
 
@@ -73,9 +75,7 @@ class RunInputsOut(ProtoSchema):
 
 
 class RunOutputsOut(ProtoSchema):
-    model_outputs = fields.Function(
-        lambda r: [{"model_id": m, "step": step} for m, step in r.model_outputs]
-    )
+    model_outputs = fields.Function(lambda r: [{"model_id": m, "step": step} for m, step in r.model_outputs])
 
 
 class RunOut(ProtoSchema):
@@ -274,8 +274,10 @@ class GetMetricHistory(RunRef):
 
 def _at_most_runs(run_ids):
     if len(run_ids) > MAX_RUNS_BULK:
-        raise refuse(f"GetMetricHistoryBulkInterval request must specify at most {MAX_RUNS_BULK} run_ids. "
-                     f"Received {len(run_ids)} run_ids.")
+        raise refuse(
+            f"GetMetricHistoryBulkInterval request must specify at most {MAX_RUNS_BULK} run_ids. "
+            f"Received {len(run_ids)} run_ids."
+        )
 
 
 def _bulk_max_results(value):

@@ -1,6 +1,7 @@
 """The benchmark's REST client: one keep-alive ``requests.Session`` per thread, every call timed,
 every answer checked by the caller. 429/503 with ``Retry-After`` are retried the way the MLflow
 client retries them (the server promises nothing was applied); the retries are counted."""
+
 from __future__ import annotations
 
 import math

@@ -5,6 +5,7 @@ flamegraph.pl for a closer look.
 
 Sampling slows the server down a little: numbers measured with --py-spy are for finding hot
 spots, not for the table."""
+
 from __future__ import annotations
 
 import collections
@@ -44,9 +45,23 @@ class Profiler:
         output.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(output.with_suffix(".log"), "wb")
         self.process = subprocess.Popen(
-            [binary, "record", "--pid", str(pid), "--subprocesses", "--format", "raw", "--rate", str(rate),
-             "--function", "--output", str(output)],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                binary,
+                "record",
+                "--pid",
+                str(pid),
+                "--subprocesses",
+                "--format",
+                "raw",
+                "--rate",
+                str(rate),
+                "--function",
+                "--output",
+                str(output),
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         time.sleep(0.5)  # let it attach before the workload starts
 
@@ -99,8 +114,7 @@ def summarize(raw: Path, top: int = 12) -> str:
         return f"{100.0 * n / total:5.1f}%"
 
     project = [(f, n) for f, n in inclusive.most_common() if any(p in f for p in PROJECT)]
-    lines = [f"{total} busy samples (idle pool threads and event loops left out)", "",
-             "inclusive, project code:"]
+    lines = [f"{total} busy samples (idle pool threads and event loops left out)", "", "inclusive, project code:"]
     lines += [f"  {pct(n)}  {f}" for f, n in project[:top]]
     lines += ["", "self (where the CPU actually is):"]
     lines += [f"  {pct(n)}  {f}" for f, n in own.most_common(top)]

@@ -1,4 +1,5 @@
 """Metric definitions, medians over repetitions, ratios and the printed (Markdown) table."""
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,7 @@ METRICS = [
     ("w3.scan_s", "W3", "paged scan of {search_runs:,} runs (pages of 1,000)", "s", LOWER),
     ("w3.search_large_ms", "W3", "search filter+order, top 100 of {search_scale_runs:,} runs", "ms", LOWER),
     ("w4.history_s", "W4", "get-history, {history_steps:,} steps (pages of {history_page:,})", "s", LOWER),
-    ("w4.bulk_interval_ms", "W4", "get-history-bulk-interval ({bulk_max_results:,} of {history_steps:,})", "ms",
-     LOWER),
+    ("w4.bulk_interval_ms", "W4", "get-history-bulk-interval ({bulk_max_results:,} of {history_steps:,})", "ms", LOWER),
     ("w5.upload_mb_s", "W5", "proxied artifact upload, {artifact_mb} MiB", "MiB/s", HIGHER),
     ("w5.download_mb_s", "W5", "proxied artifact download, {artifact_mb} MiB", "MiB/s", HIGHER),
     ("w6.create_ops_s", "W6", "create model version (x{versions})", "ops/s", HIGHER),
@@ -58,8 +58,12 @@ def summarize(samples: list) -> dict:
     if numbers and len(numbers) == len(samples):
         return {"median": median(numbers), "min": min(numbers), "max": max(numbers), "n": len(numbers)}
     if numbers:  # some repetitions failed: a failure is a failure
-        return {"status": "failed", "error": statuses[0].get("error", ""), "n": len(numbers),
-                "median_of_ok": median(numbers)}
+        return {
+            "status": "failed",
+            "error": statuses[0].get("error", ""),
+            "n": len(numbers),
+            "median_of_ok": median(numbers),
+        }
     if statuses:
         status = "unsupported" if all(s.get("status") == "unsupported" for s in statuses) else "failed"
         error = next((s.get("error", "") for s in statuses if s.get("status") == status), "")
@@ -108,7 +112,7 @@ def fmt_cell(summary: dict, integer: bool = False) -> str:
 def fmt_ratio(value: float | None, key: str) -> str:
     if value is None:
         return "–"
-    good, bad = MEMORY_WORDS if key.startswith("w7.rss") or key.startswith("w7.proc") else ("faster", "slower")
+    good, bad = MEMORY_WORDS if key.startswith(("w7.rss", "w7.proc")) else ("faster", "slower")
     if key.startswith("w7.proc"):
         good, bad = "fewer", "more"
     if value >= 1:
@@ -116,8 +120,14 @@ def fmt_ratio(value: float | None, key: str) -> str:
     return f"{1 / value:.1f}× {bad}"
 
 
-def build_table(summaries: dict, columns: list[tuple[str, str]], sizes: dict, threads: int,
-                ours: str = "modelops", others=("mlflow", "fasttrackml")) -> tuple[str, list[dict]]:
+def build_table(
+    summaries: dict,
+    columns: list[tuple[str, str]],
+    sizes: dict,
+    threads: int,
+    ours: str = "modelops",
+    others=("mlflow", "fasttrackml"),
+) -> tuple[str, list[dict]]:
     """A Markdown table: one row per metric, one column per server, then ours-vs-each-other."""
     present_others = [o for o in others if o in dict(columns)]
     header = ["workload", "metric", "unit"] + [label for _, label in columns]
@@ -134,16 +144,18 @@ def build_table(summaries: dict, columns: list[tuple[str, str]], sizes: dict, th
         except (KeyError, ValueError):
             title = label
         row = [workload, title, f"{unit} {arrow}".strip()]
-        row += [fmt_cell(cells[server] or {"status": "not run"}, integer=key == "w7.processes")
-                for server, _ in columns]
+        row += [
+            fmt_cell(cells[server] or {"status": "not run"}, integer=key == "w7.processes") for server, _ in columns
+        ]
         ratios = {}
         for other in present_others:
             r = ratio(cells.get(ours) or {}, cells.get(other) or {}, better)
             ratios[other] = r
             row.append(fmt_ratio(r, key) if key != "w7.processes" else "–")
         rows.append(row)
-        table_rows.append({"key": key, "workload": workload, "metric": title, "unit": unit, "better": better,
-                           "ratios": ratios})
+        table_rows.append(
+            {"key": key, "workload": workload, "metric": title, "unit": unit, "better": better, "ratios": ratios}
+        )
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
 
     def line(cells):

@@ -1,5 +1,6 @@
 """Starting, timing and stopping the servers under test; the RSS of a process tree; a throwaway
 PostgreSQL database."""
+
 from __future__ import annotations
 
 import os
@@ -32,7 +33,7 @@ def _stat_fields(pid) -> list[str] | None:
     except OSError:
         return None
     # the command name is in parentheses and may hold spaces: split after the last ')'
-    return stat[stat.rfind(")") + 2:].split()
+    return stat[stat.rfind(")") + 2 :].split()
 
 
 def _children_map() -> dict[int, list[int]]:
@@ -94,8 +95,9 @@ QUIET_SHARE = 0.10
 QUIET_WINDOW = 0.5
 
 
-def wait_quiet(busy=machine_busy_seconds, share: float = QUIET_SHARE, window: float = QUIET_WINDOW,
-               timeout: float = 60.0) -> tuple[float, bool]:
+def wait_quiet(
+    busy=machine_busy_seconds, share: float = QUIET_SHARE, window: float = QUIET_WINDOW, timeout: float = 60.0
+) -> tuple[float, bool]:
     """Poll ``busy`` (a CPU-seconds counter) until one ``window`` used less than ``share`` of a core.
     Returns (seconds waited, whether it got quiet before ``timeout``)."""
     started = time.perf_counter()
@@ -112,8 +114,8 @@ def wait_quiet(busy=machine_busy_seconds, share: float = QUIET_SHARE, window: fl
 # --- a server under test -------------------------------------------------------------------------
 @dataclass
 class ServerSpec:
-    key: str                    # short id used in the JSON: modelops, mlflow, fasttrackml, modelops-pg
-    label: str                  # column title
+    key: str  # short id used in the JSON: modelops, mlflow, fasttrackml, modelops-pg
+    label: str  # column title
     argv: list[str]
     workdir: Path
     port: int
@@ -145,8 +147,13 @@ class Server:
         log = open(self.spec.workdir / f"server-{self.starts}.log", "wb")
         started = time.perf_counter()
         self.process = subprocess.Popen(
-            self.spec.argv, cwd=self.spec.workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            self.spec.argv,
+            cwd=self.spec.workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         log.close()
         session = requests.Session()
@@ -221,12 +228,28 @@ def _alive(pid: int) -> bool:
 
 
 # --- the four configurations of `make bench` --------------------------------------------------
-def modelops_spec(bin_path: str, workdir: Path, backend_uri: str | None = None, workers: int = 1,
-                  key: str = "modelops", label: str = "modelops (SQLite)") -> ServerSpec:
+def modelops_spec(
+    bin_path: str,
+    workdir: Path,
+    backend_uri: str | None = None,
+    workers: int = 1,
+    key: str = "modelops",
+    label: str = "modelops (SQLite)",
+) -> ServerSpec:
     port = free_port()
     backend_uri = backend_uri or f"sqlite:///{workdir}/modelops.db"
-    argv = [bin_path, "server", "--host", "127.0.0.1", "--port", str(port), "--backend-store-uri", backend_uri,
-            "--artifacts-destination", str(workdir / "artifacts")]
+    argv = [
+        bin_path,
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        backend_uri,
+        "--artifacts-destination",
+        str(workdir / "artifacts"),
+    ]
     if workers != 1:
         argv += ["--workers", str(workers)]
     return ServerSpec(key, label, argv, workdir, port, env={"MODELOPS_LOG_LEVEL": "warning"})
@@ -235,18 +258,34 @@ def modelops_spec(bin_path: str, workdir: Path, backend_uri: str | None = None, 
 def mlflow_spec(bin_path: str, workdir: Path) -> ServerSpec:
     port = free_port()
     # mlflow server's own defaults otherwise (uvicorn, 4 workers), as users run it
-    argv = [bin_path, "server", "--host", "127.0.0.1", "--port", str(port),
-            "--backend-store-uri", f"sqlite:///{workdir}/mlflow.db",
-            "--artifacts-destination", str(workdir / "artifacts")]
+    argv = [
+        bin_path,
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{workdir}/mlflow.db",
+        "--artifacts-destination",
+        str(workdir / "artifacts"),
+    ]
     return ServerSpec("mlflow", "mlflow 3.17.2 (SQLite)", argv, workdir, port)
 
 
 def fasttrackml_spec(bin_path: str, workdir: Path) -> ServerSpec:
     port = free_port()
     # FastTrackML's sqlite URI is sqlite://<path>: an absolute path gives three slashes
-    argv = [bin_path, "server", "--listen-address", f"127.0.0.1:{port}",
-            "--database-uri", f"sqlite://{workdir}/fasttrackml.db",
-            "--default-artifact-root", str(workdir / "artifacts")]
+    argv = [
+        bin_path,
+        "server",
+        "--listen-address",
+        f"127.0.0.1:{port}",
+        "--database-uri",
+        f"sqlite://{workdir}/fasttrackml.db",
+        "--default-artifact-root",
+        str(workdir / "artifacts"),
+    ]
     return ServerSpec("fasttrackml", "FastTrackML (SQLite)", argv, workdir, port)
 
 

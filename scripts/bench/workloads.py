@@ -6,10 +6,12 @@ A workload returns ``{metric_key: value}``; a part the server lacks gives ``UNSU
 part that answered wrongly ``{"status": "failed", "error": ...}`` for each of its metrics, so one
 failed part does not hide the others.
 """
+
 from __future__ import annotations
 
 import concurrent.futures as futures
 import hashlib
+import itertools
 import math
 import os
 import random
@@ -28,33 +30,33 @@ MIB = 1 << 20
 
 @dataclass
 class Sizes:
-    runs: int = 10                  # W1 runs, each 100 keys x 100 steps
+    runs: int = 10  # W1 runs, each 100 keys x 100 steps
     keys: int = 100
     steps: int = 100
-    batch: int = 1000               # metrics per log-batch
-    metric_calls: int = 1000        # W2 single log-metric calls per mode (1 thread, N threads)
-    threads: int = 8                # W2 concurrent client threads
-    search_runs: int = 10_000       # W3 experiment size
-    search_repeats: int = 5         # W3 searches timed per repetition
+    batch: int = 1000  # metrics per log-batch
+    metric_calls: int = 1000  # W2 single log-metric calls per mode (1 thread, N threads)
+    threads: int = 8  # W2 concurrent client threads
+    search_runs: int = 10_000  # W3 experiment size
+    search_repeats: int = 5  # W3 searches timed per repetition
     version_search_repeats: int = 25  # W6 searches timed per repetition (each a few ms: more samples)
-    search_scale_runs: int = 0      # W3 second experiment for our server (0 = off)
-    history_steps: int = 100_000    # W4
+    search_scale_runs: int = 0  # W3 second experiment for our server (0 = off)
+    history_steps: int = 100_000  # W4
     history_page: int = 25_000
     bulk_max_results: int = 1000
     bulk_repeats: int = 10
-    artifact_mb: int = 100          # W5, MiB
-    artifact_repeats: int = 5       # W5 transfers (each up and down) per repetition, the median reported
-    versions: int = 500             # W6
+    artifact_mb: int = 100  # W5, MiB
+    artifact_repeats: int = 5  # W5 transfers (each up and down) per repetition, the median reported
+    versions: int = 500  # W6
     alias_calls: int = 200
-    time_cap: float = 60.0          # seconds: W1/W2/W6 loops stop early past it (rates stay valid)
+    time_cap: float = 60.0  # seconds: W1/W2/W6 loops stop early past it (rates stay valid)
     seed_threads: int = 8
-    warm_up: bool = True            # W3/W4: one untimed pass over the seeded data before timing
+    warm_up: bool = True  # W3/W4: one untimed pass over the seeded data before timing
 
 
 @dataclass
 class SearchSeed:
     experiment_id: str
-    runs: dict = field(default_factory=dict)   # run_id -> (p1, m1, m2)
+    runs: dict = field(default_factory=dict)  # run_id -> (p1, m1, m2)
 
     def expected_top(self, limit: int = 100) -> list[str]:
         matching = [(m2, run_id) for run_id, (p1, m1, m2) in self.runs.items() if p1 == "a" and m1 > 0.5]
@@ -65,6 +67,7 @@ class SearchSeed:
 @dataclass
 class ServerState:
     """What the untimed seeding left on one server."""
+
     search: SearchSeed | None = None
     search_large: SearchSeed | None = None
     history_run: str | None = None
@@ -94,7 +97,7 @@ def part(results: dict, keys: list[str], fn) -> None:
             results[key] = failed(f"{type(exc).__name__}: {exc}")
 
 
-def warm_up(sizes: "Sizes", fn) -> None:
+def warm_up(sizes: Sizes, fn) -> None:
     """One untimed pass of ``fn`` over data seeded long before (W3, W4), for every server alike.
     This VM's DAMON rule pages out file pages idle for a minute: by the time a server's W3 or
     W4 comes, its database file was written 10-30 minutes earlier and is read back from the
@@ -156,8 +159,10 @@ def w1_log_batch(api: Client, sizes: Sizes, rep: int) -> dict:
             last = sizes.steps - 1
             for k in range(sizes.keys):
                 m = latest.get(f"k{k}")
-                check(m is not None and int(m.get("step", 0)) == last and _close(m["value"], w1_value(k, last)),
-                      f"W1: latest k{k} is {m}, expected step {last} value {w1_value(k, last)}")
+                check(
+                    m is not None and int(m.get("step", 0)) == last and _close(m["value"], w1_value(k, last)),
+                    f"W1: latest k{k} is {m}, expected step {last} value {w1_value(k, last)}",
+                )
             history = _history(api, run_id, "k7", page=sizes.steps)
             check(len(history) == sizes.steps, f"W1: history of k7 has {len(history)} points, expected {sizes.steps}")
         return {
@@ -226,8 +231,11 @@ def w2_log_metric(api: Client, sizes: Sizes, rep: int) -> dict:
 
     for threads in (1, sizes.threads):
         prefix = f"w2.t{threads}"
-        part(out, [f"{prefix}.req_per_s", f"{prefix}.p50_ms", f"{prefix}.p95_ms", f"{prefix}.p99_ms"],
-             lambda threads=threads: mode(threads))
+        part(
+            out,
+            [f"{prefix}.req_per_s", f"{prefix}.p50_ms", f"{prefix}.p95_ms", f"{prefix}.p99_ms"],
+            lambda threads=threads: mode(threads),
+        )
     return out
 
 
@@ -249,10 +257,14 @@ def seed_search(api: Client, runs: int, threads: int, label: str, progress=None)
         run_id = api.create_run(seed.experiment_id, f"s{i}", start_time=T0 + i)["run_id"]
         api.log_batch(
             run_id,
-            metrics=[{"key": k, "value": v, "timestamp": T0 + i, "step": 0}
-                     for k, v in (("m1", m1), ("m2", m2), ("m3", m3))],
-            params=[{"key": "p1", "value": p1}, {"key": "p2", "value": str(i)},
-                    {"key": "p3", "value": rng.choice(["x", "y"])}],
+            metrics=[
+                {"key": k, "value": v, "timestamp": T0 + i, "step": 0} for k, v in (("m1", m1), ("m2", m2), ("m3", m3))
+            ],
+            params=[
+                {"key": "p1", "value": p1},
+                {"key": "p2", "value": str(i)},
+                {"key": "p3", "value": rng.choice(["x", "y"])},
+            ],
             tags=[{"key": "team", "value": rng.choice(["red", "blue"])}, {"key": "seed", "value": str(i)}],
         )
         with lock:
@@ -270,10 +282,15 @@ def seed_search(api: Client, runs: int, threads: int, label: str, progress=None)
 
 def _search_once(api: Client, seed: SearchSeed) -> float:
     expected = seed.expected_top(100)
-    body, elapsed = api.post("/runs/search", {
-        "experiment_ids": [seed.experiment_id], "filter": SEARCH_FILTER, "order_by": SEARCH_ORDER,
-        "max_results": 100,
-    })
+    body, elapsed = api.post(
+        "/runs/search",
+        {
+            "experiment_ids": [seed.experiment_id],
+            "filter": SEARCH_FILTER,
+            "order_by": SEARCH_ORDER,
+            "max_results": 100,
+        },
+    )
     runs = body.get("runs", [])
     got = [r["info"]["run_id"] for r in runs]
     if got != expected:
@@ -287,8 +304,10 @@ def _search_once(api: Client, seed: SearchSeed) -> float:
         metrics = {m["key"]: m["value"] for m in r.get("data", {}).get("metrics", [])}
         params = {p["key"]: p["value"] for p in r.get("data", {}).get("params", [])}
         p1, m1, m2 = seed.runs[r["info"]["run_id"]]
-        check(params.get("p1") == p1 and _close(metrics.get("m1", -1), m1) and _close(metrics.get("m2", -1), m2),
-              f"W3 search: run data differs from what was logged: {metrics} {params}")
+        check(
+            params.get("p1") == p1 and _close(metrics.get("m1", -1), m1) and _close(metrics.get("m2", -1), m2),
+            f"W3 search: run data differs from what was logged: {metrics} {params}",
+        )
     return elapsed
 
 
@@ -312,8 +331,11 @@ def _scan(api: Client, seed: SearchSeed) -> float:
         check(pages < max_pages, f"W3 scan: more than {max_pages} pages for {len(seed.runs)} runs")
     elapsed = time.perf_counter() - started
     check(total == len(seen), f"W3 scan: {total - len(seen)} runs seen more than once")
-    check(seen == set(seed.runs), f"W3 scan: saw {len(seen)} runs, expected {len(seed.runs)} "
-          f"({len(set(seed.runs) - seen)} missing, {len(seen - set(seed.runs))} unknown)")
+    check(
+        seen == set(seed.runs),
+        f"W3 scan: saw {len(seen)} runs, expected {len(seed.runs)} "
+        f"({len(set(seed.runs) - seen)} missing, {len(seen - set(seed.runs))} unknown)",
+    )
     return elapsed
 
 
@@ -351,8 +373,13 @@ def seed_history(api: Client, steps: int) -> str:
     experiment_id = api.create_experiment(f"bench-history-{_tag()}")
     run_id = api.create_run(experiment_id, "history")["run_id"]
     for first in range(0, steps, 1000):
-        api.log_batch(run_id, [{"key": "h", "value": h_value(s), "timestamp": T0 + s, "step": s}
-                               for s in range(first, min(first + 1000, steps))])
+        api.log_batch(
+            run_id,
+            [
+                {"key": "h", "value": h_value(s), "timestamp": T0 + s, "step": s}
+                for s in range(first, min(first + 1000, steps))
+            ],
+        )
     return run_id
 
 
@@ -391,20 +418,34 @@ def w4_history(api: Client, sizes: Sizes, state: ServerState) -> dict:
         times = []
         for _ in range(sizes.bulk_repeats):
             try:
-                body, elapsed = api.get("/metrics/get-history-bulk-interval", {
-                    "run_ids": state.history_run, "metric_key": "h", "max_results": sizes.bulk_max_results,
-                }, prefix=AJAX)
+                body, elapsed = api.get(
+                    "/metrics/get-history-bulk-interval",
+                    {
+                        "run_ids": state.history_run,
+                        "metric_key": "h",
+                        "max_results": sizes.bulk_max_results,
+                    },
+                    prefix=AJAX,
+                )
             except HttpError as exc:
                 _unsupported_if_missing(exc, "get-history-bulk-interval")
             points = body.get("metrics", [])
             step_list = [int(p["step"]) for p in points]
-            check(2 <= len(points) <= sizes.bulk_max_results,
-                  f"W4 bulk-interval: {len(points)} points for max_results {sizes.bulk_max_results}")
-            check(step_list[0] == 0 and step_list[-1] == steps - 1,
-                  f"W4 bulk-interval: first/last steps {step_list[0]}/{step_list[-1]}, expected 0/{steps - 1}")
-            check(all(a < b for a, b in zip(step_list, step_list[1:])), "W4 bulk-interval: steps not ascending")
-            check(all(_close(p["value"], h_value(int(p["step"]))) and p.get("run_id") == state.history_run
-                      for p in points), "W4 bulk-interval: a point has a wrong value or run_id")
+            check(
+                2 <= len(points) <= sizes.bulk_max_results,
+                f"W4 bulk-interval: {len(points)} points for max_results {sizes.bulk_max_results}",
+            )
+            check(
+                step_list[0] == 0 and step_list[-1] == steps - 1,
+                f"W4 bulk-interval: first/last steps {step_list[0]}/{step_list[-1]}, expected 0/{steps - 1}",
+            )
+            check(all(a < b for a, b in itertools.pairwise(step_list)), "W4 bulk-interval: steps not ascending")
+            check(
+                all(
+                    _close(p["value"], h_value(int(p["step"]))) and p.get("run_id") == state.history_run for p in points
+                ),
+                "W4 bulk-interval: a point has a wrong value or run_id",
+            )
             times.append(elapsed)
         return {"w4.bulk_interval_ms": median(times) * 1000}
 
@@ -431,7 +472,7 @@ def proxied_path(artifact_uri: str) -> str:
     """The path under /api/2.0/mlflow-artifacts/artifacts/ of a run's ``mlflow-artifacts:`` URI."""
     if not artifact_uri.startswith("mlflow-artifacts:"):
         raise Unsupported(f"no proxied artifacts (the run's artifact_uri is {artifact_uri})")
-    rest = artifact_uri[len("mlflow-artifacts:"):]
+    rest = artifact_uri[len("mlflow-artifacts:") :]
     if rest.startswith("//"):  # mlflow-artifacts://host:port/path
         rest = rest[2:].split("/", 1)[1] if "/" in rest[2:] else ""
     return rest.strip("/")
@@ -439,8 +480,9 @@ def proxied_path(artifact_uri: str) -> str:
 
 def upload(api: Client, path: str, data: bytes) -> float:
     started = time.perf_counter()
-    response = api.request("PUT", f"{ARTIFACTS}/{path}", data=data,
-                           headers={"Content-Type": "application/octet-stream"})
+    response = api.request(
+        "PUT", f"{ARTIFACTS}/{path}", data=data, headers={"Content-Type": "application/octet-stream"}
+    )
     elapsed = time.perf_counter() - started
     if response.status_code // 100 != 2:
         exc = HttpError("PUT", f"{ARTIFACTS}/{path}", response.status_code, response.text)
@@ -464,12 +506,12 @@ def download(api: Client, path: str, expected: int) -> tuple[float, str, int]:
             raise HttpError("GET", f"{ARTIFACTS}/{path}", response.status_code, response.text)
         for chunk in response.iter_content(chunk_size=MIB):
             fits = max(0, min(len(chunk), expected - size))
-            view[size:size + fits] = memoryview(chunk)[:fits]
+            view[size : size + fits] = memoryview(chunk)[:fits]
             size += len(chunk)
     finally:
         response.close()
     elapsed = time.perf_counter() - started
-    return elapsed, hashlib.sha256(view[:min(size, expected)]).hexdigest(), size
+    return elapsed, hashlib.sha256(view[: min(size, expected)]).hexdigest(), size
 
 
 def w5_artifacts(api: Client, sizes: Sizes, rep: int) -> dict:
@@ -485,8 +527,10 @@ def w5_artifacts(api: Client, sizes: Sizes, rep: int) -> dict:
             path = f"{base}/bench-{n}.bin"  # a new file each time, as a run logs its artifacts
             ups.append(upload(api, path, data))
             down, got_sha, size = download(api, path, len(data))
-            check(size == len(data) and got_sha == sha,
-                  f"W5: downloaded {size} bytes with sha256 {got_sha[:12]}…, uploaded {len(data)} bytes {sha[:12]}…")
+            check(
+                size == len(data) and got_sha == sha,
+                f"W5: downloaded {size} bytes with sha256 {got_sha[:12]}…, uploaded {len(data)} bytes {sha[:12]}…",
+            )
             downs.append(down)
         mib = len(data) / MIB
         return {"w5.upload_mb_s": mib / median(ups), "w5.download_mb_s": mib / median(downs)}
@@ -528,15 +572,19 @@ def w6_registry(api: Client, sizes: Sizes, rep: int) -> dict:
         for i in range(sizes.versions):
             body, elapsed = api.post("/model-versions/create", {"name": name, "source": source, "run_id": run_id})
             mv = body.get("model_version", {})
-            check(mv.get("name") == name and str(mv.get("version")) == str(i + 1) and mv.get("run_id") == run_id,
-                  f"W6: model-versions/create #{i + 1} answered {str(body)[:300]}")
+            check(
+                mv.get("name") == name and str(mv.get("version")) == str(i + 1) and mv.get("run_id") == run_id,
+                f"W6: model-versions/create #{i + 1} answered {str(body)[:300]}",
+            )
             latencies.append(elapsed)
             if time.perf_counter() > deadline:
                 break
         box.update(name=name, created=len(latencies))
-        return {"w6.create_ops_s": len(latencies) / sum(latencies),
-                "w6.create_p50_ms": percentile(latencies, 50) * 1000,
-                "w6.versions": len(latencies)}
+        return {
+            "w6.create_ops_s": len(latencies) / sum(latencies),
+            "w6.create_p50_ms": percentile(latencies, 50) * 1000,
+            "w6.versions": len(latencies),
+        }
 
     def search():
         check("name" in box, "no versions were created")
@@ -556,8 +604,10 @@ def w6_registry(api: Client, sizes: Sizes, rep: int) -> dict:
                     break
                 check(pages <= created // 1000 + 3, "W6 search: endless pagination")
             times.append(time.perf_counter() - started)
-            check(sorted(versions) == list(range(1, created + 1)),
-                  f"W6 search: {len(versions)} versions, expected 1..{created}")
+            check(
+                sorted(versions) == list(range(1, created + 1)),
+                f"W6 search: {len(versions)} versions, expected 1..{created}",
+            )
         return {"w6.search_ms": median(times) * 1000}
 
     def alias():
@@ -570,8 +620,10 @@ def w6_registry(api: Client, sizes: Sizes, rep: int) -> dict:
         for _ in range(sizes.alias_calls):
             body, elapsed = api.get("/registered-models/alias", {"name": name, "alias": "champion"})
             mv = body.get("model_version", {})
-            check(str(mv.get("version")) == target and mv.get("name") == name,
-                  f"W6 get-by-alias answered {str(body)[:200]}")
+            check(
+                str(mv.get("version")) == target and mv.get("name") == name,
+                f"W6 get-by-alias answered {str(body)[:200]}",
+            )
             times.append(elapsed)
         wall = time.perf_counter() - started
         return {"w6.alias_p50_ms": percentile(times, 50) * 1000, "w6.alias_ops_s": len(times) / wall}

@@ -3,6 +3,7 @@
 Reference: /work/shared/reference/mlflow-api-surface.md sections 0, A (Experiments), B.6, C, D,
 and MLflow 3.17.2's server (mlflow/server/handlers.py, store/tracking/sqlalchemy_store.py).
 """
+
 from __future__ import annotations
 
 import base64
@@ -13,9 +14,7 @@ import pytest
 
 from registry_core import experiments as experiments_service
 from registry_core.clock import now_ms
-
-from tests.api.wire import AJAX, API, assert_no_nulls, error, get, ok, post
-
+from tests.api.wire import AJAX, API, error, get, ok, post
 
 # --- helpers --------------------------------------------------------------------------------
 
@@ -85,41 +84,78 @@ def test_default_experiment_and_create_get(client):
     assert get_experiment(client, eid2)["artifact_location"] == "s3://bucket/some/path"
 
     # an experiment id is a string on the wire: a JSON number is refused, as by MLflow
-    error(post(client, "runs/create", {"experiment_id": int(eid)}), 400, "INVALID_PARAMETER_VALUE",
-          f"Invalid value {eid} for parameter 'experiment_id' supplied")
+    error(
+        post(client, "runs/create", {"experiment_id": int(eid)}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        f"Invalid value {eid} for parameter 'experiment_id' supplied",
+    )
 
     # get-by-name: exact and case-sensitive (MySQL compares names case-insensitively)
     found = ok(get(client, "experiments/get-by-name", experiment_name="exp-one"))["experiment"]
     assert found["experiment_id"] == eid and tags_of(found) == {"team": "ml", "stage": "dev"}
-    error(get(client, "experiments/get-by-name", experiment_name="EXP-ONE"), 404,
-          "RESOURCE_DOES_NOT_EXIST", "Could not find experiment with name 'EXP-ONE'")
-    error(get(client, "experiments/get-by-name", experiment_name="nope"), 404,
-          "RESOURCE_DOES_NOT_EXIST", "Could not find experiment with name 'nope'")
-    error(get(client, "experiments/get-by-name"), 400, "INVALID_PARAMETER_VALUE",
-          "Missing value for required parameter 'experiment_name'")
+    error(
+        get(client, "experiments/get-by-name", experiment_name="EXP-ONE"),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+        "Could not find experiment with name 'EXP-ONE'",
+    )
+    error(
+        get(client, "experiments/get-by-name", experiment_name="nope"),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+        "Could not find experiment with name 'nope'",
+    )
+    error(
+        get(client, "experiments/get-by-name"),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Missing value for required parameter 'experiment_name'",
+    )
 
     # get errors
-    error(get(client, "experiments/get", experiment_id="987654"), 404,
-          "RESOURCE_DOES_NOT_EXIST", "No Experiment with id=987654 exists")
-    error(get(client, "experiments/get"), 400, "INVALID_PARAMETER_VALUE",
-          "Missing value for required parameter 'experiment_id'")
+    error(
+        get(client, "experiments/get", experiment_id="987654"),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+        "No Experiment with id=987654 exists",
+    )
+    error(
+        get(client, "experiments/get"),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Missing value for required parameter 'experiment_id'",
+    )
     error(get(client, "experiments/get", experiment_id="../1"), 400, "INVALID_PARAMETER_VALUE")
 
     # create errors
-    error(post(client, "experiments/create", {"name": "exp-one"}), 400,
-          "RESOURCE_ALREADY_EXISTS", "exp-one")
-    error(post(client, "experiments/create", {}), 400, "INVALID_PARAMETER_VALUE",
-          "Missing value for required parameter 'name'")
-    error(post(client, "experiments/create", {"name": ""}), 400, "INVALID_PARAMETER_VALUE",
-          "Missing value for required parameter 'name'")
-    error(post(client, "experiments/create", {"name": "x" * 501}), 400, "INVALID_PARAMETER_VALUE",
-          "500")
+    error(post(client, "experiments/create", {"name": "exp-one"}), 400, "RESOURCE_ALREADY_EXISTS", "exp-one")
+    error(
+        post(client, "experiments/create", {}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Missing value for required parameter 'name'",
+    )
+    error(
+        post(client, "experiments/create", {"name": ""}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Missing value for required parameter 'name'",
+    )
+    error(post(client, "experiments/create", {"name": "x" * 501}), 400, "INVALID_PARAMETER_VALUE", "500")
     error(post(client, "experiments/create", {"name": 5}), 400, "INVALID_PARAMETER_VALUE", "name")
-    error(post(client, "experiments/create", {"name": "bad-tags", "tags": [{"key": "../x", "value": "v"}]}),
-          400, "INVALID_PARAMETER_VALUE", "Names may be treated as files")
-    error(post(client, "experiments/create",
-               {"name": "long-tag", "tags": [{"key": "k", "value": "v" * 20001}]}),
-          400, "INVALID_PARAMETER_VALUE", "20000")
+    error(
+        post(client, "experiments/create", {"name": "bad-tags", "tags": [{"key": "../x", "value": "v"}]}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Names may be treated as files",
+    )
+    error(
+        post(client, "experiments/create", {"name": "long-tag", "tags": [{"key": "k", "value": "v" * 20001}]}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "20000",
+    )
     # nothing of the failed creates was written
     error(get(client, "experiments/get-by-name", experiment_name="bad-tags"), 404, "RESOURCE_DOES_NOT_EXIST")
     error(get(client, "experiments/get-by-name", experiment_name="long-tag"), 404, "RESOURCE_DOES_NOT_EXIST")
@@ -154,7 +190,7 @@ def _search_fixture(client, clock):
 
 
 def test_search_filters_views_and_ordering(client, clock):
-    base, a, b, c, other = _search_fixture(client, clock)
+    base, a, b, _c, other = _search_fixture(client, clock)
 
     # default: ACTIVE_ONLY, creation_time DESC then experiment_id ASC
     page = search(client)
@@ -192,7 +228,7 @@ def test_search_filters_views_and_ordering(client, clock):
     assert f("tags.env LIKE 'pr%'") == ["exp-a"]
     assert f("tags.env ILIKE 'DE%'") == ["exp-b"]
     assert f("tags.`my tag` = 'x'") == ["exp-a"]
-    assert f('tags."a.b" = \'1\'') == ["exp-a"]
+    assert f("tags.\"a.b\" = '1'") == ["exp-a"]
     assert f("tags.env IS NULL") == ["other", "Default"]
     assert f("tags.env IS NOT NULL") == ["exp-a", "exp-b"]
     assert f("tags.env = 'prod' AND name LIKE 'exp%'") == ["exp-a"]
@@ -223,13 +259,15 @@ def test_search_filters_views_and_ordering(client, clock):
     assert o("last_update_time DESC", view_type="ALL")[0] == "exp-c"
 
     # GET with a query string: repeated order_by keys, view_type by name
-    query = urlencode([
-        ("filter", "name LIKE 'exp%'"),
-        ("order_by", "creation_time ASC"),
-        ("order_by", "name DESC"),
-        ("view_type", "ALL"),
-        ("max_results", "10"),
-    ])
+    query = urlencode(
+        [
+            ("filter", "name LIKE 'exp%'"),
+            ("order_by", "creation_time ASC"),
+            ("order_by", "name DESC"),
+            ("view_type", "ALL"),
+            ("max_results", "10"),
+        ]
+    )
     page = ok(client.get(f"{API}/experiments/search?{query}"))
     assert names(page) == ["exp-b", "exp-a", "exp-c"]
     query = urlencode([("order_by", "name DESC"), ("max_results", "2")])
@@ -240,18 +278,41 @@ def test_search_filters_views_and_ordering(client, clock):
     assert "next_page_token" not in page
 
     # filter / order_by errors
-    error(post(client, "experiments/search", {"filter": "name = 'a' OR name = 'b'", "max_results": 10}), 400,
-          "INVALID_PARAMETER_VALUE", "Invalid clause(s) in filter string")
-    error(post(client, "experiments/search", {"filter": "color = 'red'", "max_results": 10}), 400,
-          "INVALID_PARAMETER_VALUE", "Invalid attribute key 'color'")
-    error(post(client, "experiments/search", {"filter": "name > 'a'", "max_results": 10}), 400,
-          "INVALID_PARAMETER_VALUE", "Invalid comparator")
-    error(post(client, "experiments/search", {"filter": "metrics.x > 1", "max_results": 10}), 400,
-          "INVALID_PARAMETER_VALUE", "Invalid entity type 'metrics'")
-    error(post(client, "experiments/search", {"order_by": ["colour ASC"], "max_results": 10}), 400,
-          "INVALID_PARAMETER_VALUE", "Invalid attribute key 'colour'")
-    error(post(client, "experiments/search", {"order_by": ["name SIDEWAYS"], "max_results": 10}), 400,
-          "INVALID_PARAMETER_VALUE")
+    error(
+        post(client, "experiments/search", {"filter": "name = 'a' OR name = 'b'", "max_results": 10}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Invalid clause(s) in filter string",
+    )
+    error(
+        post(client, "experiments/search", {"filter": "color = 'red'", "max_results": 10}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Invalid attribute key 'color'",
+    )
+    error(
+        post(client, "experiments/search", {"filter": "name > 'a'", "max_results": 10}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Invalid comparator",
+    )
+    error(
+        post(client, "experiments/search", {"filter": "metrics.x > 1", "max_results": 10}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Invalid entity type 'metrics'",
+    )
+    error(
+        post(client, "experiments/search", {"order_by": ["colour ASC"], "max_results": 10}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Invalid attribute key 'colour'",
+    )
+    error(
+        post(client, "experiments/search", {"order_by": ["name SIDEWAYS"], "max_results": 10}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
 
 
 def test_search_pagination_and_max_results(client, clock):
@@ -287,18 +348,30 @@ def test_search_pagination_and_max_results(client, clock):
     assert names(search(client, max_results=4, page_token=page["next_page_token"])) == expected[4:]
 
     # invalid tokens
-    for bad in ("not-a-token", "%%%", base64.b64encode(b"[1, 2]").decode(),
-                base64.b64encode(b'{"offset": "x"}').decode(), base64.b64encode(b'{"offset": -3}').decode(),
-                base64.b64encode(b'{"nope": 1}').decode()):
-        error(post(client, "experiments/search", {"page_token": bad, "max_results": 10}), 400,
-              "INVALID_PARAMETER_VALUE", "Invalid page token")
-    error(get(client, "experiments/search", page_token="garbage!", max_results=10), 400,
-          "INVALID_PARAMETER_VALUE", "Invalid page token")
+    for bad in (
+        "not-a-token",
+        "%%%",
+        base64.b64encode(b"[1, 2]").decode(),
+        base64.b64encode(b'{"offset": "x"}').decode(),
+        base64.b64encode(b'{"offset": -3}').decode(),
+        base64.b64encode(b'{"nope": 1}').decode(),
+    ):
+        error(
+            post(client, "experiments/search", {"page_token": bad, "max_results": 10}),
+            400,
+            "INVALID_PARAMETER_VALUE",
+            "Invalid page token",
+        )
+    error(
+        get(client, "experiments/search", page_token="garbage!", max_results=10),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Invalid page token",
+    )
 
     # max_results bounds
     error(post(client, "experiments/search", {"max_results": 0}), 400, "INVALID_PARAMETER_VALUE", "max_results")
-    error(post(client, "experiments/search", {"max_results": 50001}), 400, "INVALID_PARAMETER_VALUE",
-          "max_results")
+    error(post(client, "experiments/search", {"max_results": 50001}), 400, "INVALID_PARAMETER_VALUE", "max_results")
     error(post(client, "experiments/search", {"max_results": -1}), 400, "INVALID_PARAMETER_VALUE")
     error(post(client, "experiments/search", {"max_results": "many"}), 400, "INVALID_PARAMETER_VALUE")
     error(get(client, "experiments/search", max_results="0"), 400, "INVALID_PARAMETER_VALUE")
@@ -326,17 +399,19 @@ def test_update_delete_restore(client, clock):
     # the old name is free again
     create_experiment(client, "before")
 
-    error(post(client, "experiments/update", {"experiment_id": eid, "new_name": "taken"}), 400,
-          "RESOURCE_ALREADY_EXISTS", "taken")
+    error(
+        post(client, "experiments/update", {"experiment_id": eid, "new_name": "taken"}),
+        400,
+        "RESOURCE_ALREADY_EXISTS",
+        "taken",
+    )
     assert get_experiment(client, eid)["name"] == "after"
-    error(post(client, "experiments/update", {"experiment_id": "424242", "new_name": "x"}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
-    error(post(client, "experiments/update", {"experiment_id": eid}), 400, "INVALID_PARAMETER_VALUE",
-          "new_name")
-    error(post(client, "experiments/update", {"new_name": "x"}), 400, "INVALID_PARAMETER_VALUE",
-          "experiment_id")
-    error(post(client, "experiments/update", {"experiment_id": eid, "new_name": ""}), 400,
-          "INVALID_PARAMETER_VALUE")
+    error(
+        post(client, "experiments/update", {"experiment_id": "424242", "new_name": "x"}), 404, "RESOURCE_DOES_NOT_EXIST"
+    )
+    error(post(client, "experiments/update", {"experiment_id": eid}), 400, "INVALID_PARAMETER_VALUE", "new_name")
+    error(post(client, "experiments/update", {"new_name": "x"}), 400, "INVALID_PARAMETER_VALUE", "experiment_id")
+    error(post(client, "experiments/update", {"experiment_id": eid, "new_name": ""}), 400, "INVALID_PARAMETER_VALUE")
     # renaming to its own name is fine
     ok(post(client, "experiments/update", {"experiment_id": eid, "new_name": "after"}))
 
@@ -366,13 +441,25 @@ def test_update_delete_restore(client, clock):
     # a deleted experiment refuses writes and a second delete; its name stays taken
     error(post(client, "experiments/delete", {"experiment_id": eid}), 404, "RESOURCE_DOES_NOT_EXIST")
     error(post(client, "runs/create", {"experiment_id": eid}), 400, "INVALID_PARAMETER_VALUE", "active")
-    error(post(client, "experiments/set-experiment-tag", {"experiment_id": eid, "key": "k", "value": "v"}),
-          400, "INVALID_PARAMETER_VALUE", "active")
-    error(post(client, "experiments/update", {"experiment_id": eid, "new_name": "renamed-while-deleted"}),
-          400, "INVALID_PARAMETER_VALUE", "non-active")
+    error(
+        post(client, "experiments/set-experiment-tag", {"experiment_id": eid, "key": "k", "value": "v"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "active",
+    )
+    error(
+        post(client, "experiments/update", {"experiment_id": eid, "new_name": "renamed-while-deleted"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "non-active",
+    )
     error(post(client, "experiments/create", {"name": "after"}), 400, "RESOURCE_ALREADY_EXISTS")
-    error(post(client, "runs/set-tag", {"run_id": runs[1], "key": "k", "value": "v"}), 400,
-          "INVALID_PARAMETER_VALUE", "active")
+    error(
+        post(client, "runs/set-tag", {"run_id": runs[1], "key": "k", "value": "v"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "active",
+    )
 
     # restore: the experiment and all of its runs are active again (as in MLflow)
     clock["t"] += 1000
@@ -387,8 +474,12 @@ def test_update_delete_restore(client, clock):
 
     error(post(client, "experiments/restore", {"experiment_id": eid}), 404, "RESOURCE_DOES_NOT_EXIST")
     error(post(client, "experiments/restore", {"experiment_id": "31337"}), 404, "RESOURCE_DOES_NOT_EXIST")
-    error(post(client, "experiments/delete", {"experiment_id": "31337"}), 404, "RESOURCE_DOES_NOT_EXIST",
-          "No Experiment with id=31337 exists")
+    error(
+        post(client, "experiments/delete", {"experiment_id": "31337"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+        "No Experiment with id=31337 exists",
+    )
     error(post(client, "experiments/delete", {}), 400, "INVALID_PARAMETER_VALUE", "experiment_id")
     error(post(client, "experiments/restore", {}), 400, "INVALID_PARAMETER_VALUE", "experiment_id")
 
@@ -409,8 +500,14 @@ def test_experiment_tags(client):
     assert tags_of(get_experiment(client, eid)) == {"keep": "1", "color": "red"}
     ok(post(client, "experiments/set-experiment-tag", {"experiment_id": eid, "key": "color", "value": "blue"}))
     ok(post(client, "experiments/set-experiment-tag", {"experiment_id": eid, "key": "big", "value": "v" * 20000}))
-    ok(post(client, "experiments/set-experiment-tag",
-            {"experiment_id": eid, "key": "mlflow.note.content", "value": "a note"}, root=AJAX))
+    ok(
+        post(
+            client,
+            "experiments/set-experiment-tag",
+            {"experiment_id": eid, "key": "mlflow.note.content", "value": "a note"},
+            root=AJAX,
+        )
+    )
     tags = tags_of(get_experiment(client, eid))
     assert tags == {"keep": "1", "color": "blue", "big": "v" * 20000, "mlflow.note.content": "a note"}
     # the tag is searchable at once
@@ -418,28 +515,63 @@ def test_experiment_tags(client):
 
     ok(post(client, "experiments/delete-experiment-tag", {"experiment_id": eid, "key": "color"}))
     assert "color" not in tags_of(get_experiment(client, eid))
-    error(post(client, "experiments/delete-experiment-tag", {"experiment_id": eid, "key": "color"}), 404,
-          "RESOURCE_DOES_NOT_EXIST", "No tag with name: color")
-    error(post(client, "experiments/delete-experiment-tag", {"experiment_id": "777", "key": "keep"}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
-    error(post(client, "experiments/delete-experiment-tag", {"experiment_id": eid}), 400,
-          "INVALID_PARAMETER_VALUE", "key")
+    error(
+        post(client, "experiments/delete-experiment-tag", {"experiment_id": eid, "key": "color"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+        "No tag with name: color",
+    )
+    error(
+        post(client, "experiments/delete-experiment-tag", {"experiment_id": "777", "key": "keep"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    error(
+        post(client, "experiments/delete-experiment-tag", {"experiment_id": eid}), 400, "INVALID_PARAMETER_VALUE", "key"
+    )
 
-    error(post(client, "experiments/set-experiment-tag", {"experiment_id": "777", "key": "k", "value": "v"}),
-          404, "RESOURCE_DOES_NOT_EXIST", "No Experiment with id=777 exists")
-    error(post(client, "experiments/set-experiment-tag", {"experiment_id": eid, "value": "v"}), 400,
-          "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'key'")
-    error(post(client, "experiments/set-experiment-tag", {"key": "k", "value": "v"}), 400,
-          "INVALID_PARAMETER_VALUE", "experiment_id")
-    error(post(client, "experiments/set-experiment-tag", {"experiment_id": eid, "key": "bad!key", "value": "v"}),
-          400, "INVALID_PARAMETER_VALUE", "Names may only contain")
-    error(post(client, "experiments/set-experiment-tag", {"experiment_id": eid, "key": "/abs", "value": "v"}),
-          400, "INVALID_PARAMETER_VALUE", "Names may be treated as files")
-    error(post(client, "experiments/set-experiment-tag", {"experiment_id": eid, "key": "k" * 251, "value": "v"}),
-          400, "INVALID_PARAMETER_VALUE", "250")
-    error(post(client, "experiments/set-experiment-tag",
-               {"experiment_id": eid, "key": "huge", "value": "v" * 20001}),
-          400, "INVALID_PARAMETER_VALUE", "20000")
+    error(
+        post(client, "experiments/set-experiment-tag", {"experiment_id": "777", "key": "k", "value": "v"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+        "No Experiment with id=777 exists",
+    )
+    error(
+        post(client, "experiments/set-experiment-tag", {"experiment_id": eid, "value": "v"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Missing value for required parameter 'key'",
+    )
+    error(
+        post(client, "experiments/set-experiment-tag", {"key": "k", "value": "v"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "experiment_id",
+    )
+    error(
+        post(client, "experiments/set-experiment-tag", {"experiment_id": eid, "key": "bad!key", "value": "v"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Names may only contain",
+    )
+    error(
+        post(client, "experiments/set-experiment-tag", {"experiment_id": eid, "key": "/abs", "value": "v"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Names may be treated as files",
+    )
+    error(
+        post(client, "experiments/set-experiment-tag", {"experiment_id": eid, "key": "k" * 251, "value": "v"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "250",
+    )
+    error(
+        post(client, "experiments/set-experiment-tag", {"experiment_id": eid, "key": "huge", "value": "v" * 20001}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "20000",
+    )
     assert set(tags_of(get_experiment(client, eid))) == {"keep", "big", "mlflow.note.content"}
 
     # tags on the default experiment work too

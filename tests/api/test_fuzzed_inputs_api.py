@@ -2,6 +2,7 @@
 reachable backend: numbers no database column holds (beyond int64, beyond int32 where MLflow's
 proto says int32, infinite), a string holding NUL on PostgreSQL, and a byte range beyond a
 file's end. None may answer a 5xx; every refusal is MLflow's error JSON."""
+
 from __future__ import annotations
 
 import base64
@@ -34,8 +35,7 @@ def _wire(value: float):
 
 # --- a metric filter with an infinite literal (MariaDB refused the bound infinity: 500) ------
 
-LOSSES = {"inf": math.inf, "neg-inf": -math.inf, "max": FLOAT_MAX, "neg-max": -FLOAT_MAX, "one": 1.0,
-          "nan": math.nan}
+LOSSES = {"inf": math.inf, "neg-inf": -math.inf, "max": FLOAT_MAX, "neg-max": -FLOAT_MAX, "one": 1.0, "nan": math.nan}
 # x <op> +/-inf as IEEE-754 compares, NaN apart: runs/search lets NaN satisfy "!=" only (MLflow)
 INFINITE_FILTERS = [
     ("> 1e400", set()),
@@ -58,12 +58,22 @@ def test_run_search_by_a_metric_against_an_infinite_literal(client):
     runs = {}
     for name, value in LOSSES.items():
         runs[_run(client, eid, run_name=name)] = name
-        ok(post(client, "runs/log-metric", {"run_id": next(reversed(runs)), "key": "loss",
-                                            "value": _wire(value), "timestamp": 1}))
+        ok(
+            post(
+                client,
+                "runs/log-metric",
+                {"run_id": next(reversed(runs)), "key": "loss", "value": _wire(value), "timestamp": 1},
+            )
+        )
     for order_by in ([], ["metrics.loss DESC"]):  # the filter alone, and within the metric-order walk
         for clause, expected in INFINITE_FILTERS:
-            found = ok(post(client, "runs/search", {"experiment_ids": [eid], "filter": f"metrics.loss {clause}",
-                                                    "order_by": order_by}))
+            found = ok(
+                post(
+                    client,
+                    "runs/search",
+                    {"experiment_ids": [eid], "filter": f"metrics.loss {clause}", "order_by": order_by},
+                )
+            )
             assert {runs[r["info"]["run_id"]] for r in found.get("runs", [])} == expected, (clause, order_by)
 
 
@@ -74,8 +84,13 @@ def test_logged_model_search_by_a_metric_against_an_infinite_literal(client):
     for name, value in LOSSES.items():
         mid = ok(post(client, "logged-models", {"experiment_id": eid, "name": name}))["model"]["info"]["model_id"]
         models[mid] = name
-        ok(post(client, "runs/log-metric", {"run_id": run_id, "key": "loss", "value": _wire(value), "timestamp": 1,
-                                            "model_id": mid}))
+        ok(
+            post(
+                client,
+                "runs/log-metric",
+                {"run_id": run_id, "key": "loss", "value": _wire(value), "timestamp": 1, "model_id": mid},
+            )
+        )
     for clause, expected in INFINITE_FILTERS:
         found = ok(post(client, "logged-models/search", {"experiment_ids": [eid], "filter": f"metrics.loss {clause}"}))
         # a logged model's NaN metric satisfies no comparison, "!=" included
@@ -114,8 +129,11 @@ def test_experiment_version_and_logged_model_times_against_numbers_beyond_int64(
         assert len(answer.get("experiments", [])) == count, flt
     ok(post(client, "registered-models/create", {"name": "fuzz-model"}))
     ok(post(client, "model-versions/create", {"name": "fuzz-model", "source": "s3://bucket/model"}))
-    for flt, count in ((f"version_number < {BEYOND_INT64}", 1), (f"version_number = {BEYOND_INT64}", 0),
-                       (f"creation_timestamp > {BEYOND_INT64}", 0)):
+    for flt, count in (
+        (f"version_number < {BEYOND_INT64}", 1),
+        (f"version_number = {BEYOND_INT64}", 0),
+        (f"creation_timestamp > {BEYOND_INT64}", 0),
+    ):
         answer = ok(get(client, "model-versions/search", filter=f"name = 'fuzz-model' and {flt}"))
         assert len(answer.get("model_versions", [])) == count, flt
     ok(post(client, "logged-models", {"experiment_id": eid, "name": "lm"}))
@@ -131,20 +149,32 @@ def test_logged_model_search_max_results_is_an_int32(client):
     """int32 in MLflow's proto; max_results + 1 went into LIMIT (SQLite: OverflowError, 500)."""
     eid = _experiment(client)
     ok(post(client, "logged-models", {"experiment_id": eid, "name": "lm"}))
-    assert len(ok(post(client, "logged-models/search",
-                       {"experiment_ids": [eid], "max_results": 2**31 - 1})).get("models", [])) == 1
+    assert (
+        len(
+            ok(post(client, "logged-models/search", {"experiment_ids": [eid], "max_results": 2**31 - 1})).get(
+                "models", []
+            )
+        )
+        == 1
+    )
     for value in (2**31, 2**63 - 1):
-        error(post(client, "logged-models/search", {"experiment_ids": [eid], "max_results": value}), 400,
-              "INVALID_PARAMETER_VALUE", f"Invalid value {value} for parameter 'max_results' supplied")
+        error(
+            post(client, "logged-models/search", {"experiment_ids": [eid], "max_results": value}),
+            400,
+            "INVALID_PARAMETER_VALUE",
+            f"Invalid value {value} for parameter 'max_results' supplied",
+        )
 
 
 @pytest.mark.parametrize("offset", ["1e400", str(2**63), "-1"])
 def test_page_token_offsets_beyond_int64_are_refused(client, offset):
     token = base64.b64encode(f'{{"offset": {offset}}}'.encode()).decode()
     eid = _experiment(client)
-    for answer in (post(client, "runs/search", {"experiment_ids": [eid], "page_token": token}),
-                   get(client, "experiments/search", max_results=10, page_token=token),
-                   get(client, "registered-models/search", page_token=token)):
+    for answer in (
+        post(client, "runs/search", {"experiment_ids": [eid], "page_token": token}),
+        get(client, "experiments/search", max_results=10, page_token=token),
+        get(client, "registered-models/search", page_token=token),
+    ):
         error(answer, 400, "INVALID_PARAMETER_VALUE", "Invalid page token, offset value=")
 
 
@@ -171,8 +201,9 @@ def artifacts_client(tmp_path):
     from mlflow_compat.app import create_app
     from mlflow_compat.config import ServerConfig
 
-    config = ServerConfig.resolve(backend_store_uri=f"sqlite:///{tmp_path / 'db.sqlite'}",
-                                  artifacts_destination=str(tmp_path / "store"))
+    config = ServerConfig.resolve(
+        backend_store_uri=f"sqlite:///{tmp_path / 'db.sqlite'}", artifacts_destination=str(tmp_path / "store")
+    )
     application = create_app(config)
     application.testing = True
     return application.test_client()

@@ -1,6 +1,7 @@
 """Under contention the server answers 503 with Retry-After, and only when nothing was applied, so
 the client's automatic retries are safe; never a 500 for load (issue 5, point 4). Real lock
 conflicts and a real exhausted pool on every backend, no simulated errors."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -27,15 +28,19 @@ class _LockHolder:
     def __init__(self, uri: str, run_id: str):
         self.kind = _kind(uri)
         if self.kind == "sqlite":
-            self.conn = sqlite3.connect(uri[len("sqlite:///"):], isolation_level=None)
+            self.conn = sqlite3.connect(uri[len("sqlite:///") :], isolation_level=None)
             self.conn.execute("BEGIN IMMEDIATE")  # SQLite's write lock
             return
         self.conn = databases._connect(self.kind, uri)
         with self.conn.cursor() as cur:
             cur.execute("BEGIN")
             # an uncommitted row on the key the upsert of latest_metrics writes
-            cur.execute("INSERT INTO latest_metrics (run_uuid, experiment_id, " + ("`key`" if self.kind == "mysql" else '"key"')
-                        + ", value, timestamp, step, is_nan) VALUES (%s, 0, 'm', 1, 1, 1, false)", (run_id,))
+            cur.execute(
+                "INSERT INTO latest_metrics (run_uuid, experiment_id, "
+                + ("`key`" if self.kind == "mysql" else '"key"')
+                + ", value, timestamp, step, is_nan) VALUES (%s, 0, 'm', 1, 1, 1, false)",
+                (run_id,),
+            )
 
     def release(self):
         if self.kind == "sqlite":
@@ -58,7 +63,9 @@ def _short_lock_wait(database, kind: str) -> None:
 
 
 def test_a_write_that_meets_a_held_lock_is_503_with_nothing_applied(client, registry_db, backend_uri):
-    run_id = ok(client.post(f"{API}/runs/create", json={"experiment_id": "0", "start_time": 1}))["run"]["info"]["run_id"]
+    run_id = ok(client.post(f"{API}/runs/create", json={"experiment_id": "0", "start_time": 1}))["run"]["info"][
+        "run_id"
+    ]
     metric = {"run_id": run_id, "key": "m", "value": 2.5, "timestamp": 10, "step": 3}
     _short_lock_wait(registry_db, _kind(backend_uri))
     holder = _LockHolder(backend_uri, run_id)
@@ -120,10 +127,10 @@ def test_transient_is_only_a_refusal_for_load(registry_db):
     with pytest.raises(peewee.DatabaseError) as raised:
         registry_db.execute_sql("SELECT no_such_column FROM runs")
     assert not core_db.is_transient(raised.value)
-    with pytest.raises(peewee.IntegrityError) as raised:
-        with registry_db.atomic():
-            registry_db.execute_sql("INSERT INTO experiments (experiment_id, name, lifecycle_stage) "
-                                    "VALUES (0, 'again', 'active')")
+    with pytest.raises(peewee.IntegrityError) as raised, registry_db.atomic():
+        registry_db.execute_sql(
+            "INSERT INTO experiments (experiment_id, name, lifecycle_stage) VALUES (0, 'again', 'active')"
+        )
     assert not core_db.is_transient(raised.value)
 
 
@@ -133,7 +140,9 @@ def test_a_refusal_after_a_committed_write_is_500_not_503(client, registry_db, b
     lock, as a create followed by a second transaction would.)"""
     from registry_core import candidates, experiments
 
-    run_id = ok(client.post(f"{API}/runs/create", json={"experiment_id": "0", "start_time": 1}))["run"]["info"]["run_id"]
+    run_id = ok(client.post(f"{API}/runs/create", json={"experiment_id": "0", "start_time": 1}))["run"]["info"][
+        "run_id"
+    ]
     _short_lock_wait(registry_db, _kind(backend_uri))
 
     holders = []
@@ -166,10 +175,9 @@ def test_work_applied_follows_commits_and_autocommitted_writes(registry_db):
     experiments.get("0")
     registry_db.execute_sql("SELECT 1")
     assert not core_db.work_applied()
-    with pytest.raises(AlreadyExists):
-        with registry_db.atomic():
-            experiments.create("rolled-back", None, [], "mlflow-artifacts:/")
-            experiments.create("rolled-back", None, [], "mlflow-artifacts:/")
+    with pytest.raises(AlreadyExists), registry_db.atomic():
+        experiments.create("rolled-back", None, [], "mlflow-artifacts:/")
+        experiments.create("rolled-back", None, [], "mlflow-artifacts:/")
     assert not core_db.work_applied()
     with registry_db.atomic():
         experiments.create("kept", None, [], "mlflow-artifacts:/")

@@ -7,6 +7,7 @@ The extremes and subnormals are stored as themselves; +/-Infinity and -0.0 are s
 +/-FLOAT_MAX and 0.0 in the orderable ``value`` column with their bits in ``value_bits``; NaN
 as 0 with ``is_nan`` (registry_core.validation.metric_value).
 """
+
 from __future__ import annotations
 
 import json
@@ -88,28 +89,54 @@ def logged(client):
     model_id = ok(post(client, "logged-models", {"experiment_id": eid, "name": "model"}))["model"]["info"]["model_id"]
     runs = {}
     for n, (name, value) in enumerate(SPECIALS):
-        rid = ok(post(client, "runs/create", {"experiment_id": eid, "run_name": name,
-                                              "start_time": 1000 + n}))["run"]["info"]["run_id"]
+        rid = ok(post(client, "runs/create", {"experiment_id": eid, "run_name": name, "start_time": 1000 + n}))["run"][
+            "info"
+        ]["run_id"]
         runs[name] = rid
-        ok(post(client, "runs/log-metric", {"run_id": rid, "key": "v", "value": wire(value),
-                                            "timestamp": 10, "step": 0}))
-        ok(post(client, "runs/log-metric", {"run_id": rid, "key": "mv", "value": wire(value),
-                                            "timestamp": 10, "step": 0, "model_id": model_id}))
-        ok(post(client, "runs/log-batch", {"run_id": rid, "metrics": [
-            {"key": "a", "value": 1.5, "timestamp": 10, "step": 0},
-            {"key": "b", "value": wire(value), "timestamp": 10, "step": 0},
-            {"key": "h", "value": 1.0, "timestamp": 10, "step": 0},
-            {"key": "h", "value": wire(value), "timestamp": 11, "step": 1},
-            {"key": "h", "value": 2.0, "timestamp": 12, "step": 2},
-            {"key": "l", "value": "Infinity", "timestamp": 10, "step": 0},
-            {"key": "mb", "value": wire(value), "timestamp": 10, "step": 0, "model_id": model_id},
-        ]}))
+        ok(
+            post(
+                client, "runs/log-metric", {"run_id": rid, "key": "v", "value": wire(value), "timestamp": 10, "step": 0}
+            )
+        )
+        ok(
+            post(
+                client,
+                "runs/log-metric",
+                {"run_id": rid, "key": "mv", "value": wire(value), "timestamp": 10, "step": 0, "model_id": model_id},
+            )
+        )
+        ok(
+            post(
+                client,
+                "runs/log-batch",
+                {
+                    "run_id": rid,
+                    "metrics": [
+                        {"key": "a", "value": 1.5, "timestamp": 10, "step": 0},
+                        {"key": "b", "value": wire(value), "timestamp": 10, "step": 0},
+                        {"key": "h", "value": 1.0, "timestamp": 10, "step": 0},
+                        {"key": "h", "value": wire(value), "timestamp": 11, "step": 1},
+                        {"key": "h", "value": 2.0, "timestamp": 12, "step": 2},
+                        {"key": "l", "value": "Infinity", "timestamp": 10, "step": 0},
+                        {"key": "mb", "value": wire(value), "timestamp": 10, "step": 0, "model_id": model_id},
+                    ],
+                },
+            )
+        )
         # the latest of "l" and "z" replaced in a later request, by log-batch and log-metric
-        ok(post(client, "runs/log-batch", {"run_id": rid, "metrics": [
-            {"key": "l", "value": wire(value), "timestamp": 10, "step": 1}]}))
+        ok(
+            post(
+                client,
+                "runs/log-batch",
+                {"run_id": rid, "metrics": [{"key": "l", "value": wire(value), "timestamp": 10, "step": 1}]},
+            )
+        )
         ok(post(client, "runs/log-metric", {"run_id": rid, "key": "z", "value": -0.0, "timestamp": 10, "step": 0}))
-        ok(post(client, "runs/log-metric", {"run_id": rid, "key": "z", "value": wire(value),
-                                            "timestamp": 10, "step": 1}))
+        ok(
+            post(
+                client, "runs/log-metric", {"run_id": rid, "key": "z", "value": wire(value), "timestamp": 10, "step": 1}
+            )
+        )
     return eid, runs, model_id
 
 
@@ -128,8 +155,9 @@ def test_runs_get_returns_every_double_exactly(client, logged):
     _, runs, _ = logged
     for name, rid in runs.items():
         for root in (None, AJAX):
-            body = ok(get(client, "runs/get", run_id=rid) if root is None
-                      else get(client, "runs/get", root=root, run_id=rid))
+            body = ok(
+                get(client, "runs/get", run_id=rid) if root is None else get(client, "runs/get", root=root, run_id=rid)
+            )
             _check_run(body["run"], name, "runs/get")
 
 
@@ -144,8 +172,13 @@ def test_runs_search_returns_every_double_exactly(client, logged):
         for ascending in (False, True):
             # the metric-order walk: values in SQL's order (infinities as the largest doubles, tied
             # with them; ties by start_time DESC), NaN last
-            found = ok(post(client, "runs/search", {"experiment_ids": [eid],
-                                                    "order_by": [f"metrics.{key} {'ASC' if ascending else 'DESC'}"]}))
+            found = ok(
+                post(
+                    client,
+                    "runs/search",
+                    {"experiment_ids": [eid], "order_by": [f"metrics.{key} {'ASC' if ascending else 'DESC'}"]},
+                )
+            )
             names = [by_id[r["info"]["run_id"]] for r in found["runs"]]
             numbers = [(n, name) for n, (name, value) in enumerate(SPECIALS) if not math.isnan(value)]
             sign = 1 if ascending else -1
@@ -175,8 +208,11 @@ def test_search_filters_treat_infinities_as_the_largest_doubles(client, logged):
 
 def _history(client, rid, key, root=None):
     params = {"run_id": rid, "metric_key": key}
-    body = ok(get(client, "metrics/get-history", **params) if root is None
-              else get(client, "metrics/get-history", root=root, **params))
+    body = ok(
+        get(client, "metrics/get-history", **params)
+        if root is None
+        else get(client, "metrics/get-history", root=root, **params)
+    )
     return body.get("metrics", [])
 
 
@@ -198,8 +234,9 @@ def test_get_history_returns_every_double_exactly(client, logged):
         check(second["value"], name, "get-history z")
     # paged: the same values page by page
     rid = runs["neg-zero"]
-    page = ok(get(client, "metrics/get-history", run_id=rid, metric_key="h", max_results=1,
-                  page_token=_token(1)))["metrics"]
+    page = ok(get(client, "metrics/get-history", run_id=rid, metric_key="h", max_results=1, page_token=_token(1)))[
+        "metrics"
+    ]
     check(page[0]["value"], "neg-zero", "get-history page")
 
 
@@ -253,8 +290,13 @@ def test_logged_model_metrics_return_every_double_exactly(client, logged):
     found = ok(post(client, "logged-models/search", {"experiment_ids": [eid]}))["models"]
     assert len(found) == 1
     check_model(found[0], "logged-models/search")
-    ordered = ok(post(client, "logged-models/search", {
-        "experiment_ids": [eid], "order_by": [{"field_name": "metrics.mv", "ascending": False}]}))["models"]
+    ordered = ok(
+        post(
+            client,
+            "logged-models/search",
+            {"experiment_ids": [eid], "order_by": [{"field_name": "metrics.mv", "ascending": False}]},
+        )
+    )["models"]
     check_model(ordered[0], "logged-models/search by metric")
 
 
@@ -265,8 +307,11 @@ def test_stored_form(client, logged, registry_db):
 
     _, runs, _ = logged
     by_id = {rid: name for name, rid in runs.items()}
-    for model, run_column in ((Metric, Metric.run), (LatestMetric, LatestMetric.run),
-                              (LoggedModelMetric, LoggedModelMetric.run_id)):
+    for model, run_column in (
+        (Metric, Metric.run),
+        (LatestMetric, LatestMetric.run),
+        (LoggedModelMetric, LoggedModelMetric.run_id),
+    ):
         key = {Metric: "v", LatestMetric: "v", LoggedModelMetric: "mv"}[model]
         rows = model.select(run_column, model.value, model.is_nan, model.value_bits).where(model.key == key).tuples()
         rows = list(rows)
@@ -278,13 +323,15 @@ def test_stored_form(client, logged, registry_db):
                 assert value == 0 and value_bits is None
                 continue
             assert value == stored_order(logged_value) and math.copysign(1.0, value) == (
-                -1.0 if logged_value < 0 else 1.0), (model, by_id[rid], value)
+                -1.0 if logged_value < 0 else 1.0
+            ), (model, by_id[rid], value)
             if math.isinf(logged_value) or same(logged_value, -0.0):
                 assert value_bits == bits(logged_value), (model, by_id[rid])
             else:
                 assert value_bits is None, (model, by_id[rid])
     # the finite value that replaced an infinity as the latest cleared its bits
-    latest = dict(LatestMetric.select(LatestMetric.run, LatestMetric.value_bits)
-                  .where(LatestMetric.key == "l").tuples())
+    latest = dict(
+        LatestMetric.select(LatestMetric.run, LatestMetric.value_bits).where(LatestMetric.key == "l").tuples()
+    )
     assert latest[runs["max"]] is None and latest[runs["neg-zero"]] == bits(-0.0)
     assert latest[runs["inf"]] == bits(math.inf)

@@ -4,6 +4,7 @@ The bulk-interval sampling is compared point for point with MLflow 3.17.2's own 
 (``SqlAlchemyStore._sample_rows_with_window_functions``), run on an in-memory SQLite database
 through SQLAlchemy with MLflow's ``SqlMetric`` model.
 """
+
 from __future__ import annotations
 
 import base64
@@ -13,7 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.api.wire import AJAX, API, assert_no_nulls, error, get, ok, post
+from tests.api.wire import AJAX, error, get, ok, post
 
 BULK = "/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval"
 FLOAT_MAX = 1.7976931348623157e308
@@ -23,8 +24,9 @@ FLOAT_MAX = 1.7976931348623157e308
 
 
 def new_run(client, experiment_id, name) -> str:
-    return ok(post(client, "runs/create", {"experiment_id": experiment_id, "run_name": name,
-                                           "start_time": 1}))["run"]["info"]["run_id"]
+    return ok(post(client, "runs/create", {"experiment_id": experiment_id, "run_name": name, "start_time": 1}))["run"][
+        "info"
+    ]["run_id"]
 
 
 def wire(value) -> float | str:
@@ -41,9 +43,17 @@ def wire(value) -> float | str:
 def log_points(client, run_id, key, points):
     """points: (value, timestamp, step), logged in batches of at most 1000."""
     for start in range(0, len(points), 1000):
-        chunk = points[start:start + 1000]
-        ok(post(client, "runs/log-batch", {"run_id": run_id, "metrics": [
-            {"key": key, "value": wire(v), "timestamp": ts, "step": step} for v, ts, step in chunk]}))
+        chunk = points[start : start + 1000]
+        ok(
+            post(
+                client,
+                "runs/log-batch",
+                {
+                    "run_id": run_id,
+                    "metrics": [{"key": key, "value": wire(v), "timestamp": ts, "step": step} for v, ts, step in chunk],
+                },
+            )
+        )
 
 
 def _order_value(value):
@@ -62,21 +72,31 @@ def test_get_history_order_and_pages(client):
     eid = ok(post(client, "experiments/create", {"name": "history"}))["experiment_id"]
     rid = new_run(client, eid, "h")
     points = [
-        (3.0, 10, 2), (1.0, 10, 2), (5.0, 5, 9), (2.0, 10, 1), (math.nan, 20, 0),
-        (math.inf, 1, 0), (-math.inf, 1, 1), (0.5, 30, -4), (7.0, 30, -4), (4.0, 10, 2),
+        (3.0, 10, 2),
+        (1.0, 10, 2),
+        (5.0, 5, 9),
+        (2.0, 10, 1),
+        (math.nan, 20, 0),
+        (math.inf, 1, 0),
+        (-math.inf, 1, 1),
+        (0.5, 30, -4),
+        (7.0, 30, -4),
+        (4.0, 10, 2),
     ]
     # 13 more on one timestamp, ordered by step then value
     points += [(float(n % 4), 40, n // 2) for n in range(13)]
     # logged in a scrambled order, partly one by one
     scrambled = points[::2] + points[1::2]
     for value, ts, step in scrambled[:5]:
-        ok(post(client, "runs/log-metric", {"run_id": rid, "key": "m", "value": wire(value),
-                                            "timestamp": ts, "step": step}))
+        ok(
+            post(
+                client,
+                "runs/log-metric",
+                {"run_id": rid, "key": "m", "value": wire(value), "timestamp": ts, "step": step},
+            )
+        )
     log_points(client, rid, "m", scrambled[5:])
-    expected = [
-        (wire(v), ts, step)
-        for v, ts, step in sorted(points, key=lambda p: (p[1], p[2], _order_value(p[0])))
-    ]
+    expected = [(wire(v), ts, step) for v, ts, step in sorted(points, key=lambda p: (p[1], p[2], _order_value(p[0])))]
     assert len(expected) == 23
 
     def fetch(metric_key="m", **params):
@@ -119,18 +139,38 @@ def test_get_history_order_and_pages(client):
     assert fetch(run_id=other)[0] == [(99.0, 10, 2)]
 
     # errors
-    error(get(client, "metrics/get-history", run_id="0" * 32, metric_key="m"), 404, "RESOURCE_DOES_NOT_EXIST",
-          f"Run with id={'0' * 32} not found")
+    error(
+        get(client, "metrics/get-history", run_id="0" * 32, metric_key="m"),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+        f"Run with id={'0' * 32} not found",
+    )
     error(get(client, "metrics/get-history", run_id=rid), 400, "INVALID_PARAMETER_VALUE", "metric_key")
     error(get(client, "metrics/get-history", metric_key="m"), 400, "INVALID_PARAMETER_VALUE", "run_id")
-    error(get(client, "metrics/get-history", run_id=rid, metric_key="m", max_results=0), 400,
-          "INVALID_PARAMETER_VALUE", "max_results")
-    error(get(client, "metrics/get-history", run_id=rid, metric_key="m", max_results=-1), 400,
-          "INVALID_PARAMETER_VALUE", "max_results")
-    error(get(client, "metrics/get-history", run_id=rid, metric_key="m", max_results="ten"), 400,
-          "INVALID_PARAMETER_VALUE", "max_results")
-    error(get(client, "metrics/get-history", run_id=rid, metric_key="m", page_token="nope"), 400,
-          "INVALID_PARAMETER_VALUE", "Invalid page token")
+    error(
+        get(client, "metrics/get-history", run_id=rid, metric_key="m", max_results=0),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "max_results",
+    )
+    error(
+        get(client, "metrics/get-history", run_id=rid, metric_key="m", max_results=-1),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "max_results",
+    )
+    error(
+        get(client, "metrics/get-history", run_id=rid, metric_key="m", max_results="ten"),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "max_results",
+    )
+    error(
+        get(client, "metrics/get-history", run_id=rid, metric_key="m", page_token="nope"),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Invalid page token",
+    )
     error(post(client, "metrics/get-history", {"run_id": rid, "metric_key": "m"}), 405, "BAD_REQUEST")
 
 
@@ -140,28 +180,31 @@ def test_get_history_order_and_pages(client):
 @pytest.fixture(scope="module")
 def mlflow_sampler():
     """MLflow's sampler on its own SQLAlchemy metric model (in-memory SQLite)."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.orm import Session
-
     from mlflow.store.tracking.dbmodels.models import SqlMetric
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
 
     def sample(points, max_results, start_step=None, end_step=None):
         engine = create_engine("sqlite://")
         SqlMetric.__table__.create(engine)
         with Session(engine) as session:
-            session.add_all([
-                SqlMetric(run_uuid="r", key="m", value=_order_value(v), timestamp=ts, step=step,
-                          is_nan=math.isnan(v))
-                for v, ts, step in points
-            ])
+            session.add_all(
+                [
+                    SqlMetric(
+                        run_uuid="r", key="m", value=_order_value(v), timestamp=ts, step=step, is_nan=math.isnan(v)
+                    )
+                    for v, ts, step in points
+                ]
+            )
             session.flush()
             filters = [SqlMetric.run_uuid == "r", SqlMetric.key == "m"]
             if start_step is not None:
                 filters += [SqlMetric.step >= start_step, SqlMetric.step <= end_step]
             order_by = [SqlMetric.step, SqlMetric.timestamp, SqlMetric.value, SqlMetric.is_nan]
             rows = SqlAlchemyStore._sample_rows_with_window_functions(
-                None, session, filters, order_by, max(1, max_results))
+                None, session, filters, order_by, max(1, max_results)
+            )
             out = []
             for row in rows:
                 value = math.nan if row.is_nan else row.value
@@ -177,8 +220,9 @@ def mlflow_sampler():
 
 
 def _bulk(client, run_ids, key="m", root=BULK, **params):
-    query = urlencode([("run_ids", r) for r in run_ids] + [("metric_key", key)] +
-                      [(k, str(val)) for k, val in params.items()])
+    query = urlencode(
+        [("run_ids", r) for r in run_ids] + [("metric_key", key)] + [(k, str(val)) for k, val in params.items()]
+    )
     return client.get(f"{root}?{query}")
 
 
@@ -192,16 +236,26 @@ def test_get_history_bulk_interval(client, mlflow_sampler):
         # everything on step 0 (log_metric without a step): sampled by row, not by step
         "flat": [(float(n % 5), 5000 - n, 0) for n in range(50)],
         # several points per step, NaN and infinities, logged out of order
-        "mixed": [((math.nan, math.inf, -math.inf, 1.0, 2.0, -3.0)[n % 6], 100 + (n * 7) % 11, n // 3)
-                  for n in range(40)][::-1],
+        "mixed": [
+            ((math.nan, math.inf, -math.inf, 1.0, 2.0, -3.0)[n % 6], 100 + (n * 7) % 11, n // 3) for n in range(40)
+        ][::-1],
         # a long one
         "long": [(math.sin(n), n, n) for n in range(3000)],
         # uneven runs of repeated steps, negative and very large steps, gaps: sampled positions
         # fall inside runs of one step, where timestamp and value decide
-        "groups": [(float((n * 37) % 11) - 5.0, 7000 - (n * 13) % 17, step)
-                   for n, step in enumerate(
-                       [-(2 ** 40)] * 5 + [-3] + [0] * 7 + [1, 2] + [9] * 13 + [2 ** 53 + 1] * 2
-                       + [10 ** 12 + k for k in range(40)] + [2 ** 62] * 9)][::-1],
+        "groups": [
+            (float((n * 37) % 11) - 5.0, 7000 - (n * 13) % 17, step)
+            for n, step in enumerate(
+                [-(2**40)] * 5
+                + [-3]
+                + [0] * 7
+                + [1, 2]
+                + [9] * 13
+                + [2**53 + 1] * 2
+                + [10**12 + k for k in range(40)]
+                + [2**62] * 9
+            )
+        ][::-1],
     }
     runs = {}
     for name, points in series.items():
@@ -247,38 +301,66 @@ def test_get_history_bulk_interval(client, mlflow_sampler):
         for name in ("steps", "flat", "mixed"):
             assert got[name] == mlflow_sampler(series[name], max_results, start, end), (name, start, end)
             assert all(start <= step <= end for _, _, step in got[name])
-    assert [p[2] for p in fetch(["steps"], start_step=10, end_step=19, max_results=100)["steps"]] == \
-        list(range(10, 20))
+    assert [p[2] for p in fetch(["steps"], start_step=10, end_step=19, max_results=100)["steps"]] == list(range(10, 20))
 
     # repeated run ids, an unknown key, the other mounts
     assert ok(_bulk(client, [runs["short"]], key="nothing")).get("metrics", []) == []
     both = ok(_bulk(client, [runs["short"], runs["steps"]], max_results=3))["metrics"]
     assert [m["run_id"] for m in both] == [runs["short"]] * 3 + [runs["steps"]] * 3
-    v211 = ok(_bulk(client, [runs["short"], runs["steps"]], root="/api/2.11/mlflow/metrics/get-history-bulk-interval",
-                    max_results=3))["metrics"]
+    v211 = ok(
+        _bulk(
+            client,
+            [runs["short"], runs["steps"]],
+            root="/api/2.11/mlflow/metrics/get-history-bulk-interval",
+            max_results=3,
+        )
+    )["metrics"]
     assert v211 == both
 
     # errors
-    error(_bulk(client, [f"{n:032x}" for n in range(101)]), 400, "INVALID_PARAMETER_VALUE",
-          "GetMetricHistoryBulkInterval request must specify at most 100 run_ids. Received 101 run_ids.")
+    error(
+        _bulk(client, [f"{n:032x}" for n in range(101)]),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "GetMetricHistoryBulkInterval request must specify at most 100 run_ids. Received 101 run_ids.",
+    )
     ok(_bulk(client, [runs["short"]] * 100, max_results=1))
     error(_bulk(client, []), 400, "INVALID_PARAMETER_VALUE", "run_id")
     error(client.get(f"{BULK}?run_ids={runs['short']}"), 400, "INVALID_PARAMETER_VALUE", "metric_key")
     # a run that does not exist has no points, as in MLflow
     assert ok(_bulk(client, [runs["short"], "f" * 32])) == ok(_bulk(client, [runs["short"]]))
-    error(_bulk(client, [runs["short"]], start_step=3), 400, "INVALID_PARAMETER_VALUE",
-          "If either start step or end step are specified, both must be specified.")
-    error(_bulk(client, [runs["short"]], end_step=3), 400, "INVALID_PARAMETER_VALUE",
-          "If either start step or end step are specified, both must be specified.")
-    error(_bulk(client, [runs["short"]], start_step=5, end_step=3), 400, "INVALID_PARAMETER_VALUE",
-          "end_step must be greater than start_step. Found start_step=5 and end_step=3.")
-    error(_bulk(client, [runs["short"]], max_results=0), 400, "INVALID_PARAMETER_VALUE",
-          "max_results must be between 1 and 2500.")
-    error(_bulk(client, [runs["short"]], max_results=2501), 400, "INVALID_PARAMETER_VALUE",
-          "max_results must be between 1 and 2500.")
+    error(
+        _bulk(client, [runs["short"]], start_step=3),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "If either start step or end step are specified, both must be specified.",
+    )
+    error(
+        _bulk(client, [runs["short"]], end_step=3),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "If either start step or end step are specified, both must be specified.",
+    )
+    error(
+        _bulk(client, [runs["short"]], start_step=5, end_step=3),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "end_step must be greater than start_step. Found start_step=5 and end_step=3.",
+    )
+    error(
+        _bulk(client, [runs["short"]], max_results=0),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "max_results must be between 1 and 2500.",
+    )
+    error(
+        _bulk(client, [runs["short"]], max_results=2501),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "max_results must be between 1 and 2500.",
+    )
     error(_bulk(client, [runs["short"]], max_results="many"), 400, "INVALID_PARAMETER_VALUE", "max_results")
-    error(_bulk(client, [runs["short"]], start_step="a", end_step=3), 400, "INVALID_PARAMETER_VALUE",
-          "start_step")
+    error(_bulk(client, [runs["short"]], start_step="a", end_step=3), 400, "INVALID_PARAMETER_VALUE", "start_step")
 
 
 def test_bulk_interval_when_the_aggregated_steps_are_cut(client, mlflow_sampler, registry_db):
@@ -290,8 +372,11 @@ def test_bulk_interval_when_the_aggregated_steps_are_cut(client, mlflow_sampler,
     eid = ok(post(client, "experiments/create", {"name": "bulk-cut"}))["experiment_id"]
     cases = [
         # the cut drops numbers: "1,2,3,10,20," of 15 steps
-        (12, [(float(n), 100 + n, step) for n, step in enumerate([1, 10, 100, 1000, 10000, 2, 20, 200, 3, 30])]
-         + [(float(n), 50, 100) for n in range(5)]),
+        (
+            12,
+            [(float(n), 100 + n, step) for n, step in enumerate([1, 10, 100, 1000, 10000, 2, 20, 200, 3, 30])]
+            + [(float(n), 50, 100) for n in range(5)],
+        ),
         # the cut falls inside the last number ("0,1,...,9,12" of "...,9,12345"): as many
         # numbers as rows, the last one wrong
         (22, [(float(n), 100 + n, step) for n, step in enumerate(list(range(10)) + [12345])]),

@@ -8,6 +8,7 @@ store/model_registry/sqlalchemy_store.py). Expectations marked "(MLflow)" were c
 real ``mlflow server`` 3.17.2; the snapshot, immutability and lineage behaviour is the registry's
 own (versions of record own their artifacts under ``registry/<uuid>`` in the store).
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,7 +18,6 @@ import re
 import pytest
 
 from registry_core import promotion, registry
-
 from tests.api.wire import AJAX, API, delete, error, get, ok, patch, post
 
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
@@ -92,7 +92,7 @@ def create_run(client, eid, tags=None) -> dict:
 
 def store_path(uri: str) -> str:
     assert uri.startswith("mlflow-artifacts:/"), uri
-    return uri[len("mlflow-artifacts:/"):].strip("/")
+    return uri[len("mlflow-artifacts:/") :].strip("/")
 
 
 def put_file(client, path: str, data: bytes):
@@ -149,8 +149,12 @@ def kv(items) -> dict:
 
 
 def test_create_get_and_duplicate(client):
-    model = create_model(client, "fraud", description="catches fraud",
-                         tags=[{"key": "team", "value": "risk"}, {"key": "empty", "value": ""}])
+    model = create_model(
+        client,
+        "fraud",
+        description="catches fraud",
+        tags=[{"key": "team", "value": "risk"}, {"key": "empty", "value": ""}],
+    )
     assert model["name"] == "fraud"
     assert model["description"] == "catches fraud"
     assert kv(model["tags"]) == {"team": "risk", "empty": ""}
@@ -161,17 +165,29 @@ def test_create_get_and_duplicate(client):
     assert get_model(client, "fraud") == model
     assert ok(get(client, "registered-models/get", root=AJAX, name="fraud"))["registered_model"] == model
 
-    error(post(client, "registered-models/create", {"name": "fraud"}), 400, "RESOURCE_ALREADY_EXISTS",
-          "Registered Model (name=fraud) already exists.")
-    error(get(client, "registered-models/get", name="nope"), 404, "RESOURCE_DOES_NOT_EXIST",
-          "Registered Model with name=nope not found")
+    error(
+        post(client, "registered-models/create", {"name": "fraud"}),
+        400,
+        "RESOURCE_ALREADY_EXISTS",
+        "Registered Model (name=fraud) already exists.",
+    )
+    error(
+        get(client, "registered-models/get", name="nope"),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+        "Registered Model with name=nope not found",
+    )
     for bad in ("a/b", "a:b", ""):
         error(post(client, "registered-models/create", {"name": bad}), 400, "INVALID_PARAMETER_VALUE")
     error(post(client, "registered-models/create", {}), 400, "INVALID_PARAMETER_VALUE")
     # a plain model named like a prompt clash is worded as MLflow words it
     create_model(client, "p1", tags=[{"key": "mlflow.prompt.is_prompt", "value": "true"}])
-    error(post(client, "registered-models/create", {"name": "p1"}), 400, "RESOURCE_ALREADY_EXISTS",
-          "already taken by a prompt")
+    error(
+        post(client, "registered-models/create", {"name": "p1"}),
+        400,
+        "RESOURCE_ALREADY_EXISTS",
+        "already taken by a prompt",
+    )
 
 
 def test_rename_versions_and_aliases_follow(client, store):
@@ -198,15 +214,22 @@ def test_rename_versions_and_aliases_follow(client, store):
     assert SNAPSHOT_URI.fullmatch(download_uri(client, "new", 1))
 
     create_model(client, "other")
-    error(post(client, "registered-models/rename", {"name": "new", "new_name": "other"}), 400,
-          "RESOURCE_ALREADY_EXISTS", "Registered Model (name=other) already exists.")
-    error(post(client, "registered-models/rename", {"name": "missing", "new_name": "x"}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
-    error(post(client, "registered-models/rename", {"name": "new", "new_name": "a/b"}), 400,
-          "INVALID_PARAMETER_VALUE")
+    error(
+        post(client, "registered-models/rename", {"name": "new", "new_name": "other"}),
+        400,
+        "RESOURCE_ALREADY_EXISTS",
+        "Registered Model (name=other) already exists.",
+    )
+    error(
+        post(client, "registered-models/rename", {"name": "missing", "new_name": "x"}), 404, "RESOURCE_DOES_NOT_EXIST"
+    )
+    error(post(client, "registered-models/rename", {"name": "new", "new_name": "a/b"}), 400, "INVALID_PARAMETER_VALUE")
     assert get_model(client, "new")["name"] == "new"  # failed renames changed nothing
     # renaming to itself is accepted (MLflow)
-    assert ok(post(client, "registered-models/rename", {"name": "new", "new_name": "new"}))["registered_model"]["name"] == "new"
+    assert (
+        ok(post(client, "registered-models/rename", {"name": "new", "new_name": "new"}))["registered_model"]["name"]
+        == "new"
+    )
 
 
 def test_update_and_delete_model(client):
@@ -219,8 +242,9 @@ def test_update_and_delete_model(client):
     # no description clears it (MLflow)
     assert "description" not in ok(patch(client, "registered-models/update", {"name": "m"}))["registered_model"]
     assert client.post(f"{API}/registered-models/update", json={"name": "m"}).status_code == 405
-    error(patch(client, "registered-models/update", {"name": "nope", "description": "x"}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
+    error(
+        patch(client, "registered-models/update", {"name": "nope", "description": "x"}), 404, "RESOURCE_DOES_NOT_EXIST"
+    )
 
     for _ in range(2):
         create_version(client, "m", f"runs:/{run['run_id']}/model", run_id=run["run_id"])
@@ -249,16 +273,27 @@ def test_registered_model_tags(client):
     ok(delete(client, "registered-models/delete-tag", {"name": "t", "key": "never-set"}))  # (MLflow) no error
     assert kv(get_model(client, "t")["tags"]) == {"b": "2"}
 
-    error(post(client, "registered-models/set-tag", {"name": "nope", "key": "k", "value": "v"}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
-    error(delete(client, "registered-models/delete-tag", {"name": "nope", "key": "k"}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
-    error(post(client, "registered-models/set-tag", {"name": "t", "key": "", "value": "v"}), 400,
-          "INVALID_PARAMETER_VALUE")
-    error(post(client, "registered-models/set-tag", {"name": "t", "key": "x" * 251, "value": "v"}), 400,
-          "INVALID_PARAMETER_VALUE")
-    error(post(client, "registered-models/set-tag", {"name": "t", "key": "big", "value": "x" * 100_001}), 400,
-          "INVALID_PARAMETER_VALUE")
+    error(
+        post(client, "registered-models/set-tag", {"name": "nope", "key": "k", "value": "v"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    error(delete(client, "registered-models/delete-tag", {"name": "nope", "key": "k"}), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(
+        post(client, "registered-models/set-tag", {"name": "t", "key": "", "value": "v"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    error(
+        post(client, "registered-models/set-tag", {"name": "t", "key": "x" * 251, "value": "v"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    error(
+        post(client, "registered-models/set-tag", {"name": "t", "key": "big", "value": "x" * 100_001}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
     ok(post(client, "registered-models/set-tag", {"name": "t", "key": "big", "value": "x" * 5000}))
     assert len(kv(get_model(client, "t")["tags"])["big"]) == 5000
 
@@ -306,20 +341,25 @@ def test_search_registered_models_filters(client):
     assert names("name LIKE '_eta'") == ["beta"]
     assert names("name IN ('beta', 'gamma', 'nope')") == ["beta", "gamma"]
     assert names("name NOT IN ('beta', 'gamma')") == ["Alpha", "alpha-2"]
-    assert names("attributes.name = \"gamma\"") == ["gamma"]
+    assert names('attributes.name = "gamma"') == ["gamma"]
     assert names("tags.team = 'risk'") == ["Alpha"]
     assert names("tags.team != 'risk'") == ["alpha-2", "beta"]  # only models that carry the tag
     assert names("tags.team LIKE 'R%'") == ["alpha-2"]
     assert names("tags.team ILIKE 'r%'") == ["Alpha", "alpha-2"]
     assert names("tag.`my tag` = 'x1'") == ["Alpha"]
-    assert names('tags."a.b" = \'dots\'') == ["beta"]
+    assert names("tags.\"a.b\" = 'dots'") == ["beta"]
     assert names(f"tags.team ILIKE 'r%' AND name LIKE 'A%' AND {PROMPT_FILTER}") == ["Alpha"]
     assert names("tags.missing = 'x'") == []
 
-    error(get(client, "registered-models/search", filter="name = 'a' OR name = 'b'"), 400,
-          "INVALID_PARAMETER_VALUE", "OR")
-    error(get(client, "registered-models/search", filter="foo = 'a'"), 400, "INVALID_PARAMETER_VALUE",
-          "Invalid attribute key 'foo'")
+    error(
+        get(client, "registered-models/search", filter="name = 'a' OR name = 'b'"), 400, "INVALID_PARAMETER_VALUE", "OR"
+    )
+    error(
+        get(client, "registered-models/search", filter="foo = 'a'"),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Invalid attribute key 'foo'",
+    )
     error(get(client, "registered-models/search", filter="name > 'a'"), 400, "INVALID_PARAMETER_VALUE")
     error(get(client, "registered-models/search", filter="name = "), 400, "INVALID_PARAMETER_VALUE")
     # the ajax mount answers the same
@@ -347,10 +387,13 @@ def test_search_registered_models_order_and_pages(client, clock):
     assert order("last_updated_timestamp DESC")[0] == "m03"
     assert order("timestamp DESC")[0] == "m03"
     assert order("last_updated_timestamp ASC")[-1] == "m03"
-    error(get(client, "registered-models/search", order_by=["foo"]), 400, "INVALID_PARAMETER_VALUE",
-          "Invalid order by key 'foo'")
-    error(get(client, "registered-models/search", order_by=["name DESC", "name ASC"]), 400,
-          "INVALID_PARAMETER_VALUE")
+    error(
+        get(client, "registered-models/search", order_by=["foo"]),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Invalid order by key 'foo'",
+    )
+    error(get(client, "registered-models/search", order_by=["name DESC", "name ASC"]), 400, "INVALID_PARAMETER_VALUE")
 
     # pagination: 8 models, 3 per page -> 3 pages; the token is MLflow's base64 {"offset": N}
     seen, token, pages = [], None, 0
@@ -390,8 +433,15 @@ def test_create_version_from_every_source(client, store):
     put_file(client, f"{store_path(lm['artifact_uri'])}/MLmodel", b"flavors: {lm: 1}\n")
     create_model(client, "cand")
 
-    v1 = create_version(client, "cand", f"runs:/{rid}/model", run_id=rid, description="from a run",
-                        tags=[{"key": "stage", "value": "dev"}], run_link="http://ui/run")
+    v1 = create_version(
+        client,
+        "cand",
+        f"runs:/{rid}/model",
+        run_id=rid,
+        description="from a run",
+        tags=[{"key": "stage", "value": "dev"}],
+        run_link="http://ui/run",
+    )
     assert v1["version"] == "1" and isinstance(v1["version"], str)
     assert v1["status"] == "READY" and v1["current_stage"] == "None"
     assert v1["source"] == f"runs:/{rid}/model" and v1["run_id"] == rid
@@ -402,13 +452,17 @@ def test_create_version_from_every_source(client, store):
 
     v2 = create_version(client, "cand", f"models:/{model_id}", model_id=model_id)
     v3 = create_version(client, "cand", f"{run_root}/model", run_id=rid)  # mlflow-artifacts:/ inside the run
-    v4 = create_version(client, "cand", f"models:/cand/1")
+    v4 = create_version(client, "cand", "models:/cand/1")
     ok(post(client, "registered-models/alias", {"name": "cand", "alias": "champion", "version": "2"}))
     v5 = create_version(client, "cand", "models:/cand@champion")
     v6 = create_version(client, "cand", f"{lm['artifact_uri']}", model_id=model_id)
     v7 = create_version(client, "cand", f"runs:/{rid}/model", run_id=rid)
-    error(post(client, "model-versions/create", {"name": "cand", "source": f"runs:/{rid}/model"}), 400,
-          "INVALID_PARAMETER_VALUE", "The run_id request parameter must identify")  # as MLflow 3.17.2
+    error(
+        post(client, "model-versions/create", {"name": "cand", "source": f"runs:/{rid}/model"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "The run_id request parameter must identify",
+    )  # as MLflow 3.17.2
     assert [v["version"] for v in (v2, v3, v4, v5, v6, v7)] == ["2", "3", "4", "5", "6", "7"]
     assert all(v["status"] == "READY" for v in (v2, v3, v4, v5, v6, v7))
     assert v2["run_id"] == rid  # the logged model's source run
@@ -437,12 +491,21 @@ def test_create_version_from_every_source(client, store):
     assert (v8["version"], v9["version"]) == ("8", "9")
     assert download_uri(client, "cand", 8) == uris[7]
     assert download_uri(client, "cand", 9) == uris[3]
-    error(post(client, "model-versions/create", {"name": "cand", "source": "models:/cand/Staging"}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
-    error(post(client, "model-versions/create", {"name": "cand", "source": "models:/cand@nope"}), 400,
-          "INVALID_PARAMETER_VALUE")
-    error(post(client, "model-versions/create", {"name": "cand", "source": "models:/cand/42"}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
+    error(
+        post(client, "model-versions/create", {"name": "cand", "source": "models:/cand/Staging"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    error(
+        post(client, "model-versions/create", {"name": "cand", "source": "models:/cand@nope"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    error(
+        post(client, "model-versions/create", {"name": "cand", "source": "models:/cand/42"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
     # a copy outlives its source model: the snapshot belongs to the versions, not to the model
     create_model(client, "copy")
     create_version(client, "copy", "models:/cand@champion", run_id=rid)
@@ -453,7 +516,9 @@ def test_create_version_from_every_source(client, store):
 
     # the UI download route serves the snapshot
     create_version(client, "cand", f"runs:/{rid}/model", run_id=rid)
-    resp = client.get("/model-versions/get-artifact", query_string={"name": "cand", "version": "1", "path": "weights.bin"})
+    resp = client.get(
+        "/model-versions/get-artifact", query_string={"name": "cand", "version": "1", "path": "weights.bin"}
+    )
     assert resp.status_code == 200 and resp.get_data() == b"\x00\x01v1"
 
 
@@ -471,7 +536,9 @@ def test_versions_created_at_once_get_every_number_once(app, client):
     def promote_some():
         mine = app.test_client()
         for _ in range(8):
-            resp = post(mine, "model-versions/create", {"name": "together", "source": f"runs:/{rid}/model", "run_id": rid})
+            resp = post(
+                mine, "model-versions/create", {"name": "together", "source": f"runs:/{rid}/model", "run_id": rid}
+            )
             (answers if resp.status_code == 200 else failures).append(resp.get_json())
 
     threads = [threading.Thread(target=promote_some) for _ in range(4)]
@@ -491,8 +558,9 @@ def test_runs_source_falls_back_to_the_runs_logged_model(client):
     "model" (flow B.3) resolves to that logged model's artifacts."""
     eid = create_experiment(client)
     run = create_run(client, eid)
-    lm = ok(post(client, "logged-models", {"experiment_id": eid, "name": "model",
-                                           "source_run_id": run["run_id"]}))["model"]["info"]
+    lm = ok(post(client, "logged-models", {"experiment_id": eid, "name": "model", "source_run_id": run["run_id"]}))[
+        "model"
+    ]["info"]
     put_file(client, f"{store_path(lm['artifact_uri'])}/MLmodel", b"logged")
     create_model(client, "fb")
     mv = create_version(client, "fb", f"runs:/{run['run_id']}/model", run_id=run["run_id"])
@@ -517,23 +585,41 @@ def test_version_numbers_and_lookup_errors(client):
     for _ in range(3):
         create_version(client, "v", src, run_id=run["run_id"])
 
-    error(post(client, "model-versions/create", {"name": "missing", "source": src, "run_id": run["run_id"]}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
+    error(
+        post(client, "model-versions/create", {"name": "missing", "source": src, "run_id": run["run_id"]}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
     error(post(client, "model-versions/create", {"name": "v"}), 400, "INVALID_PARAMETER_VALUE")
-    error(get(client, "model-versions/get", name="v", version="99"), 404, "RESOURCE_DOES_NOT_EXIST",
-          "Model Version (name=v, version=99) not found")
-    error(get(client, "model-versions/get", name="v", version="x"), 400, "INVALID_PARAMETER_VALUE",
-          "Parameter 'version' must be an integer, got 'x'.")
+    error(
+        get(client, "model-versions/get", name="v", version="99"),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+        "Model Version (name=v, version=99) not found",
+    )
+    error(
+        get(client, "model-versions/get", name="v", version="x"),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Parameter 'version' must be an integer, got 'x'.",
+    )
     error(get(client, "model-versions/get", name="nope", version="1"), 404, "RESOURCE_DOES_NOT_EXIST")
     error(get(client, "model-versions/get-download-uri", name="v", version="99"), 404, "RESOURCE_DOES_NOT_EXIST")
 
     # update (PATCH)
-    updated = ok(patch(client, "model-versions/update", {"name": "v", "version": "2", "description": "better"}))["model_version"]
+    updated = ok(patch(client, "model-versions/update", {"name": "v", "version": "2", "description": "better"}))[
+        "model_version"
+    ]
     assert updated["description"] == "better" and updated["version"] == "2"
     assert get_version(client, "v", 2)["description"] == "better"
-    assert "description" not in ok(patch(client, "model-versions/update", {"name": "v", "version": "2"}))["model_version"]
-    error(patch(client, "model-versions/update", {"name": "v", "version": "9", "description": "x"}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
+    assert (
+        "description" not in ok(patch(client, "model-versions/update", {"name": "v", "version": "2"}))["model_version"]
+    )
+    error(
+        patch(client, "model-versions/update", {"name": "v", "version": "9", "description": "x"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
 
     # delete: the number is never reused, not even the highest one; aliases to it go
     ok(post(client, "registered-models/alias", {"name": "v", "alias": "gone", "version": "3"}))
@@ -552,22 +638,35 @@ def test_version_tags(client):
     eid = create_experiment(client)
     run = run_with_model(client, eid)
     create_model(client, "vt")
-    create_version(client, "vt", f"runs:/{run['run_id']}/model", run_id=run["run_id"],
-                   tags=[{"key": "a", "value": "1"}])
+    create_version(
+        client, "vt", f"runs:/{run['run_id']}/model", run_id=run["run_id"], tags=[{"key": "a", "value": "1"}]
+    )
     ok(post(client, "model-versions/set-tag", {"name": "vt", "version": "1", "key": "b", "value": "2"}))
     ok(post(client, "model-versions/set-tag", {"name": "vt", "version": "1", "key": "a", "value": "x"}))
     assert kv(get_version(client, "vt", 1)["tags"]) == {"a": "x", "b": "2"}
     ok(delete(client, "model-versions/delete-tag", {"name": "vt", "version": "1", "key": "a"}))
     ok(delete(client, "model-versions/delete-tag", {"name": "vt", "version": "1", "key": "never"}))
     assert kv(get_version(client, "vt", 1)["tags"]) == {"b": "2"}
-    error(post(client, "model-versions/set-tag", {"name": "vt", "version": "5", "key": "k", "value": "v"}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
-    error(post(client, "model-versions/set-tag", {"name": "nope", "version": "1", "key": "k", "value": "v"}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
-    error(delete(client, "model-versions/delete-tag", {"name": "vt", "version": "5", "key": "k"}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
-    error(post(client, "model-versions/set-tag", {"name": "vt", "version": "1", "key": "", "value": "v"}), 400,
-          "INVALID_PARAMETER_VALUE")
+    error(
+        post(client, "model-versions/set-tag", {"name": "vt", "version": "5", "key": "k", "value": "v"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    error(
+        post(client, "model-versions/set-tag", {"name": "nope", "version": "1", "key": "k", "value": "v"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    error(
+        delete(client, "model-versions/delete-tag", {"name": "vt", "version": "5", "key": "k"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    error(
+        post(client, "model-versions/set-tag", {"name": "vt", "version": "1", "key": "", "value": "v"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
 
 
 # --- aliases --------------------------------------------------------------------------------
@@ -586,8 +685,10 @@ def test_aliases(client):
     mv = ok(get(client, "registered-models/alias", name="al", alias="champion"))["model_version"]
     assert mv["version"] == "1" and mv["aliases"] == ["champion", "shadow-2_x"]
     assert mv == get_version(client, "al", 1)  # the alias's one-join path answers as the plain get
-    assert get_model(client, "al")["aliases"] == [{"alias": "champion", "version": "1"},
-                                                  {"alias": "shadow-2_x", "version": "1"}]
+    assert get_model(client, "al")["aliases"] == [
+        {"alias": "champion", "version": "1"},
+        {"alias": "shadow-2_x", "version": "1"},
+    ]
 
     # the alias moves: one version per alias
     ok(post(client, "registered-models/alias", {"name": "al", "alias": "champion", "version": "3"}))
@@ -604,25 +705,45 @@ def test_aliases(client):
     assert get_model(client, "al")["aliases"] == [{"alias": "champion", "version": "3"}]
 
     # a missing alias is 400 INVALID_PARAMETER_VALUE, not 404 (MLflow)
-    error(get(client, "registered-models/alias", name="al", alias="shadow-2_x"), 400, "INVALID_PARAMETER_VALUE",
-          "Registered model alias shadow-2_x not found.")
+    error(
+        get(client, "registered-models/alias", name="al", alias="shadow-2_x"),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Registered model alias shadow-2_x not found.",
+    )
     # reserved and malformed names
-    for alias, message in (("latest", "'latest' alias name (case insensitive) is reserved."),
-                           ("LATEST", "'latest' alias name (case insensitive) is reserved."),
-                           ("v1", "Version alias name 'v1' is reserved."),
-                           ("V12", "Version alias name 'V12' is reserved."),
-                           ("a.b", "Invalid alias name: 'a.b'."),
-                           ("a b", "Invalid alias name"),
-                           ("", "")):
-        error(post(client, "registered-models/alias", {"name": "al", "alias": alias, "version": "1"}), 400,
-              "INVALID_PARAMETER_VALUE", message)
-    error(post(client, "registered-models/alias", {"name": "al", "alias": "x" * 256, "version": "1"}), 400,
-          "INVALID_PARAMETER_VALUE")
+    for alias, message in (
+        ("latest", "'latest' alias name (case insensitive) is reserved."),
+        ("LATEST", "'latest' alias name (case insensitive) is reserved."),
+        ("v1", "Version alias name 'v1' is reserved."),
+        ("V12", "Version alias name 'V12' is reserved."),
+        ("a.b", "Invalid alias name: 'a.b'."),
+        ("a b", "Invalid alias name"),
+        ("", ""),
+    ):
+        error(
+            post(client, "registered-models/alias", {"name": "al", "alias": alias, "version": "1"}),
+            400,
+            "INVALID_PARAMETER_VALUE",
+            message,
+        )
+    error(
+        post(client, "registered-models/alias", {"name": "al", "alias": "x" * 256, "version": "1"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
     ok(post(client, "registered-models/alias", {"name": "al", "alias": "v1beta", "version": "1"}))  # not reserved
-    error(post(client, "registered-models/alias", {"name": "al", "alias": "x", "version": "42"}), 404,
-          "RESOURCE_DOES_NOT_EXIST", "Model Version (name=al, version=42) not found")
-    error(post(client, "registered-models/alias", {"name": "nope", "alias": "x", "version": "1"}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
+    error(
+        post(client, "registered-models/alias", {"name": "al", "alias": "x", "version": "42"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+        "Model Version (name=al, version=42) not found",
+    )
+    error(
+        post(client, "registered-models/alias", {"name": "nope", "alias": "x", "version": "1"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
     error(get(client, "registered-models/alias", name="nope", alias="x"), 404, "RESOURCE_DOES_NOT_EXIST")
 
 
@@ -637,9 +758,18 @@ def test_stages_and_latest_versions(client):
         create_version(client, "st", f"runs:/{run['run_id']}/model", run_id=run["run_id"])
 
     def transition(version, stage, archive=False):
-        return ok(post(client, "model-versions/transition-stage", {
-            "name": "st", "version": str(version), "stage": stage, "archive_existing_versions": archive,
-        }))["model_version"]
+        return ok(
+            post(
+                client,
+                "model-versions/transition-stage",
+                {
+                    "name": "st",
+                    "version": str(version),
+                    "stage": stage,
+                    "archive_existing_versions": archive,
+                },
+            )
+        )["model_version"]
 
     assert transition(1, "Production")["current_stage"] == "Production"
     assert transition(2, "staging")["current_stage"] == "Staging"  # case-insensitive, canonical name back
@@ -657,8 +787,13 @@ def test_stages_and_latest_versions(client):
                 params["stages"] = stages
             body = ok(get(client, "registered-models/get-latest-versions", **params))
         else:
-            body = ok(post(client, "registered-models/get-latest-versions",
-                           {"name": "st", **({"stages": stages} if stages is not None else {})}))
+            body = ok(
+                post(
+                    client,
+                    "registered-models/get-latest-versions",
+                    {"name": "st", **({"stages": stages} if stages is not None else {})},
+                )
+            )
         return {(mv["version"], mv["current_stage"]) for mv in body.get("model_versions", [])}
 
     for method in ("GET", "POST"):
@@ -666,20 +801,33 @@ def test_stages_and_latest_versions(client):
         assert latest(method, ["Production"]) == {("4", "Production")}
         assert latest(method, ["staging", "Archived"]) == {("2", "Staging"), ("3", "Archived")}
         assert latest(method, ["None"]) == set()
-    error(post(client, "registered-models/get-latest-versions", {"name": "st", "stages": ["bogus"]}), 400,
-          "INVALID_PARAMETER_VALUE", "Invalid Model Version stage: bogus")
+    error(
+        post(client, "registered-models/get-latest-versions", {"name": "st", "stages": ["bogus"]}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Invalid Model Version stage: bogus",
+    )
     error(post(client, "registered-models/get-latest-versions", {"name": "nope"}), 404, "RESOURCE_DOES_NOT_EXIST")
     assert {mv["version"] for mv in get_model(client, "st")["latest_versions"]} == {"2", "3", "4"}
 
-    error(post(client, "model-versions/transition-stage", {"name": "st", "version": "1", "stage": "Prod"}), 400,
-          "INVALID_PARAMETER_VALUE", "Invalid Model Version stage: Prod. Value must be one of None, Staging, "
-          "Production, Archived.")
+    error(
+        post(client, "model-versions/transition-stage", {"name": "st", "version": "1", "stage": "Prod"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Invalid Model Version stage: Prod. Value must be one of None, Staging, Production, Archived.",
+    )
     # archiving only makes sense for active stages (MLflow refuses it, with a 500; we say 400)
-    resp = post(client, "model-versions/transition-stage",
-                {"name": "st", "version": "1", "stage": "Archived", "archive_existing_versions": True})
+    resp = post(
+        client,
+        "model-versions/transition-stage",
+        {"name": "st", "version": "1", "stage": "Archived", "archive_existing_versions": True},
+    )
     assert resp.status_code == 400 and "not an Active stage" in resp.get_json()["message"]
-    error(post(client, "model-versions/transition-stage", {"name": "st", "version": "9", "stage": "Staging"}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
+    error(
+        post(client, "model-versions/transition-stage", {"name": "st", "version": "9", "stage": "Staging"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
     assert transition(4, "None")["current_stage"] == "None"
 
 
@@ -692,11 +840,13 @@ def test_search_model_versions(client, clock):
     create_model(client, "a")
     create_model(client, "b")
     create_model(client, "prompt", tags=[{"key": "mlflow.prompt.is_prompt", "value": "true"}])
-    a1 = create_version(client, "a", f"runs:/{r1['run_id']}/model", run_id=r1["run_id"],
-                        tags=[{"key": "quality", "value": "gold"}])
+    a1 = create_version(
+        client, "a", f"runs:/{r1['run_id']}/model", run_id=r1["run_id"], tags=[{"key": "quality", "value": "gold"}]
+    )
     a2 = create_version(client, "a", f"runs:/{r2['run_id']}/model", run_id=r2["run_id"])
-    b1 = create_version(client, "b", f"runs:/{r1['run_id']}/model", run_id=r1["run_id"],
-                        tags=[{"key": "quality", "value": "Silver"}])
+    b1 = create_version(
+        client, "b", f"runs:/{r1['run_id']}/model", run_id=r1["run_id"], tags=[{"key": "quality", "value": "Silver"}]
+    )
     b2 = create_version(client, "b", f"{r2['artifact_uri']}/model", run_id=r2["run_id"])
     b3 = create_version(client, "b", f"runs:/{r2['run_id']}/model", run_id=r2["run_id"])
     create_version(client, "prompt", "dummy-source", tags=[{"key": "mlflow.prompt.is_prompt", "value": "true"}])
@@ -712,7 +862,11 @@ def test_search_model_versions(client, clock):
     assert found("name LIKE 'b%' AND version_number >= 2") == [("b", "3"), ("b", "2")]
     assert found("name ILIKE 'A'") == [("a", "2"), ("a", "1")]
     assert found(f"run_id = '{r1['run_id']}'") == [("b", "1"), ("a", "1")]
-    assert found(f"run_id IN ('{r1['run_id']}', '{r2['run_id']}') AND name = 'b'") == [("b", "3"), ("b", "2"), ("b", "1")]
+    assert found(f"run_id IN ('{r1['run_id']}', '{r2['run_id']}') AND name = 'b'") == [
+        ("b", "3"),
+        ("b", "2"),
+        ("b", "1"),
+    ]
     assert found(f"run_id NOT IN ('{r1['run_id']}')") == [("b", "3"), ("b", "2"), ("a", "2")]
     assert found(f"source_path = 'runs:/{r2['run_id']}/model'") == [("b", "3"), ("a", "2")]
     assert found(f"source_path = '{r2['artifact_uri']}/model'") == [("b", "2")]
@@ -731,7 +885,13 @@ def test_search_model_versions(client, clock):
     assert found("name = 'prompt' AND tags.`mlflow.prompt.is_prompt` = 'true'") == [("prompt", "1")]
 
     # ordering
-    assert found(order_by=["name ASC", "version_number ASC"]) == [("a", "1"), ("a", "2"), ("b", "1"), ("b", "2"), ("b", "3")]
+    assert found(order_by=["name ASC", "version_number ASC"]) == [
+        ("a", "1"),
+        ("a", "2"),
+        ("b", "1"),
+        ("b", "2"),
+        ("b", "3"),
+    ]
     assert found(order_by=["version_number DESC"])[:2] == [("b", "3"), ("a", "2")]
     assert found(order_by=["creation_timestamp ASC"]) == [("a", "1"), ("a", "2"), ("b", "1"), ("b", "2"), ("b", "3")]
     assert found("name = 'b'", order_by=["creation_timestamp DESC"]) == [("b", "3"), ("b", "2"), ("b", "1")]
@@ -806,7 +966,8 @@ def test_one_model_search_under_timestamp_ties(client, monkeypatch):
     ok(post(client, "model-versions/set-tag", {"name": "m", "version": "3", "key": "k", "value": "v"}))
     assert one_model() == ["2", "5", "3", "1"]
     assert search_versions(client, "name = 'm' AND version_number = 3")["model_versions"][0]["tags"] == [
-        {"key": "k", "value": "v"}]
+        {"key": "k", "value": "v"}
+    ]
     assert [v for n, v in versions_of(search_versions(client, "name = 'm2'"))] == ["5", "4", "3", "2", "1"]
 
 
@@ -819,10 +980,15 @@ def test_search_page_is_what_get_answers_byte_for_byte(client, clock):
     run = run_with_model(client, eid)
     src = f"runs:/{run['run_id']}/model"
     create_model(client, "ünï 模型")
-    create_version(client, "ünï 模型", src, run_id=run["run_id"], description='a "quoted" \\ é\n🚀',
-                   run_link="http://host/#/x?a=1&b=<2>",
-                   tags=[{"key": "ключ", "value": "значение 🚀"}, {"key": "empty", "value": ""},
-                         {"key": "a", "value": "1"}])
+    create_version(
+        client,
+        "ünï 模型",
+        src,
+        run_id=run["run_id"],
+        description='a "quoted" \\ é\n🚀',
+        run_link="http://host/#/x?a=1&b=<2>",
+        tags=[{"key": "ключ", "value": "значение 🚀"}, {"key": "empty", "value": ""}, {"key": "a", "value": "1"}],
+    )
     create_version(client, "ünï 模型", "s3://bucket/elsewhere")  # no run id, no tags, no description
     create_version(client, "ünï 模型", src, run_id=run["run_id"], description="")
     create_version(client, "ünï 模型", src, run_id=run["run_id"])
@@ -837,10 +1003,12 @@ def test_search_page_is_what_get_answers_byte_for_byte(client, clock):
         body = ok(resp)
         assert [mv["version"] for mv in body["model_versions"]] == expected
         with client.application.app_context():
-            same = json_response({
-                "model_versions": [get_version(client, "ünï 模型", v) for v in expected],
-                "next_page_token": body.get("next_page_token"),
-            })
+            same = json_response(
+                {
+                    "model_versions": [get_version(client, "ünï 模型", v) for v in expected],
+                    "next_page_token": body.get("next_page_token"),
+                }
+            )
         assert resp.get_data() == same.get_data()
         assert ("next_page_token" in body) == (pages > 1)
     assert "model_versions" not in search_versions(client, "name = 'nothing'")
@@ -891,16 +1059,31 @@ def test_versions_own_their_artifacts(client, store):
 
 def test_lineage(client):
     eid = create_experiment(client, "lineage-exp")
-    run = run_with_model(client, eid, tags=[
-        {"key": "mlflow.source.git.commit", "value": "0123456789abcdef0123456789abcdef01234567"},
-        {"key": "mlflow.source.git.repoURL", "value": "https://git.example.com/team/fraud.git"},
-    ])
+    run = run_with_model(
+        client,
+        eid,
+        tags=[
+            {"key": "mlflow.source.git.commit", "value": "0123456789abcdef0123456789abcdef01234567"},
+            {"key": "mlflow.source.git.repoURL", "value": "https://git.example.com/team/fraud.git"},
+        ],
+    )
     rid = run["run_id"]
-    ok(post(client, "runs/log-inputs", {"run_id": rid, "datasets": [
-        {"dataset": {"name": "train", "digest": "d1", "source_type": "local", "source": "{}"},
-         "tags": [{"key": "mlflow.data.context", "value": "training"}]},
-        {"dataset": {"name": "eval", "digest": "d2", "source_type": "local", "source": "{}"}},
-    ]}))
+    ok(
+        post(
+            client,
+            "runs/log-inputs",
+            {
+                "run_id": rid,
+                "datasets": [
+                    {
+                        "dataset": {"name": "train", "digest": "d1", "source_type": "local", "source": "{}"},
+                        "tags": [{"key": "mlflow.data.context", "value": "training"}],
+                    },
+                    {"dataset": {"name": "eval", "digest": "d2", "source_type": "local", "source": "{}"}},
+                ],
+            },
+        )
+    )
     create_model(client, "lin")
     create_version(client, "lin", f"runs:/{rid}/model", run_id=rid)
 
@@ -928,10 +1111,16 @@ def test_lineage(client):
     body = ok(get(client, "lineage", root="/api/2.0/modelops/model-versions", name="lin", version="1"))
     assert body["source_commit"] == "0123456789abcdef0123456789abcdef01234567"
 
-    error(get(client, "lineage", root="/api/2.0/modelops/model-versions", name="lin", version="9"), 404,
-          "RESOURCE_DOES_NOT_EXIST")
-    error(get(client, "lineage", root="/api/2.0/modelops/model-versions", name="nope", version="1"), 404,
-          "RESOURCE_DOES_NOT_EXIST")
+    error(
+        get(client, "lineage", root="/api/2.0/modelops/model-versions", name="lin", version="9"),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    error(
+        get(client, "lineage", root="/api/2.0/modelops/model-versions", name="nope", version="1"),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
 
 
 # --- hostile sources ------------------------------------------------------------------------
@@ -985,20 +1174,34 @@ def test_hostile_sources_are_refused(client, store, tmp_path):
         assert resp.get_json()["error_code"] == "INVALID_PARAMETER_VALUE", (source, resp.get_json())
     # without run_id too
     for source in ("/etc/passwd", "file:///etc/passwd", f"{root}/model", "https://evil/x", "x\x00y"):
-        error(post(client, "model-versions/create", {"name": "victim", "source": source}), 400,
-              "INVALID_PARAMETER_VALUE")
+        error(
+            post(client, "model-versions/create", {"name": "victim", "source": source}), 400, "INVALID_PARAMETER_VALUE"
+        )
     # a models:/<model_id> source with a different model_id, and a prompt as a source
     lm = ok(post(client, "logged-models", {"experiment_id": eid, "name": "lm"}))["model"]["info"]["model_id"]
-    error(post(client, "model-versions/create", {"name": "victim", "source": f"models:/{lm}", "model_id": "m-other"}),
-          400, "INVALID_PARAMETER_VALUE")
+    error(
+        post(client, "model-versions/create", {"name": "victim", "source": f"models:/{lm}", "model_id": "m-other"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
     create_model(client, "pr", tags=[{"key": "mlflow.prompt.is_prompt", "value": "true"}])
     create_version(client, "pr", "dummy-source", tags=[{"key": "mlflow.prompt.is_prompt", "value": "true"}])
-    error(post(client, "model-versions/create", {"name": "victim", "source": "models:/pr/1"}), 400,
-          "INVALID_PARAMETER_VALUE", "Prompt versions cannot be used")
+    error(
+        post(client, "model-versions/create", {"name": "victim", "source": "models:/pr/1"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Prompt versions cannot be used",
+    )
     # prompts only take MLflow's placeholders as sources
-    error(post(client, "model-versions/create", {"name": "pr", "source": "/etc/passwd",
-                                                  "tags": [{"key": "mlflow.prompt.is_prompt", "value": "true"}]}),
-          400, "INVALID_PARAMETER_VALUE")
+    error(
+        post(
+            client,
+            "model-versions/create",
+            {"name": "pr", "source": "/etc/passwd", "tags": [{"key": "mlflow.prompt.is_prompt", "value": "true"}]},
+        ),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
 
     # nothing was created, nothing was copied
     assert "latest_versions" not in get_model(client, "victim")
@@ -1009,13 +1212,23 @@ def test_hostile_sources_are_refused(client, store, tmp_path):
     create_version(client, "victim", f"runs:/{rid}/model", run_id=rid)
     uri = download_uri(client, "victim", 1)
     assert store_path(uri).startswith("registry/")
-    for path in ("../../../../etc/passwd", "..%2f..%2f..%2fetc%2fpasswd", "%2e%2e/%2e%2e/secret.txt",
-                 "/etc/passwd", str(secret), "..\\..\\secret.txt"):
+    for path in (
+        "../../../../etc/passwd",
+        "..%2f..%2f..%2fetc%2fpasswd",
+        "%2e%2e/%2e%2e/secret.txt",
+        "/etc/passwd",
+        str(secret),
+        "..\\..\\secret.txt",
+    ):
         resp = client.get("/model-versions/get-artifact", query_string={"name": "victim", "version": "1", "path": path})
         assert resp.status_code in (400, 404), (path, resp.status_code)
         assert b"TOP SECRET" not in resp.get_data() and b"root:" not in resp.get_data()
-    for path in (f"{store_path(uri)}/../../../secret.txt", f"{store_path(uri)}/..%2f..%2f..%2fsecret.txt",
-                 "..%2fsecret.txt", "%2e%2e/secret.txt"):
+    for path in (
+        f"{store_path(uri)}/../../../secret.txt",
+        f"{store_path(uri)}/..%2f..%2f..%2fsecret.txt",
+        "..%2fsecret.txt",
+        "%2e%2e/secret.txt",
+    ):
         resp = client.get(f"{ARTIFACTS}/{path}")
         assert resp.status_code in (400, 404), (path, resp.status_code)
         assert b"TOP SECRET" not in resp.get_data()
@@ -1039,8 +1252,11 @@ def root_client(registry_db, backend_uri, tmp_path, local_root):
     from mlflow_compat.app import create_app
     from mlflow_compat.config import ServerConfig
 
-    config = ServerConfig.resolve(backend_store_uri=backend_uri, default_artifact_root=str(local_root),
-                                  artifacts_destination=str(tmp_path / "store"))
+    config = ServerConfig.resolve(
+        backend_store_uri=backend_uri,
+        default_artifact_root=str(local_root),
+        artifacts_destination=str(tmp_path / "store"),
+    )
     application = create_app(config, database=registry_db)
     application.testing = True
     return application.test_client()
@@ -1087,9 +1303,11 @@ def test_client_written_root_is_read_and_snapshotted(root_client, local_root, st
     create_version(client, "ext", "models:/ext/1")
     assert download_uri(client, "ext", 4) == uris[0]
     # a logged model with a local location
-    lm = ok(post(client, "logged-models", {"experiment_id": eid, "name": "lm", "source_run_id": run["run_id"]}))["model"]["info"]
+    lm = ok(post(client, "logged-models", {"experiment_id": eid, "name": "lm", "source_run_id": run["run_id"]}))[
+        "model"
+    ]["info"]
     assert lm["artifact_uri"].startswith(str(local_root))
-    lm_dir = local_root / lm["artifact_uri"][len(str(local_root)) + 1:]
+    lm_dir = local_root / lm["artifact_uri"][len(str(local_root)) + 1 :]
     (lm_dir / "sub").mkdir(parents=True)
     (lm_dir / "sub" / "x.txt").write_text("lm")
     create_version(client, "ext", f"models:/{lm['model_id']}", model_id=lm["model_id"])
@@ -1111,8 +1329,9 @@ def test_client_written_root_is_read_and_snapshotted(root_client, local_root, st
         (f"runs:/{run['run_id']}/%252e%252e/x", run["run_id"]),
     ):
         body = {"name": "ext", "source": source, **({"run_id": run_id} if run_id else {})}
-        error(post(client, "model-versions/create", body), 400, "INVALID_PARAMETER_VALUE",
-              "Invalid model version source")
+        error(
+            post(client, "model-versions/create", body), 400, "INVALID_PARAMETER_VALUE", "Invalid model version source"
+        )
     assert len(search_versions(client, "name = 'ext'")["model_versions"]) == 6
     # a symlink inside the run's directory pointing out of it is not followed
     (model_dir / "leak").symlink_to(secret)
@@ -1138,8 +1357,10 @@ def test_a_source_this_server_cannot_verify_is_still_a_version(client, store):
     create_version(client, "refs", f"runs:/{run['run_id']}/model", run_id=run["run_id"])
     assert not (store / "registry").exists() or len(list((store / "registry").iterdir())) == 1
 
-    lineage = [ok(get(client, "model-versions/lineage", root="/api/2.0/modelops", name="refs", version=str(n)))
-               for n in (1, 2, 3)]
+    lineage = [
+        ok(get(client, "model-versions/lineage", root="/api/2.0/modelops", name="refs", version=str(n)))
+        for n in (1, 2, 3)
+    ]
     assert not lineage[0]["source_verified"]
     assert "the run 'run_id' does not exist" in lineage[0]["source_unverified_reason"]
     assert not lineage[1]["source_verified"]

@@ -3,18 +3,15 @@
 Reference: /work/shared/reference/mlflow-api-surface.md sections 0, A (Runs and metrics), B.1, B.6,
 C, D, and MLflow 3.17.2's server (mlflow/server/handlers.py, store/tracking/sqlalchemy_store.py).
 """
+
 from __future__ import annotations
 
 import base64
 import json
 import re
 
-import pytest
-
 from registry_core.clock import now_ms
-
-from tests.api.wire import AJAX, API, assert_no_nulls, error, get, ok, post
-
+from tests.api.wire import AJAX, API, error, get, ok, post
 
 # --- helpers --------------------------------------------------------------------------------
 
@@ -57,8 +54,14 @@ def raw_post(client, path, text: str):
 def test_create_and_get(client):
     eid = create_experiment(client, "runs-exp")
 
-    run = create_run(client, eid, run_name="first", user_id="alice", start_time=1234,
-                     tags=[{"key": "team", "value": "ml"}, {"key": "empty"}])
+    run = create_run(
+        client,
+        eid,
+        run_name="first",
+        user_id="alice",
+        start_time=1234,
+        tags=[{"key": "team", "value": "ml"}, {"key": "empty"}],
+    )
     info = run["info"]
     rid = info["run_id"]
     assert re.fullmatch(r"[0-9a-f]{32}", rid)
@@ -89,11 +92,17 @@ def test_create_and_get(client):
     assert data(by_tag)[1] == {"mlflow.runName": "from-tag"}
     both = create_run(client, eid, run_name="same", tags=[{"key": "mlflow.runName", "value": "same"}])
     assert both["info"]["run_name"] == "same" and data(both)[1] == {"mlflow.runName": "same"}
-    error(post(client, "runs/create", {"experiment_id": eid, "run_name": "a",
-                                       "tags": [{"key": "mlflow.runName", "value": "b"}]}),
-          400, "INVALID_PARAMETER_VALUE",
-          "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values "
-          "(run_name='a', mlflow.runName='b')")
+    error(
+        post(
+            client,
+            "runs/create",
+            {"experiment_id": eid, "run_name": "a", "tags": [{"key": "mlflow.runName", "value": "b"}]},
+        ),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values "
+        "(run_name='a', mlflow.runName='b')",
+    )
 
     # no name at all: a random adjective-noun-number name, also written as the tag
     before = now_ms()
@@ -118,18 +127,32 @@ def test_create_and_get(client):
     assert create_run(client, eid, start_time="5000")["info"]["start_time"] == 5000
 
     # errors
-    error(post(client, "runs/create", {"experiment_id": "99999"}), 404, "RESOURCE_DOES_NOT_EXIST",
-          "No Experiment with id=99999 exists")
-    error(post(client, "runs/create", {"experiment_id": eid, "tags": [{"key": "bad key!", "value": "v"}]}),
-          400, "INVALID_PARAMETER_VALUE", "Names may only contain")
-    error(post(client, "runs/create", {"experiment_id": eid, "start_time": "soon"}), 400,
-          "INVALID_PARAMETER_VALUE", "start_time")
-    error(post(client, "runs/create", {"experiment_id": eid, "start_time": True}), 400,
-          "INVALID_PARAMETER_VALUE", "start_time")
-    error(get(client, "runs/get", run_id="deadbeef"), 404, "RESOURCE_DOES_NOT_EXIST",
-          "Run with id=deadbeef not found")
-    error(get(client, "runs/get"), 400, "INVALID_PARAMETER_VALUE",
-          "Missing value for required parameter 'run_id'")
+    error(
+        post(client, "runs/create", {"experiment_id": "99999"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+        "No Experiment with id=99999 exists",
+    )
+    error(
+        post(client, "runs/create", {"experiment_id": eid, "tags": [{"key": "bad key!", "value": "v"}]}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Names may only contain",
+    )
+    error(
+        post(client, "runs/create", {"experiment_id": eid, "start_time": "soon"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "start_time",
+    )
+    error(
+        post(client, "runs/create", {"experiment_id": eid, "start_time": True}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "start_time",
+    )
+    error(get(client, "runs/get", run_id="deadbeef"), 404, "RESOURCE_DOES_NOT_EXIST", "Run with id=deadbeef not found")
+    error(get(client, "runs/get"), 400, "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'run_id'")
     # a refused create wrote nothing
     runs = ok(post(client, "runs/search", {"experiment_ids": [eid], "max_results": 100}))["runs"]
     assert len(runs) == 5
@@ -164,12 +187,14 @@ def test_update_delete_restore(client):
         assert ok(post(client, "runs/update", {"run_id": rid, "status": status}))["run_info"]["status"] == status
     # a status the enum does not know is ignored, as MLflow's proto parsing ignores it
     assert ok(post(client, "runs/update", {"run_id": rid, "status": "DONE"}))["run_info"]["status"] == "FINISHED"
-    error(post(client, "runs/update", {"run_id": rid, "status": 42}), 400, "INVALID_PARAMETER_VALUE",
-          "Invalid value 42 for parameter 'status' supplied")
-    error(post(client, "runs/update", {"run_id": rid, "end_time": "later"}), 400, "INVALID_PARAMETER_VALUE",
-          "end_time")
-    error(post(client, "runs/update", {"run_id": "0" * 32, "status": "FINISHED"}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
+    error(
+        post(client, "runs/update", {"run_id": rid, "status": 42}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Invalid value 42 for parameter 'status' supplied",
+    )
+    error(post(client, "runs/update", {"run_id": rid, "end_time": "later"}), 400, "INVALID_PARAMETER_VALUE", "end_time")
+    error(post(client, "runs/update", {"run_id": "0" * 32, "status": "FINISHED"}), 404, "RESOURCE_DOES_NOT_EXIST")
     error(post(client, "runs/update", {"status": "FINISHED"}), 400, "INVALID_PARAMETER_VALUE", "run_id")
     assert get_run(client, rid)["info"]["status"] == "FINISHED"
 
@@ -188,13 +213,19 @@ def test_update_delete_restore(client):
         ("runs/log-metric", {"key": "m", "value": 1.0, "timestamp": 1, "step": 0}),
         ("runs/log-parameter", {"key": "q", "value": "1"}),
         ("runs/log-batch", {"params": [{"key": "q", "value": "1"}]}),
-        ("runs/log-inputs", {"datasets": [{"dataset": {"name": "d", "digest": "x", "source_type": "local",
-                                                         "source": "{}"}}]}),
+        (
+            "runs/log-inputs",
+            {"datasets": [{"dataset": {"name": "d", "digest": "x", "source_type": "local", "source": "{}"}}]},
+        ),
         ("runs/outputs", {"models": [{"model_id": "m-1", "step": 0}]}),
     ]
     for path, body in writes:
-        error(post(client, path, {"run_id": rid, **body}), 400, "INVALID_PARAMETER_VALUE",
-              f"The run {rid} must be in the 'active' state. Current state is deleted.")
+        error(
+            post(client, path, {"run_id": rid, **body}),
+            400,
+            "INVALID_PARAMETER_VALUE",
+            f"The run {rid} must be in the 'active' state. Current state is deleted.",
+        )
     assert get_run(client, rid) == run  # nothing changed
 
     ok(post(client, "runs/restore", {"run_id": rid}))
@@ -231,35 +262,50 @@ def test_tags_params_and_metrics(client):
     assert tags["color"] == "blue" and tags["long"] == "t" * 8000 and tags["novalue"] == ""
     ok(post(client, "runs/delete-tag", {"run_id": rid, "key": "color"}))
     assert "color" not in data(get_run(client, rid))[1]
-    error(post(client, "runs/delete-tag", {"run_id": rid, "key": "color"}), 404, "RESOURCE_DOES_NOT_EXIST",
-          f"No tag with name: color in run with id {rid}")
+    error(
+        post(client, "runs/delete-tag", {"run_id": rid, "key": "color"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+        f"No tag with name: color in run with id {rid}",
+    )
     error(post(client, "runs/delete-tag", {"run_id": "a" * 32, "key": "color"}), 404, "RESOURCE_DOES_NOT_EXIST")
     error(post(client, "runs/delete-tag", {"run_id": rid}), 400, "INVALID_PARAMETER_VALUE", "key")
     error(post(client, "runs/set-tag", {"run_id": rid, "value": "v"}), 400, "INVALID_PARAMETER_VALUE", "key")
-    error(post(client, "runs/set-tag", {"run_id": rid, "key": "a/../b", "value": "v"}), 400,
-          "INVALID_PARAMETER_VALUE", "Names may be treated as files")
-    error(post(client, "runs/set-tag", {"run_id": "a" * 32, "key": "k", "value": "v"}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
+    error(
+        post(client, "runs/set-tag", {"run_id": rid, "key": "a/../b", "value": "v"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Names may be treated as files",
+    )
+    error(post(client, "runs/set-tag", {"run_id": "a" * 32, "key": "k", "value": "v"}), 404, "RESOURCE_DOES_NOT_EXIST")
     error(post(client, "runs/set-tag", {"key": "k", "value": "v"}), 400, "INVALID_PARAMETER_VALUE", "run_id")
 
     # log-parameter: immutable once logged
     ok(post(client, "runs/log-parameter", {"run_id": rid, "run_uuid": rid, "key": "lr", "value": "0.1"}))
     ok(post(client, "runs/log-parameter", {"run_id": rid, "key": "lr", "value": "0.1"}))  # same value: fine
-    error(post(client, "runs/log-parameter", {"run_id": rid, "key": "lr", "value": "0.2"}), 400,
-          "INVALID_PARAMETER_VALUE",
-          f"Changing param values is not allowed. Param with key='lr' was already logged with value='0.1' "
-          f"for run ID='{rid}'. Attempted logging new value '0.2'.")
+    error(
+        post(client, "runs/log-parameter", {"run_id": rid, "key": "lr", "value": "0.2"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        f"Changing param values is not allowed. Param with key='lr' was already logged with value='0.1' "
+        f"for run ID='{rid}'. Attempted logging new value '0.2'.",
+    )
     ok(post(client, "runs/log-parameter", {"run_id": rid, "key": "big", "value": "p" * 7000}))
     ok(post(client, "runs/log-parameter", {"run_id": rid, "key": "big", "value": "p" * 7000}))  # same once truncated
     ok(post(client, "runs/log-parameter", {"run_id": rid, "key": "emptyval", "value": ""}))
-    error(post(client, "runs/log-parameter", {"run_id": rid, "key": "lr"}), 400, "INVALID_PARAMETER_VALUE",
-          "value")
-    error(post(client, "runs/log-parameter", {"run_id": rid, "value": "1"}), 400, "INVALID_PARAMETER_VALUE",
-          "key")
-    error(post(client, "runs/log-parameter", {"run_id": rid, "key": "x" * 251, "value": "1"}), 400,
-          "INVALID_PARAMETER_VALUE", "exceeds the maximum length of 250")
-    error(post(client, "runs/log-parameter", {"run_id": "b" * 32, "key": "k", "value": "1"}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
+    error(post(client, "runs/log-parameter", {"run_id": rid, "key": "lr"}), 400, "INVALID_PARAMETER_VALUE", "value")
+    error(post(client, "runs/log-parameter", {"run_id": rid, "value": "1"}), 400, "INVALID_PARAMETER_VALUE", "key")
+    error(
+        post(client, "runs/log-parameter", {"run_id": rid, "key": "x" * 251, "value": "1"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "exceeds the maximum length of 250",
+    )
+    error(
+        post(client, "runs/log-parameter", {"run_id": "b" * 32, "key": "k", "value": "1"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
     params = data(get_run(client, rid))[0]
     assert params == {"lr": "0.1", "big": "p" * 6000, "emptyval": ""}
 
@@ -284,8 +330,13 @@ def test_tags_params_and_metrics(client):
     ok(log("Infinity", 2, 1, key="inf"))
     ok(log("-Infinity", 3, 2, key="ninf"))
     for text, key in (("NaN", "nan_lit"), ("Infinity", "inf_lit"), ("-Infinity", "ninf_lit")):
-        ok(raw_post(client, "runs/log-metric",
-                    f'{{"run_id": "{rid}", "key": "{key}", "value": {text}, "timestamp": 7, "step": 0}}'))
+        ok(
+            raw_post(
+                client,
+                "runs/log-metric",
+                f'{{"run_id": "{rid}", "key": "{key}", "value": {text}, "timestamp": 7, "step": 0}}',
+            )
+        )
     ok(log(1.7976931348623157e308, 8, 0, key="max"))
     raw = get(client, "runs/get", run_id=rid).get_data(as_text=True)
     assert "NaN" in raw and "Infinity" in raw
@@ -297,27 +348,52 @@ def test_tags_params_and_metrics(client):
     assert history(client, rid, "ninf") == [("-Infinity", 3, 2)]
     assert history(client, rid, "nan") == [("NaN", 1, 0)]
 
-    error(post(client, "runs/log-metric", {"run_id": rid, "key": "m", "timestamp": 1}), 400,
-          "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'value'")
+    error(
+        post(client, "runs/log-metric", {"run_id": rid, "key": "m", "timestamp": 1}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Missing value for required parameter 'value'",
+    )
     for bad in (True, False, "abc", None, [1], {"v": 1}):
         error(log(bad, 1, key="bad"), 400, "INVALID_PARAMETER_VALUE", "value")
     error(log(1.0, -5, key="bad"), 400, "INVALID_PARAMETER_VALUE", "timestamp")
     error(log(1.0, True, key="bad"), 400, "INVALID_PARAMETER_VALUE", "timestamp")
     error(log(1.0, 1.5, key="bad"), 400, "INVALID_PARAMETER_VALUE", "timestamp")
     error(log(1.0, 1, step="x", key="bad"), 400, "INVALID_PARAMETER_VALUE", "step")
-    error(post(client, "runs/log-metric", {"run_id": rid, "value": 1, "timestamp": 1}), 400,
-          "INVALID_PARAMETER_VALUE", "key")
+    error(
+        post(client, "runs/log-metric", {"run_id": rid, "value": 1, "timestamp": 1}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "key",
+    )
     error(log(1.0, 1, key="../up"), 400, "INVALID_PARAMETER_VALUE", "Names may be treated as files")
     error(log(1.0, 1, key="we|rd"), 400, "INVALID_PARAMETER_VALUE", "Names may only contain")
-    error(post(client, "runs/log-metric", {"run_id": "c" * 32, "key": "m", "value": 1, "timestamp": 1}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
+    error(
+        post(client, "runs/log-metric", {"run_id": "c" * 32, "key": "m", "value": 1, "timestamp": 1}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
     assert history(client, rid, "bad") == []
     assert "bad" not in data(get_run(client, rid))[2]
 
     # log-metric with the 3.x client's extra fields and unknown ones (ignored)
-    ok(post(client, "runs/log-metric", {"run_id": rid, "run_uuid": rid, "key": "x3", "value": 3, "timestamp": 9,
-                                        "step": 1, "dataset_name": "d", "dataset_digest": "dd",
-                                        "some_future_field": {"x": 1}}))
+    ok(
+        post(
+            client,
+            "runs/log-metric",
+            {
+                "run_id": rid,
+                "run_uuid": rid,
+                "key": "x3",
+                "value": 3,
+                "timestamp": 9,
+                "step": 1,
+                "dataset_name": "d",
+                "dataset_digest": "dd",
+                "some_future_field": {"x": 1},
+            },
+        )
+    )
     assert history(client, rid, "x3") == [(3.0, 9, 1)]
 
 
@@ -328,14 +404,22 @@ def test_log_batch(client):
     eid = create_experiment(client, "batch")
     rid = create_run(client, eid, run_name="b")["info"]["run_id"]
 
-    ok(post(client, "runs/log-batch", {
-        "run_id": rid,
-        "metrics": [{"key": "loss", "value": 0.5, "timestamp": 10, "step": 0},
+    ok(
+        post(
+            client,
+            "runs/log-batch",
+            {
+                "run_id": rid,
+                "metrics": [
+                    {"key": "loss", "value": 0.5, "timestamp": 10, "step": 0},
                     {"key": "loss", "value": 0.25, "timestamp": 20, "step": 1},
-                    {"key": "acc", "value": "NaN", "timestamp": 10, "step": 0}],
-        "params": [{"key": "lr", "value": "0.1"}, {"key": "long", "value": "p" * 7000}],
-        "tags": [{"key": "team", "value": "ml"}, {"key": "big", "value": "t" * 9000}],
-    }))
+                    {"key": "acc", "value": "NaN", "timestamp": 10, "step": 0},
+                ],
+                "params": [{"key": "lr", "value": "0.1"}, {"key": "long", "value": "p" * 7000}],
+                "tags": [{"key": "team", "value": "ml"}, {"key": "big", "value": "t" * 9000}],
+            },
+        )
+    )
     params, tags, metrics = data(get_run(client, rid))
     assert params == {"lr": "0.1", "long": "p" * 6000}
     assert tags["team"] == "ml" and tags["big"] == "t" * 8000
@@ -349,19 +433,25 @@ def test_log_batch(client):
         assert history(client, rid, "fresh") == []
 
     good = {
-        "metrics": [{"key": "fresh", "value": 1.0, "timestamp": 30, "step": 5},
-                    {"key": "loss", "value": 0.1, "timestamp": 40, "step": 9}],
+        "metrics": [
+            {"key": "fresh", "value": 1.0, "timestamp": 30, "step": 5},
+            {"key": "loss", "value": 0.1, "timestamp": 40, "step": 9},
+        ],
         "params": [{"key": "new_param", "value": "x"}],
         "tags": [{"key": "team", "value": "changed"}, {"key": "new_tag", "value": "y"}],
     }
 
     def batch(extra_metrics=(), extra_params=(), extra_tags=()):
-        return post(client, "runs/log-batch", {
-            "run_id": rid,
-            "metrics": good["metrics"] + list(extra_metrics),
-            "params": good["params"] + list(extra_params),
-            "tags": good["tags"] + list(extra_tags),
-        })
+        return post(
+            client,
+            "runs/log-batch",
+            {
+                "run_id": rid,
+                "metrics": good["metrics"] + list(extra_metrics),
+                "params": good["params"] + list(extra_params),
+                "tags": good["tags"] + list(extra_tags),
+            },
+        )
 
     # atomic: one bad item anywhere and nothing of the batch is written
     bad_batches = [
@@ -374,8 +464,10 @@ def test_log_batch(client):
         (batch(extra_params=[{"key": "/abs", "value": "1"}]), "Names may be treated as files"),
         (batch(extra_params=[{"key": "a/../b", "value": "1"}]), "Names may be treated as files"),
         (batch(extra_params=[{"key": "k" * 251, "value": "1"}]), "exceeds the maximum length of 250"),
-        (batch(extra_params=[{"key": "dup", "value": "1"}, {"key": "dup", "value": "2"}]),
-         "Duplicate parameter keys have been submitted: ['dup']"),
+        (
+            batch(extra_params=[{"key": "dup", "value": "1"}, {"key": "dup", "value": "2"}]),
+            "Duplicate parameter keys have been submitted: ['dup']",
+        ),
         (batch(extra_tags=[{"key": "bad tag?", "value": "1"}]), "Names may only contain"),
         (batch(extra_tags=[{"key": "t" * 251, "value": "1"}]), "exceeds the maximum length of 250"),
         (batch(extra_tags=[{"value": "1"}]), "key"),
@@ -386,76 +478,139 @@ def test_log_batch(client):
         unchanged()
 
     # keys at the limits are accepted: 250 characters, spaces, colons, slashes, dots, dashes
-    ok(post(client, "runs/log-batch", {"run_id": rid, "params": [{"key": "k" * 250, "value": "1"},
-                                                                 {"key": "a b:c/d.e-f_g", "value": "2"}]}))
+    ok(
+        post(
+            client,
+            "runs/log-batch",
+            {"run_id": rid, "params": [{"key": "k" * 250, "value": "1"}, {"key": "a b:c/d.e-f_g", "value": "2"}]},
+        )
+    )
     params = data(get_run(client, rid))[0]
     assert params["k" * 250] == "1" and params["a b:c/d.e-f_g"] == "2"
 
     # size limits, with MLflow's messages
     metric = {"key": "m", "value": 1.0, "timestamp": 1, "step": 0}
     tag = {"key": "t", "value": "v"}
-    error(post(client, "runs/log-batch", {"run_id": rid, "metrics": [dict(metric, step=n) for n in range(1001)]}),
-          400, "INVALID_PARAMETER_VALUE",
-          "A batch logging request can contain at most 1000 metrics. Got 1001 metrics. Please split up "
-          "metrics across multiple requests and try again.")
-    error(post(client, "runs/log-batch",
-               {"run_id": rid, "params": [{"key": f"p{n}", "value": "v"} for n in range(101)]}),
-          400, "INVALID_PARAMETER_VALUE",
-          "A batch logging request can contain at most 100 params. Got 101 params. Please split up "
-          "params across multiple requests and try again.")
-    error(post(client, "runs/log-batch", {"run_id": rid, "tags": [dict(tag, key=f"t{n}") for n in range(101)]}),
-          400, "INVALID_PARAMETER_VALUE",
-          "A batch logging request can contain at most 100 tags. Got 101 tags. Please split up "
-          "tags across multiple requests and try again.")
-    error(post(client, "runs/log-batch", {"run_id": rid,
-                                          "metrics": [dict(metric, step=n) for n in range(1000)],
-                                          "params": [{"key": "one_more", "value": "v"}]}),
-          400, "INVALID_PARAMETER_VALUE",
-          "A batch logging request can contain at most 1000 metrics, params, and tags. Got 1001 metrics, "
-          "params, and tags. Please split up metrics, params, and tags across multiple requests and try again.")
+    error(
+        post(client, "runs/log-batch", {"run_id": rid, "metrics": [dict(metric, step=n) for n in range(1001)]}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "A batch logging request can contain at most 1000 metrics. Got 1001 metrics. Please split up "
+        "metrics across multiple requests and try again.",
+    )
+    error(
+        post(client, "runs/log-batch", {"run_id": rid, "params": [{"key": f"p{n}", "value": "v"} for n in range(101)]}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "A batch logging request can contain at most 100 params. Got 101 params. Please split up "
+        "params across multiple requests and try again.",
+    )
+    error(
+        post(client, "runs/log-batch", {"run_id": rid, "tags": [dict(tag, key=f"t{n}") for n in range(101)]}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "A batch logging request can contain at most 100 tags. Got 101 tags. Please split up "
+        "tags across multiple requests and try again.",
+    )
+    error(
+        post(
+            client,
+            "runs/log-batch",
+            {
+                "run_id": rid,
+                "metrics": [dict(metric, step=n) for n in range(1000)],
+                "params": [{"key": "one_more", "value": "v"}],
+            },
+        ),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "A batch logging request can contain at most 1000 metrics, params, and tags. Got 1001 metrics, "
+        "params, and tags. Please split up metrics, params, and tags across multiple requests and try again.",
+    )
     assert history(client, rid, "m") == []
     assert "one_more" not in data(get_run(client, rid))[0]
 
     # exactly at the limits: accepted and all written
-    ok(post(client, "runs/log-batch", {"run_id": rid, "metrics": [dict(metric, step=n) for n in range(900)],
-                                       "params": [{"key": f"p{n}", "value": "v"} for n in range(50)],
-                                       "tags": [dict(tag, key=f"t{n}") for n in range(50)]}))
+    ok(
+        post(
+            client,
+            "runs/log-batch",
+            {
+                "run_id": rid,
+                "metrics": [dict(metric, step=n) for n in range(900)],
+                "params": [{"key": f"p{n}", "value": "v"} for n in range(50)],
+                "tags": [dict(tag, key=f"t{n}") for n in range(50)],
+            },
+        )
+    )
     assert len(history(client, rid, "m")) == 900
     params, tags, metrics = data(get_run(client, rid))
     assert all(f"p{n}" in params and f"t{n}" in tags for n in range(50))
     assert metrics["m"] == (1.0, 1, 899)
-    ok(post(client, "runs/log-batch", {"run_id": rid, "metrics": [dict(metric, key="k1000", step=n)
-                                                                  for n in range(1000)]}))
+    ok(
+        post(
+            client,
+            "runs/log-batch",
+            {"run_id": rid, "metrics": [dict(metric, key="k1000", step=n) for n in range(1000)]},
+        )
+    )
     assert len(history(client, rid, "k1000")) == 1000
-    ok(post(client, "runs/log-batch", {"run_id": rid, "tags": [dict(tag, key=f"u{n}") for n in range(100)],
-                                       "params": [{"key": f"q{n}", "value": "v"} for n in range(100)]}))
+    ok(
+        post(
+            client,
+            "runs/log-batch",
+            {
+                "run_id": rid,
+                "tags": [dict(tag, key=f"u{n}") for n in range(100)],
+                "params": [{"key": f"q{n}", "value": "v"} for n in range(100)],
+            },
+        )
+    )
 
     # a batch the client may legitimately build (100 params of 6000 chars and 100 tags of 5000,
     # 1.1 MB) is accepted, as by MLflow 3.17.2 (whose 1 MB check counts the body's keys) ...
-    huge = {"run_id": rid, "params": [{"key": f"h{n}", "value": "v" * 6000} for n in range(100)],
-            "tags": [{"key": f"h{n}", "value": "v" * 5000} for n in range(100)]}
+    huge = {
+        "run_id": rid,
+        "params": [{"key": f"h{n}", "value": "v" * 6000} for n in range(100)],
+        "tags": [{"key": f"h{n}", "value": "v" * 5000} for n in range(100)],
+    }
     ok(post(client, "runs/log-batch", huge))
     params, tags, _ = data(get_run(client, rid))
     assert params["h99"] == "v" * 6000 and tags["h99"] == "v" * 5000
     # ... while a body over the 16 MB ceiling is refused and writes nothing
     bloated = {"run_id": rid, "params": [{"key": "g0", "value": "v"}], "padding": "x" * (16 * 1024 * 1024)}
-    error(post(client, "runs/log-batch", bloated), 400, "INVALID_PARAMETER_VALUE",
-          f"Batched logging API requests must be at most {16 * 1024 * 1024} bytes")
+    error(
+        post(client, "runs/log-batch", bloated),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        f"Batched logging API requests must be at most {16 * 1024 * 1024} bytes",
+    )
     params, _, _ = data(get_run(client, rid))
     assert "g0" not in params
 
     # an empty batch is a no-op; a batch for a missing run is 404; no run id is 400
     ok(post(client, "runs/log-batch", {"run_id": rid}))
-    error(post(client, "runs/log-batch", {"run_id": "d" * 32, "params": [{"key": "a", "value": "b"}]}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
-    error(post(client, "runs/log-batch", {"params": [{"key": "a", "value": "b"}]}), 400,
-          "INVALID_PARAMETER_VALUE", "run_id")
-    error(post(client, "runs/log-batch", {"run_id": rid, "metrics": "nope"}), 400, "INVALID_PARAMETER_VALUE",
-          "metrics")
+    error(
+        post(client, "runs/log-batch", {"run_id": "d" * 32, "params": [{"key": "a", "value": "b"}]}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    error(
+        post(client, "runs/log-batch", {"params": [{"key": "a", "value": "b"}]}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "run_id",
+    )
+    error(post(client, "runs/log-batch", {"run_id": rid, "metrics": "nope"}), 400, "INVALID_PARAMETER_VALUE", "metrics")
 
     # a good batch after all that is applied whole: params, tags (incl. the runName tag) and metrics
-    ok(post(client, "runs/log-batch", {"run_id": rid, **good,
-                                       "tags": good["tags"] + [{"key": "mlflow.runName", "value": "via-batch"}]}))
+    ok(
+        post(
+            client,
+            "runs/log-batch",
+            {"run_id": rid, **good, "tags": good["tags"] + [{"key": "mlflow.runName", "value": "via-batch"}]},
+        )
+    )
     run = get_run(client, rid)
     params, tags, metrics = data(run)
     assert params["new_param"] == "x" and tags["team"] == "changed" and tags["new_tag"] == "y"
@@ -471,8 +626,14 @@ def test_log_inputs_and_outputs(client):
     rid = create_run(client, eid, run_name="io")["info"]["run_id"]
     other = create_run(client, eid, run_name="io2")["info"]["run_id"]
 
-    train = {"name": "train", "digest": "abc123", "source_type": "local", "source": '{"uri": "/data/train"}',
-             "schema": '{"mlflow_colspec": []}', "profile": '{"num_rows": 10}'}
+    train = {
+        "name": "train",
+        "digest": "abc123",
+        "source_type": "local",
+        "source": '{"uri": "/data/train"}',
+        "schema": '{"mlflow_colspec": []}',
+        "profile": '{"num_rows": 10}',
+    }
     evalset = {"name": "eval", "digest": "def456", "source_type": "http", "source": '{"url": "http://x"}'}
     body = {
         "run_id": rid,
@@ -484,9 +645,16 @@ def test_log_inputs_and_outputs(client):
     }
     ok(post(client, "runs/log-inputs", body))
     ok(post(client, "runs/log-inputs", body))  # idempotent
-    ok(post(client, "runs/log-inputs", {"run_id": rid, "datasets": [{"dataset": train,
-                                                                     "tags": [{"key": "mlflow.data.context",
-                                                                               "value": "training"}]}]}))
+    ok(
+        post(
+            client,
+            "runs/log-inputs",
+            {
+                "run_id": rid,
+                "datasets": [{"dataset": train, "tags": [{"key": "mlflow.data.context", "value": "training"}]}],
+            },
+        )
+    )
     inputs = get_run(client, rid)["inputs"]
     by_name = {d["dataset"]["name"]: d for d in inputs["dataset_inputs"]}
     assert len(inputs["dataset_inputs"]) == 2
@@ -503,19 +671,48 @@ def test_log_inputs_and_outputs(client):
     found = ok(post(client, "runs/search", {"experiment_ids": [eid], "filter": "datasets.name = 'train'"}))
     assert sorted(r["info"]["run_id"] for r in found["runs"]) == sorted([rid, other])
 
-    error(post(client, "runs/log-inputs", {"run_id": rid, "datasets": [{"dataset": dict(train, digest=None)}]}),
-          400, "INVALID_PARAMETER_VALUE", "digest")
-    error(post(client, "runs/log-inputs", {"run_id": rid, "datasets": [{"dataset": dict(train, digest="d" * 37)}]}),
-          400, "INVALID_PARAMETER_VALUE", "digest")
-    error(post(client, "runs/log-inputs", {"run_id": rid, "datasets": [{"dataset": dict(train, name="n" * 501)}]}),
-          400, "INVALID_PARAMETER_VALUE", "name")
-    error(post(client, "runs/log-inputs", {"run_id": rid, "datasets": [
-        {"dataset": dict(train, name="t2"), "tags": [{"key": "k", "value": "v" * 501}]}]}),
-        400, "INVALID_PARAMETER_VALUE", "500")
-    error(post(client, "runs/log-inputs", {"run_id": rid, "datasets": [{"tags": []}]}), 400,
-          "INVALID_PARAMETER_VALUE", "dataset")
-    error(post(client, "runs/log-inputs", {"run_id": "e" * 32, "datasets": [{"dataset": train}]}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
+    error(
+        post(client, "runs/log-inputs", {"run_id": rid, "datasets": [{"dataset": dict(train, digest=None)}]}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "digest",
+    )
+    error(
+        post(client, "runs/log-inputs", {"run_id": rid, "datasets": [{"dataset": dict(train, digest="d" * 37)}]}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "digest",
+    )
+    error(
+        post(client, "runs/log-inputs", {"run_id": rid, "datasets": [{"dataset": dict(train, name="n" * 501)}]}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "name",
+    )
+    error(
+        post(
+            client,
+            "runs/log-inputs",
+            {
+                "run_id": rid,
+                "datasets": [{"dataset": dict(train, name="t2"), "tags": [{"key": "k", "value": "v" * 501}]}],
+            },
+        ),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "500",
+    )
+    error(
+        post(client, "runs/log-inputs", {"run_id": rid, "datasets": [{"tags": []}]}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "dataset",
+    )
+    error(
+        post(client, "runs/log-inputs", {"run_id": "e" * 32, "datasets": [{"dataset": train}]}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
     assert len(get_run(client, rid)["inputs"]["dataset_inputs"]) == 2
 
     # outputs: model links appear in runs/get outputs.model_outputs
@@ -523,12 +720,21 @@ def test_log_inputs_and_outputs(client):
     ok(post(client, "runs/outputs", {"run_id": rid, "models": [{"model_id": "m-out1", "step": 3}]}))
     ok(post(client, "runs/outputs", {"run_id": rid, "models": [{"model_id": "m-out2"}]}))
     outputs = get_run(client, rid)["outputs"]["model_outputs"]
-    assert sorted(outputs, key=lambda m: m["model_id"]) == [{"model_id": "m-out1", "step": 3},
-                                                            {"model_id": "m-out2", "step": 0}]
-    error(post(client, "runs/outputs", {"run_id": rid, "models": [{"step": 1}]}), 400,
-          "INVALID_PARAMETER_VALUE", "model_id")
-    error(post(client, "runs/outputs", {"run_id": "e" * 32, "models": [{"model_id": "m-1"}]}), 404,
-          "RESOURCE_DOES_NOT_EXIST")
+    assert sorted(outputs, key=lambda m: m["model_id"]) == [
+        {"model_id": "m-out1", "step": 3},
+        {"model_id": "m-out2", "step": 0},
+    ]
+    error(
+        post(client, "runs/outputs", {"run_id": rid, "models": [{"step": 1}]}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "model_id",
+    )
+    error(
+        post(client, "runs/outputs", {"run_id": "e" * 32, "models": [{"model_id": "m-1"}]}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
     assert "outputs" not in get_run(client, other) or not get_run(client, other)["outputs"].get("model_outputs")
 
 
@@ -541,12 +747,18 @@ def _search_fixture(client):
 
     def make(name, start, user="alice", exp_id=exp, status=None, end=None, metrics=(), params=(), tags=()):
         rid = create_run(client, exp_id, run_name=name, start_time=start, user_id=user)["info"]["run_id"]
-        ok(post(client, "runs/log-batch", {
-            "run_id": rid,
-            "metrics": [{"key": k, "value": val, "timestamp": 1, "step": 0} for k, val in metrics],
-            "params": [{"key": k, "value": val} for k, val in params],
-            "tags": [{"key": k, "value": val} for k, val in tags],
-        }))
+        ok(
+            post(
+                client,
+                "runs/log-batch",
+                {
+                    "run_id": rid,
+                    "metrics": [{"key": k, "value": val, "timestamp": 1, "step": 0} for k, val in metrics],
+                    "params": [{"key": k, "value": val} for k, val in params],
+                    "tags": [{"key": k, "value": val} for k, val in tags],
+                },
+            )
+        )
         if status or end:
             body = {"run_id": rid}
             if status:
@@ -556,14 +768,24 @@ def _search_fixture(client):
             ok(post(client, "runs/update", body))
         return rid
 
-    r1 = make("alpha-run", 1000, status="FINISHED", end=2000,
-              metrics=[("acc", 0.9), ("loss", 0.5)], params=[("lr", "0.1"), ("opt", "adam")],
-              tags=[("team", "ml"), ("my tag", "x"), ("a.b", "1"), ("prio", "b")])
-    r2 = make("beta-run", 2000, user="bob",
-              metrics=[("acc", 0.8)], params=[("lr", "0.01"), ("opt", "SGD")],
-              tags=[("team", "ML"), ("prio", "c")])
-    r3 = make("gamma", 3000, status="FAILED", end=3500,
-              metrics=[("loss", 0.3), ("acc", "NaN")], params=[("lr", "0.1")])
+    r1 = make(
+        "alpha-run",
+        1000,
+        status="FINISHED",
+        end=2000,
+        metrics=[("acc", 0.9), ("loss", 0.5)],
+        params=[("lr", "0.1"), ("opt", "adam")],
+        tags=[("team", "ml"), ("my tag", "x"), ("a.b", "1"), ("prio", "b")],
+    )
+    r2 = make(
+        "beta-run",
+        2000,
+        user="bob",
+        metrics=[("acc", 0.8)],
+        params=[("lr", "0.01"), ("opt", "SGD")],
+        tags=[("team", "ML"), ("prio", "c")],
+    )
+    r3 = make("gamma", 3000, status="FAILED", end=3500, metrics=[("loss", 0.3), ("acc", "NaN")], params=[("lr", "0.1")])
     r4 = make("delta-run", 3000, status="KILLED", tags=[("team", "ops"), ("prio", "a")])
     r5 = make("deleted-run", 500, metrics=[("acc", 1.0)])
     ok(post(client, "runs/delete", {"run_id": r5}))
@@ -621,7 +843,7 @@ def test_search_filters(client):
     assert s("tags.team LIKE 'M%'") == {"r2"}
     assert s("tags.team ILIKE 'm%'") == {"r1", "r2"}
     assert s("tags.`my tag` = 'x'") == {"r1"}
-    assert s('tags."a.b" = \'1\'') == {"r1"}
+    assert s("tags.\"a.b\" = '1'") == {"r1"}
     assert s("tags.team IS NULL") == {"r3"}
     assert s("tags.team IS NOT NULL") == {"r1", "r2", "r4"}
     assert s("tags.`mlflow.runName` = 'gamma'") == {"r3"}
@@ -676,15 +898,20 @@ def test_search_filters(client):
     assert [r["info"]["run_id"] for r in ajax["runs"]] == [r2]
 
     # the full run comes back: info, data, inputs
-    run = next(r for r in ok(post(client, "runs/search", {"experiment_ids": [exp], "filter": "tags.team = 'ml'"}))
-               ["runs"])
+    run = next(
+        r for r in ok(post(client, "runs/search", {"experiment_ids": [exp], "filter": "tags.team = 'ml'"}))["runs"]
+    )
     assert run == get_run(client, r1)
     assert run["inputs"]["dataset_inputs"][0]["dataset"]["name"] == "ds1"
 
     # errors
     def bad(filter_string, *fragments):
-        error(post(client, "runs/search", {"experiment_ids": [exp], "filter": filter_string}), 400,
-              "INVALID_PARAMETER_VALUE", *fragments)
+        error(
+            post(client, "runs/search", {"experiment_ids": [exp], "filter": filter_string}),
+            400,
+            "INVALID_PARAMETER_VALUE",
+            *fragments,
+        )
 
     bad("metrics.acc > 0.5 OR params.lr = '0.1'", "Invalid clause(s) in filter string", "OR")
     bad("params.lr > '0.1'", "Invalid comparator")
@@ -698,8 +925,9 @@ def test_search_filters(client):
     bad("metrics.acc IS NULL")
     bad("(metrics.acc > 1)")
     # a view type the enum does not know is ignored (ACTIVE_ONLY), as MLflow's proto parsing ignores it
-    assert ok(post(client, "runs/search", {"experiment_ids": [exp], "run_view_type": "SOME"})) == \
-        ok(post(client, "runs/search", {"experiment_ids": [exp]}))
+    assert ok(post(client, "runs/search", {"experiment_ids": [exp], "run_view_type": "SOME"})) == ok(
+        post(client, "runs/search", {"experiment_ids": [exp]})
+    )
     error(get(client, "runs/search", experiment_ids=exp), 405, "BAD_REQUEST")
 
 
@@ -740,13 +968,23 @@ def test_search_ordering(client):
 
     # ordering across experiments and view types
     body = {"experiment_ids": [exp, exp2], "order_by": ["metrics.acc DESC"], "run_view_type": "ALL"}
-    assert [names[r["info"]["run_id"]] for r in ok(post(client, "runs/search", body))["runs"]] == \
-        ["r5", "r6", "r1", "r2", "r3", "r4"]
+    assert [names[r["info"]["run_id"]] for r in ok(post(client, "runs/search", body))["runs"]] == [
+        "r5",
+        "r6",
+        "r1",
+        "r2",
+        "r3",
+        "r4",
+    ]
 
     # errors
     def bad(order_by, *fragments):
-        error(post(client, "runs/search", {"experiment_ids": [exp], "order_by": order_by}), 400,
-              "INVALID_PARAMETER_VALUE", *fragments)
+        error(
+            post(client, "runs/search", {"experiment_ids": [exp], "order_by": order_by}),
+            400,
+            "INVALID_PARAMETER_VALUE",
+            *fragments,
+        )
 
     bad(["metrics.acc SIDEWAYS"])
     bad(["metrics.acc DESC", "metrics.acc ASC"], "duplicate")
@@ -788,24 +1026,47 @@ def test_search_pagination(client):
     assert collect(50000) == (expected, 1)
     ordered, pages = collect(3, order_by=["metrics.m DESC"])
     assert pages == 3 and len(set(ordered)) == 8
-    assert ordered == [r["info"]["run_id"] for r in ok(post(client, "runs/search", {
-        "experiment_ids": [exp], "order_by": ["metrics.m DESC"]}))["runs"]]
+    assert ordered == [
+        r["info"]["run_id"]
+        for r in ok(post(client, "runs/search", {"experiment_ids": [exp], "order_by": ["metrics.m DESC"]}))["runs"]
+    ]
     # filtered pages
     filtered, pages = collect(2, filter="metrics.m >= 1")
     assert pages == 3 and filtered == [rid for rid in expected if ids.index(rid) % 3 >= 1]
 
     # max_results bounds and bad tokens
-    error(post(client, "runs/search", {"experiment_ids": [exp], "max_results": 50001}), 400,
-          "INVALID_PARAMETER_VALUE", "Invalid value 50001 for parameter 'max_results' supplied")
-    error(post(client, "runs/search", {"experiment_ids": [exp], "max_results": 0}), 400,
-          "INVALID_PARAMETER_VALUE", "max_results")
-    error(post(client, "runs/search", {"experiment_ids": [exp], "max_results": -4}), 400,
-          "INVALID_PARAMETER_VALUE", "max_results")
-    error(post(client, "runs/search", {"experiment_ids": [exp], "page_token": "bogus"}), 400,
-          "INVALID_PARAMETER_VALUE", "Invalid page token")
-    error(post(client, "runs/search", {"experiment_ids": [exp],
-                                       "page_token": base64.b64encode(b'{"offset": 0}').decode()}), 400,
-          "INVALID_PARAMETER_VALUE", "Invalid page token")
+    error(
+        post(client, "runs/search", {"experiment_ids": [exp], "max_results": 50001}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Invalid value 50001 for parameter 'max_results' supplied",
+    )
+    error(
+        post(client, "runs/search", {"experiment_ids": [exp], "max_results": 0}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "max_results",
+    )
+    error(
+        post(client, "runs/search", {"experiment_ids": [exp], "max_results": -4}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "max_results",
+    )
+    error(
+        post(client, "runs/search", {"experiment_ids": [exp], "page_token": "bogus"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Invalid page token",
+    )
+    error(
+        post(
+            client, "runs/search", {"experiment_ids": [exp], "page_token": base64.b64encode(b'{"offset": 0}').decode()}
+        ),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Invalid page token",
+    )
     error(post(client, "runs/search", {"experiment_ids": ["../1"]}), 400, "INVALID_PARAMETER_VALUE")
     # a token past the end is an empty last page
     far = base64.b64encode(b'{"offset": 100}').decode()

@@ -6,6 +6,7 @@ answers are in ``golden/validation.json``. Here each case goes to this server an
 same status, error code and message, but where MLflow itself fails (a 500, or a database error
 leaked as a 400): there this server answers MLflow's invalid-value 400, never a 5xx.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,6 +35,7 @@ def client(tmp_path_factory):
     yield application.test_client()
     database.close()
 
+
 # Where MLflow's answer is a failure of its own, not a rule: what this server answers instead.
 _MLFLOW_FAILS = {
     # experiment_id "" reaches MLflow's database and comes back as a leaked SQL error
@@ -42,12 +44,17 @@ _MLFLOW_FAILS = {
 
 
 def _blames_valid_view_type(expected) -> bool:
-    return (expected["message"] or "").startswith('Invalid value "ACTIVE_ONLY" for parameter \'view_type\'')
+    return (expected["message"] or "").startswith("Invalid value \"ACTIVE_ONLY\" for parameter 'view_type'")
 
 
 def _non_integral_int64(case, field) -> bool:
     return case["name"].endswith(f"{field} = 1.5") and field in (
-        "start_time", "end_time", "timestamp", "step", "max_results")
+        "start_time",
+        "end_time",
+        "timestamp",
+        "step",
+        "max_results",
+    )
 
 
 def _send(client, case):
@@ -63,7 +70,7 @@ def _send(client, case):
 
 @pytest.mark.parametrize("case", GOLDEN, ids=[c["name"] for c in GOLDEN])
 def test_validation_answer_matches_mlflow(client, case):
-    resp, answer = _send(client, case)
+    _resp, answer = _send(client, case)
     expected = case["answer"]
     assert answer["status"] < 500, answer
     if case["name"] in _MLFLOW_FAILS:

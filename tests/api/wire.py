@@ -1,4 +1,5 @@
 """Request helpers and response checks shared by the API tests (Flask test client)."""
+
 from __future__ import annotations
 
 import json

@@ -11,6 +11,7 @@
 * ``raw_request``: an HTTP request whose path is sent byte for byte (``requests`` / urllib3
   normalise ``..`` segments away, which would defeat the path-traversal tests).
 """
+
 from __future__ import annotations
 
 import http.client
@@ -34,9 +35,15 @@ STORES = ("local", "s3")
 # --- servers ----------------------------------------------------------------------------------
 
 
-def start_artifact_server(tmpdir, destination: str, *, serve_artifacts: bool = True,
-                          env: dict | None = None, name: str | None = None,
-                          extra_args=()) -> harness.ServerProcess:
+def start_artifact_server(
+    tmpdir,
+    destination: str,
+    *,
+    serve_artifacts: bool = True,
+    env: dict | None = None,
+    name: str | None = None,
+    extra_args=(),
+) -> harness.ServerProcess:
     """Start a server whose artifacts go to ``destination`` (a local path or ``s3://...``).
 
     No ``--default-artifact-root``: with proxied artifacts, experiments get ``mlflow-artifacts:/``
@@ -49,11 +56,16 @@ def start_artifact_server(tmpdir, destination: str, *, serve_artifacts: bool = T
     backend_uri = f"sqlite:///{tmpdir / 'mlflow.db'}"
     reference = harness.is_reference()
     cmd = [
-        harness.mlflow_bin() if reference else harness.modelops_bin(), "server",
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--backend-store-uri", backend_uri,
-        "--artifacts-destination", destination,
+        harness.mlflow_bin() if reference else harness.modelops_bin(),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        backend_uri,
+        "--artifacts-destination",
+        destination,
     ]
     if not serve_artifacts:
         cmd.append("--no-serve-artifacts")
@@ -63,12 +75,22 @@ def start_artifact_server(tmpdir, destination: str, *, serve_artifacts: bool = T
         cmd += ["--workers", "1"]
     cmd += list(extra_args)
     server_env = harness.server_env()
-    for var in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION", "MLFLOW_S3_ENDPOINT_URL",
-                "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+    for var in (
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_REGION",
+        "MLFLOW_S3_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ):
         server_env.pop(var, None)
     server_env.update(env or {})
     srv = harness.ServerProcess(
-        cmd, "127.0.0.1", port, tmpdir, name=name or ("mlflow" if reference else "modelops"),
+        cmd,
+        "127.0.0.1",
+        port,
+        tmpdir,
+        name=name or ("mlflow" if reference else "modelops"),
         env=server_env,
         timeout=harness.MLFLOW_START_TIMEOUT if reference else harness.MODELOPS_START_TIMEOUT,
     )
@@ -130,31 +152,29 @@ class ArtifactServer:
     def stored_keys(self) -> list[str]:
         """Every file in the store (S3: every key of the bucket, to catch escapes)."""
         if self.kind == "local":
-            return sorted(str(p.relative_to(self.local_root)) for p in self.local_root.rglob("*")
-                          if p.is_file())
+            return sorted(str(p.relative_to(self.local_root)) for p in self.local_root.rglob("*") if p.is_file())
         client = moto_server.minio_client(self.s3_endpoint)
         return sorted(o.object_name for o in client.list_objects(BUCKET, recursive=True))
 
 
-def launch(kind: str, tmpdir: Path, s3_endpoint: str | None = None, *,
-           serve_artifacts: bool = True, extra_args=()) -> ArtifactServer:
+def launch(
+    kind: str, tmpdir: Path, s3_endpoint: str | None = None, *, serve_artifacts: bool = True, extra_args=()
+) -> ArtifactServer:
     """Start a ``local`` or ``s3`` artifact server under ``tmpdir``."""
     if kind == "local":
         root = tmpdir / "artifacts"
-        srv = start_artifact_server(tmpdir, str(root), serve_artifacts=serve_artifacts,
-                                    extra_args=extra_args)
+        srv = start_artifact_server(tmpdir, str(root), serve_artifacts=serve_artifacts, extra_args=extra_args)
         return ArtifactServer(kind, srv, str(root), tmpdir, local_root=root)
     prefix = f"srv-{uuid.uuid4().hex[:10]}/artifacts"
     destination = f"s3://{BUCKET}/{prefix}"
-    srv = start_artifact_server(tmpdir, destination, serve_artifacts=serve_artifacts,
-                                env=moto_server.s3_env(s3_endpoint), extra_args=extra_args)
-    return ArtifactServer(kind, srv, destination, tmpdir, s3_endpoint=s3_endpoint,
-                          s3_prefix=prefix)
+    srv = start_artifact_server(
+        tmpdir, destination, serve_artifacts=serve_artifacts, env=moto_server.s3_env(s3_endpoint), extra_args=extra_args
+    )
+    return ArtifactServer(kind, srv, destination, tmpdir, s3_endpoint=s3_endpoint, s3_prefix=prefix)
 
 
 def fail_start(kind: str, exc: Exception):
-    pytest.fail(f"{harness.target()} artifact server ({kind}) did not start:\n{exc}",
-                pytrace=False)
+    pytest.fail(f"{harness.target()} artifact server ({kind}) did not start:\n{exc}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -183,8 +203,7 @@ def artifact_server(request, tmp_path_factory, _client_env):
     finally:
         srv.stop()
         if srv.process.killed:
-            warnings.warn(f"artifact server ({kind}) ignored SIGTERM and was killed",
-                          stacklevel=1)
+            warnings.warn(f"artifact server ({kind}) ignored SIGTERM and was killed", stacklevel=1)
         if os.environ.get("MODELOPS_E2E_SHOW_LOGS"):
             print(srv.process.logs_tail(20000))
 
@@ -274,7 +293,7 @@ class RssSampler:
     def peak(self) -> int:
         return max(self.samples, default=0)
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         self._thread.start()
         return self
 
@@ -301,8 +320,9 @@ class RawResponse:
         return self.body.decode("utf-8", errors="replace")
 
 
-def raw_request(base_url: str, method: str, path: str, body: bytes | None = None,
-                headers: dict | None = None, timeout: float = 30) -> RawResponse:
+def raw_request(
+    base_url: str, method: str, path: str, body: bytes | None = None, headers: dict | None = None, timeout: float = 30
+) -> RawResponse:
     """Send ``method path`` with the request target exactly as given (no normalisation)."""
     host_port = base_url.split("://", 1)[1].rstrip("/")
     host, _, port = host_port.partition(":")

@@ -19,17 +19,21 @@ import os
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
-import uuid  # noqa: E402
-import warnings  # noqa: E402
-from urllib.parse import urlsplit, urlunsplit  # noqa: E402
+import uuid
+import warnings
+from urllib.parse import urlsplit, urlunsplit
 
-import pytest  # noqa: E402
+import pytest
 
-from tests.e2e import server as harness  # noqa: E402
+from tests.e2e import server as harness
+
 # fixtures of the artifact tests (issue 3), registered here so that the session-scoped S3
 # endpoint is shared by every module
-from tests.e2e.artifact_servers import (  # noqa: E402,F401
-    art_client, art_tracking, artifact_server, s3_endpoint,
+from tests.e2e.artifact_servers import (  # noqa: F401
+    art_client,
+    art_tracking,
+    artifact_server,
+    s3_endpoint,
 )
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -84,7 +88,7 @@ class _PostgresDatabase:
         if harness.is_reference():
             for scheme in ("postgres://", "postgresql://"):
                 if uri.startswith(scheme):
-                    uri = "postgresql+psycopg2://" + uri[len(scheme):]
+                    uri = "postgresql+psycopg2://" + uri[len(scheme) :]
         return uri
 
     def drop(self) -> None:
@@ -127,7 +131,7 @@ class _MysqlDatabase:
             conn.close()
         uri = _with_database(self.admin_uri, self.name)
         if harness.is_reference() and uri.startswith("mysql://"):
-            uri = "mysql+pymysql://" + uri[len("mysql://"):]
+            uri = "mysql+pymysql://" + uri[len("mysql://") :]
         return uri
 
     def drop(self) -> None:
@@ -144,10 +148,8 @@ def _client_env():
     """No 4-minute retry loops when a server answers 5xx (the client retries 7
     times with backoff by default), and no tracking URI from the environment."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES",
-                  os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0"))
-        mp.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT",
-                  os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "60"))
+        mp.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0"))
+        mp.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "60"))
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         yield
 
@@ -172,16 +174,16 @@ def server(request, tmp_path_factory, _client_env):
         except harness.ServerError as exc:
             error = str(exc)
         if srv is None:  # outside the except: no chained traceback in the report
-            pytest.fail(f"{harness.target()} server ({backend}) did not start:\n{error}",
-                        pytrace=False)
+            pytest.fail(f"{harness.target()} server ({backend}) did not start:\n{error}", pytrace=False)
         srv.backend = backend
         try:
             yield srv
         finally:
             srv.stop()
             if srv.killed:
-                warnings.warn(f"{harness.target()} server ({backend}) ignored SIGTERM for 5 s "
-                              "and was killed", stacklevel=1)
+                warnings.warn(
+                    f"{harness.target()} server ({backend}) ignored SIGTERM for 5 s and was killed", stacklevel=1
+                )
             if os.environ.get("MODELOPS_E2E_SHOW_LOGS"):
                 print(srv.logs_tail(20000))
     finally:

@@ -98,8 +98,7 @@ class ServerProcess:
     and ``ServerError`` is raised with the tail of its logs.
     """
 
-    def __init__(self, cmd, host, port, workdir, *, name="server", env=None,
-                 timeout=30.0, health_path="/health"):
+    def __init__(self, cmd, host, port, workdir, *, name="server", env=None, timeout=30.0, health_path="/health"):
         self.cmd = [str(c) for c in cmd]
         self.host = host
         self.port = int(port)
@@ -133,7 +132,7 @@ class ServerProcess:
         return self.proc is not None and self.proc.poll() is None
 
     # -- lifecycle ----------------------------------------------------------
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         if self.proc is not None:
             raise ServerError(f"{self.name} already started")
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -244,7 +243,7 @@ class ServerProcess:
             f"--- {self.name} stderr (tail) ---\n{logs['stderr'][-chars:]}"
         )
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         if self.proc is None:
             self.start()
         return self
@@ -266,8 +265,9 @@ def server_env() -> dict:
     return env
 
 
-def start_modelops(tmpdir, backend_uri=None, extra_args=(), *, port=None,
-                   timeout=None, artifact_root=None) -> ServerProcess:
+def start_modelops(
+    tmpdir, backend_uri=None, extra_args=(), *, port=None, timeout=None, artifact_root=None
+) -> ServerProcess:
     """Start ``modelops server`` (or the reference server when
     ``MODELOPS_E2E_TARGET=mlflow``) and wait until it is ready.
 
@@ -283,26 +283,29 @@ def start_modelops(tmpdir, backend_uri=None, extra_args=(), *, port=None,
         Path(artifacts).mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     cmd = [
-        modelops_bin(), "server",
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--backend-store-uri", backend_uri,
-        "--default-artifact-root", str(artifacts),
+        modelops_bin(),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        backend_uri,
+        "--default-artifact-root",
+        str(artifacts),
         *extra_args,
     ]
     if not Path(cmd[0]).exists() and shutil.which(cmd[0]) is None:
         raise ServerError(
-            f"modelops binary not found at {cmd[0]!r}; set MODELOPS_BIN or "
-            "`pip install -e .` into the venv"
+            f"modelops binary not found at {cmd[0]!r}; set MODELOPS_BIN or `pip install -e .` into the venv"
         )
-    server = ServerProcess(cmd, "127.0.0.1", port, tmpdir, name="modelops",
-                           env=server_env(),
-                           timeout=timeout or MODELOPS_START_TIMEOUT)
+    server = ServerProcess(
+        cmd, "127.0.0.1", port, tmpdir, name="modelops", env=server_env(), timeout=timeout or MODELOPS_START_TIMEOUT
+    )
     return server.start()
 
 
-def start_reference_mlflow(tmpdir, backend_uri=None, *, port=None,
-                           timeout=None) -> ServerProcess:
+def start_reference_mlflow(tmpdir, backend_uri=None, *, port=None, timeout=None) -> ServerProcess:
     """Start the stock ``mlflow server`` (slow: 20-40 s) and wait for it."""
     tmpdir = Path(tmpdir)
     tmpdir.mkdir(parents=True, exist_ok=True)
@@ -311,16 +314,22 @@ def start_reference_mlflow(tmpdir, backend_uri=None, *, port=None,
     artifacts.mkdir(exist_ok=True)
     port = port or free_port()
     cmd = [
-        mlflow_bin(), "server",
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--backend-store-uri", backend_uri,
-        "--default-artifact-root", str(artifacts),
-        "--workers", "1",
+        mlflow_bin(),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        backend_uri,
+        "--default-artifact-root",
+        str(artifacts),
+        "--workers",
+        "1",
     ]
-    server = ServerProcess(cmd, "127.0.0.1", port, tmpdir, name="mlflow",
-                           env=server_env(),
-                           timeout=timeout or MLFLOW_START_TIMEOUT)
+    server = ServerProcess(
+        cmd, "127.0.0.1", port, tmpdir, name="mlflow", env=server_env(), timeout=timeout or MLFLOW_START_TIMEOUT
+    )
     return server.start()
 
 
@@ -332,12 +341,10 @@ def start_server(tmpdir, backend_uri=None) -> ServerProcess:
 if __name__ == "__main__":  # manual use: python tests/e2e/server.py [mlflow]
     if len(sys.argv) > 1:
         os.environ["MODELOPS_E2E_TARGET"] = sys.argv[1]
-    with tempfile.TemporaryDirectory(prefix="e2e-") as d:
-        with start_server(d) as srv:
-            print(f"{target()} ready at {srv.url} (pid {srv.pid}); Ctrl-C to stop",
-                  flush=True)
-            try:
-                while srv.alive():
-                    time.sleep(1)
-            except KeyboardInterrupt:
-                pass
+    with tempfile.TemporaryDirectory(prefix="e2e-") as d, start_server(d) as srv:
+        print(f"{target()} ready at {srv.url} (pid {srv.pid}); Ctrl-C to stop", flush=True)
+        try:
+            while srv.alive():
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass

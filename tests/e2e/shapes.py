@@ -23,8 +23,7 @@ from pathlib import Path
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 
 #: values compared exactly (everything else: type only)
-VALUE_FIELDS = {"error_code", "status", "lifecycle_stage", "step", "source_type", "digest",
-                "user_id", "run_name"}
+VALUE_FIELDS = {"error_code", "status", "lifecycle_stage", "step", "source_type", "digest", "user_id", "run_name"}
 #: keys of lists of {"key": ..., "value": ...} entries compared as sets of keys
 KEYED_LISTS = {"metrics", "params", "tags"}
 #: keys MLflow sends that a compatible server may leave out (the client ignores them)
@@ -52,103 +51,173 @@ def run_scenario(base_url: str) -> dict:
             payload = {"<non-json>": resp.text[:300]}
         if case:
             out[case] = {
-                "request": {"method": method, "path": path,
-                            "body" if method != "GET" else "params": body or params},
+                "request": {"method": method, "path": path, "body" if method != "GET" else "params": body or params},
                 "status": resp.status_code,
                 "body": payload,
             }
         if expect is not None and resp.status_code != expect:
-            raise AssertionError(f"{method} {path}: HTTP {resp.status_code} (expected {expect}): "
-                                 f"{resp.text[:500]}")
+            raise AssertionError(f"{method} {path}: HTTP {resp.status_code} (expected {expect}): {resp.text[:500]}")
         return payload
 
     # -- experiments ----------------------------------------------------------
     exp_name = f"shapes-{suffix}"
-    created = call("experiments_create", "POST", "experiments/create",
-                   {"name": exp_name, "tags": [{"key": "team", "value": "ml"}]})
+    created = call(
+        "experiments_create", "POST", "experiments/create", {"name": exp_name, "tags": [{"key": "team", "value": "ml"}]}
+    )
     eid = created["experiment_id"]
     call("experiments_get", "GET", "experiments/get", params={"experiment_id": eid})
-    call("experiments_get_by_name", "GET", "experiments/get-by-name",
-         params={"experiment_name": exp_name})
-    call("experiments_search", "POST", "experiments/search",
-         {"max_results": 10, "filter": f"name = '{exp_name}'"})
+    call("experiments_get_by_name", "GET", "experiments/get-by-name", params={"experiment_name": exp_name})
+    call("experiments_search", "POST", "experiments/search", {"max_results": 10, "filter": f"name = '{exp_name}'"})
 
     # -- runs -------------------------------------------------------------------
-    parent = call("runs_create", "POST", "runs/create", {
-        "experiment_id": eid, "run_name": "parent", "start_time": 1_700_000_000_000,
-        "user_id": "shape-user", "tags": [{"key": "mlflow.user", "value": "shape-user"}],
-    })["run"]["info"]["run_id"]
-    child = call(None, "POST", "runs/create", {
-        "experiment_id": eid, "run_name": "child", "start_time": 1_700_000_000_100,
-        "user_id": "shape-user",
-        "tags": [{"key": "mlflow.parentRunId", "value": parent},
-                 {"key": "mlflow.user", "value": "shape-user"}],
-    })["run"]["info"]["run_id"]
-    call("runs_log_parameter", "POST", "runs/log-parameter",
-         {"run_id": child, "run_uuid": child, "key": "lr", "value": "0.1"})
-    call("runs_log_metric", "POST", "runs/log-metric",
-         {"run_id": child, "run_uuid": child, "key": "acc", "value": 0.5,
-          "timestamp": 1_700_000_001_000, "step": 0})
-    call("runs_log_batch", "POST", "runs/log-batch", {
-        "run_id": child,
-        "metrics": [{"key": "acc", "value": 0.75, "timestamp": 1_700_000_002_000, "step": 1},
-                    {"key": "loss", "value": 0.25, "timestamp": 1_700_000_002_000, "step": 1}],
-        "params": [{"key": "depth", "value": "3"}],
-        "tags": [{"key": "stage", "value": "dev"}],
-    })
-    call("runs_set_tag", "POST", "runs/set-tag",
-         {"run_id": child, "run_uuid": child, "key": "note", "value": "hello"})
-    call("runs_log_inputs", "POST", "runs/log-inputs", {
-        "run_id": child,
-        "datasets": [{
-            "tags": [{"key": "mlflow.data.context", "value": "training"}],
-            "dataset": {
-                "name": "iris", "digest": "d1g3st", "source_type": "local",
-                "source": json.dumps({"uri": "/data/iris.csv"}),
-                "schema": json.dumps({"mlflow_colspec": [{"type": "double", "name": "x"}]}),
-                "profile": json.dumps({"num_rows": 3}),
-            },
-        }],
-    })
-    call("runs_update", "POST", "runs/update",
-         {"run_id": child, "run_uuid": child, "status": "FINISHED",
-          "end_time": 1_700_000_003_000})
+    parent = call(
+        "runs_create",
+        "POST",
+        "runs/create",
+        {
+            "experiment_id": eid,
+            "run_name": "parent",
+            "start_time": 1_700_000_000_000,
+            "user_id": "shape-user",
+            "tags": [{"key": "mlflow.user", "value": "shape-user"}],
+        },
+    )["run"]["info"]["run_id"]
+    child = call(
+        None,
+        "POST",
+        "runs/create",
+        {
+            "experiment_id": eid,
+            "run_name": "child",
+            "start_time": 1_700_000_000_100,
+            "user_id": "shape-user",
+            "tags": [{"key": "mlflow.parentRunId", "value": parent}, {"key": "mlflow.user", "value": "shape-user"}],
+        },
+    )["run"]["info"]["run_id"]
+    call(
+        "runs_log_parameter",
+        "POST",
+        "runs/log-parameter",
+        {"run_id": child, "run_uuid": child, "key": "lr", "value": "0.1"},
+    )
+    call(
+        "runs_log_metric",
+        "POST",
+        "runs/log-metric",
+        {"run_id": child, "run_uuid": child, "key": "acc", "value": 0.5, "timestamp": 1_700_000_001_000, "step": 0},
+    )
+    call(
+        "runs_log_batch",
+        "POST",
+        "runs/log-batch",
+        {
+            "run_id": child,
+            "metrics": [
+                {"key": "acc", "value": 0.75, "timestamp": 1_700_000_002_000, "step": 1},
+                {"key": "loss", "value": 0.25, "timestamp": 1_700_000_002_000, "step": 1},
+            ],
+            "params": [{"key": "depth", "value": "3"}],
+            "tags": [{"key": "stage", "value": "dev"}],
+        },
+    )
+    call("runs_set_tag", "POST", "runs/set-tag", {"run_id": child, "run_uuid": child, "key": "note", "value": "hello"})
+    call(
+        "runs_log_inputs",
+        "POST",
+        "runs/log-inputs",
+        {
+            "run_id": child,
+            "datasets": [
+                {
+                    "tags": [{"key": "mlflow.data.context", "value": "training"}],
+                    "dataset": {
+                        "name": "iris",
+                        "digest": "d1g3st",
+                        "source_type": "local",
+                        "source": json.dumps({"uri": "/data/iris.csv"}),
+                        "schema": json.dumps({"mlflow_colspec": [{"type": "double", "name": "x"}]}),
+                        "profile": json.dumps({"num_rows": 3}),
+                    },
+                }
+            ],
+        },
+    )
+    call(
+        "runs_update",
+        "POST",
+        "runs/update",
+        {"run_id": child, "run_uuid": child, "status": "FINISHED", "end_time": 1_700_000_003_000},
+    )
     call("runs_get", "GET", "runs/get", params={"run_id": child})
 
     # -- search with a next_page_token ---------------------------------------
-    call(None, "POST", "runs/create", {"experiment_id": eid, "run_name": "third",
-                                        "start_time": 1_700_000_000_200})
-    call("runs_search_page1", "POST", "runs/search", {
-        "experiment_ids": [eid], "max_results": 2, "order_by": ["attributes.start_time ASC"],
-        "run_view_type": "ACTIVE_ONLY",
-    })
+    call(None, "POST", "runs/create", {"experiment_id": eid, "run_name": "third", "start_time": 1_700_000_000_200})
+    call(
+        "runs_search_page1",
+        "POST",
+        "runs/search",
+        {
+            "experiment_ids": [eid],
+            "max_results": 2,
+            "order_by": ["attributes.start_time ASC"],
+            "run_view_type": "ACTIVE_ONLY",
+        },
+    )
     token = out["runs_search_page1"]["body"].get("next_page_token")
-    call("runs_search_page2", "POST", "runs/search", {
-        "experiment_ids": [eid], "max_results": 2, "order_by": ["attributes.start_time ASC"],
-        "page_token": token,
-    })
+    call(
+        "runs_search_page2",
+        "POST",
+        "runs/search",
+        {
+            "experiment_ids": [eid],
+            "max_results": 2,
+            "order_by": ["attributes.start_time ASC"],
+            "page_token": token,
+        },
+    )
 
-    call("metrics_get_history", "GET", "metrics/get-history",
-         params={"run_id": child, "run_uuid": child, "metric_key": "acc",
-                 "max_results": 25000})
+    call(
+        "metrics_get_history",
+        "GET",
+        "metrics/get-history",
+        params={"run_id": child, "run_uuid": child, "metric_key": "acc", "max_results": 25000},
+    )
 
     # -- errors -------------------------------------------------------------------
-    call("error_missing_run", "GET", "runs/get",
-         params={"run_id": "0123456789abcdef0123456789abcdef"}, expect=404)
-    call("error_missing_experiment", "GET", "experiments/get-by-name",
-         params={"experiment_name": f"missing-{suffix}"}, expect=404)
-    call("error_duplicate_experiment", "POST", "experiments/create", {"name": exp_name},
-         expect=400)
-    call("error_bad_filter", "POST", "runs/search",
-         {"experiment_ids": [eid], "filter": "metrics.acc >> 1"}, expect=400)
-    call("error_param_overwrite", "POST", "runs/log-parameter",
-         {"run_id": child, "key": "lr", "value": "0.2"}, expect=400)
-    call("error_log_batch_over_limit", "POST", "runs/log-batch", {
-        "run_id": child,
-        "metrics": [{"key": "m", "value": 1.0, "timestamp": 1, "step": i} for i in range(1001)],
-    }, expect=400)
-    call("error_invalid_page_token", "POST", "runs/search",
-         {"experiment_ids": [eid], "page_token": "not-a-token"}, expect=400)
+    call("error_missing_run", "GET", "runs/get", params={"run_id": "0123456789abcdef0123456789abcdef"}, expect=404)
+    call(
+        "error_missing_experiment",
+        "GET",
+        "experiments/get-by-name",
+        params={"experiment_name": f"missing-{suffix}"},
+        expect=404,
+    )
+    call("error_duplicate_experiment", "POST", "experiments/create", {"name": exp_name}, expect=400)
+    call("error_bad_filter", "POST", "runs/search", {"experiment_ids": [eid], "filter": "metrics.acc >> 1"}, expect=400)
+    call(
+        "error_param_overwrite",
+        "POST",
+        "runs/log-parameter",
+        {"run_id": child, "key": "lr", "value": "0.2"},
+        expect=400,
+    )
+    call(
+        "error_log_batch_over_limit",
+        "POST",
+        "runs/log-batch",
+        {
+            "run_id": child,
+            "metrics": [{"key": "m", "value": 1.0, "timestamp": 1, "step": i} for i in range(1001)],
+        },
+        expect=400,
+    )
+    call(
+        "error_invalid_page_token",
+        "POST",
+        "runs/search",
+        {"experiment_ids": [eid], "page_token": "not-a-token"},
+        expect=400,
+    )
     return out
 
 
@@ -193,12 +262,10 @@ def compare_shapes(expected, actual, path: str = "$") -> list[str]:
             diffs.append(f"{path}.{key}: unexpected key (value {_short(actual[key])})")
         for key in sorted(set(expected) & set(actual)):
             sub = f"{path}.{key}"
-            if key in VALUE_FIELDS and not isinstance(expected[key], (dict, list)):
-                if expected[key] != actual[key]:
-                    diffs.append(f"{sub}: value {actual[key]!r}, reference {expected[key]!r}")
-                    continue
-            if key in KEYED_LISTS and _is_keyed_list(expected[key]) and \
-                    _is_keyed_list(actual[key]):
+            if key in VALUE_FIELDS and not isinstance(expected[key], (dict, list)) and expected[key] != actual[key]:
+                diffs.append(f"{sub}: value {actual[key]!r}, reference {expected[key]!r}")
+                continue
+            if key in KEYED_LISTS and _is_keyed_list(expected[key]) and _is_keyed_list(actual[key]):
                 diffs += _compare_keyed(expected[key], actual[key], sub)
             else:
                 diffs += compare_shapes(expected[key], actual[key], sub)
@@ -253,16 +320,14 @@ def record(base_url: str | None = None) -> None:
     def write(results):
         GOLDEN_DIR.mkdir(exist_ok=True)
         for name, case in results.items():
-            (GOLDEN_DIR / f"{name}.json").write_text(
-                json.dumps(case, indent=2, sort_keys=True) + "\n")
+            (GOLDEN_DIR / f"{name}.json").write_text(json.dumps(case, indent=2, sort_keys=True) + "\n")
         print(f"wrote {len(results)} goldens to {GOLDEN_DIR}")
 
     if base_url:
         write(run_scenario(base_url))
         return
-    with tempfile.TemporaryDirectory(prefix="golden-") as tmp:
-        with harness.start_reference_mlflow(tmp) as srv:
-            write(run_scenario(srv.url))
+    with tempfile.TemporaryDirectory(prefix="golden-") as tmp, harness.start_reference_mlflow(tmp) as srv:
+        write(run_scenario(srv.url))
 
 
 if __name__ == "__main__":

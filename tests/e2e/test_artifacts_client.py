@@ -6,6 +6,7 @@ listing at several depths, downloading files and directories, deleting, multipar
 its fallback (local disk), and a 200 MB round trip during which the server's resident memory is
 measured. Public mlflow API only; the store is inspected directly to check where the bytes landed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,9 +15,8 @@ import os
 import sys
 from pathlib import Path
 
-import pytest
-
 import mlflow
+import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
@@ -32,15 +32,14 @@ NESTED = {
     "a.txt": b"alpha\n",
     "sub dir/b ü.json": b'{"b": 1}\n',
     "sub dir/deeper/c.bin": bytes(range(256)) * 40,
-    "sub dir/deeper/日本語 データ.csv": "x,y\n1,2\n".encode(),
+    "sub dir/deeper/日本語 データ.csv": b"x,y\n1,2\n",
     "empty.txt": b"",
 }
 
 
 def _tree(root: Path) -> dict[str, bytes]:
     """{relative posix path: bytes} of every file under ``root``."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file()}
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _write_tree(root: Path, files: dict[str, bytes]) -> Path:
@@ -57,8 +56,7 @@ def _listing(client, run_id, path=None):
 
 def _store_prefix(run) -> str:
     """Where a proxied run's artifacts live inside the destination."""
-    assert run.info.artifact_uri == (
-        f"mlflow-artifacts:/{run.info.experiment_id}/{run.info.run_id}/artifacts")
+    assert run.info.artifact_uri == (f"mlflow-artifacts:/{run.info.experiment_id}/{run.info.run_id}/artifacts")
     return f"{run.info.experiment_id}/{run.info.run_id}/artifacts"
 
 
@@ -114,8 +112,7 @@ def test_list_artifacts_at_several_depths(logged_run, art_client):
     assert art_client.list_artifacts(rid, "data/a.txt") == []
     assert art_client.list_artifacts(rid, "no/such/dir") == []
     # the fluent listing by artifact URI agrees (paths relative to the URI's parent)
-    names = [f.path for f in mlflow.artifacts.list_artifacts(
-        artifact_uri=f"{run.info.artifact_uri}/data/sub dir")]
+    names = [f.path for f in mlflow.artifacts.list_artifacts(artifact_uri=f"{run.info.artifact_uri}/data/sub dir")]
     assert names == ["sub dir/b ü.json", "sub dir/deeper"]
 
 
@@ -123,48 +120,49 @@ def test_download_file_and_directory(logged_run, tmp_path):
     run, src = logged_run
     rid = run.info.run_id
 
-    local = mlflow.artifacts.download_artifacts(run_id=rid, artifact_path=ODD_FILE,
-                                                dst_path=str(tmp_path / "one"))
+    local = mlflow.artifacts.download_artifacts(run_id=rid, artifact_path=ODD_FILE, dst_path=str(tmp_path / "one"))
     assert Path(local).read_bytes() == (src / ODD_FILE).read_bytes()
 
     deep = mlflow.artifacts.download_artifacts(
-        run_id=rid, artifact_path="data/sub dir/deeper/日本語 データ.csv",
-        dst_path=str(tmp_path / "two"))
+        run_id=rid, artifact_path="data/sub dir/deeper/日本語 データ.csv", dst_path=str(tmp_path / "two")
+    )
     assert Path(deep).read_bytes() == NESTED["sub dir/deeper/日本語 データ.csv"]
 
-    folder = mlflow.artifacts.download_artifacts(run_id=rid, artifact_path="data",
-                                                 dst_path=str(tmp_path / "dir"))
+    folder = mlflow.artifacts.download_artifacts(run_id=rid, artifact_path="data", dst_path=str(tmp_path / "dir"))
     assert _tree(Path(folder)) == NESTED
 
-    sub = mlflow.artifacts.download_artifacts(f"runs:/{rid}/data/sub dir",
-                                              dst_path=str(tmp_path / "sub"))
-    assert _tree(Path(sub)) == {k[len("sub dir/"):]: v for k, v in NESTED.items()
-                                if k.startswith("sub dir/")}
+    sub = mlflow.artifacts.download_artifacts(f"runs:/{rid}/data/sub dir", dst_path=str(tmp_path / "sub"))
+    assert _tree(Path(sub)) == {k[len("sub dir/") :]: v for k, v in NESTED.items() if k.startswith("sub dir/")}
 
     everything = mlflow.artifacts.download_artifacts(run_id=rid, dst_path=str(tmp_path / "all"))
     tree = _tree(Path(everything))
     assert tree[ODD_FILE] == (src / ODD_FILE).read_bytes()
-    assert {k[len("data/"):]: v for k, v in tree.items() if k.startswith("data/")} == NESTED
+    assert {k[len("data/") :]: v for k, v in tree.items() if k.startswith("data/")} == NESTED
     assert tree["notes/readme.md"] == b"hello text\n"
     assert json.loads(tree["config/params.json"]) == {"lr": 0.1, "layers": [1, 2], "name": "ü"}
 
     # the helpers that read straight from an artifact URI
     assert mlflow.artifacts.load_text(f"runs:/{rid}/notes/readme.md") == "hello text\n"
     assert mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/config/params.json") == {
-        "lr": 0.1, "layers": [1, 2], "name": "ü"}
+        "lr": 0.1,
+        "layers": [1, 2],
+        "name": "ü",
+    }
 
 
 def test_download_missing_artifact_raises(logged_run, tmp_path):
     run, _ = logged_run
     with pytest.raises(MlflowException) as info:
-        mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="nope.txt",
-                                            dst_path=str(tmp_path / "a"))
+        mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id, artifact_path="nope.txt", dst_path=str(tmp_path / "a")
+        )
     assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
     # straight from the artifact URI: the server's answer surfaces, and it is a 404 (a 5xx would
     # have sent the client into its retry loop)
     with pytest.raises(Exception) as info:
-        mlflow.artifacts.download_artifacts(artifact_uri=f"{run.info.artifact_uri}/nope.txt",
-                                            dst_path=str(tmp_path / "b"))
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"{run.info.artifact_uri}/nope.txt", dst_path=str(tmp_path / "b")
+        )
     assert "404" in str(info.value), str(info.value)
 
 
@@ -202,13 +200,13 @@ def test_log_artifact_overwrites(art_tracking, art_client, artifact_server, tmp_
         path.write_bytes(b"second\n")
         mlflow.log_artifact(str(path))
     assert _listing(art_client, run.info.run_id) == [("v.txt", False, 7)]
-    got = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="v.txt",
-                                              dst_path=str(tmp_path / "dl"))
+    got = mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="v.txt", dst_path=str(tmp_path / "dl")
+    )
     assert Path(got).read_bytes() == b"second\n"
 
 
-def test_multipart_upload_through_the_client(art_tracking, art_client, artifact_server,
-                                             tmp_path, uniq, monkeypatch):
+def test_multipart_upload_through_the_client(art_tracking, art_client, artifact_server, tmp_path, uniq, monkeypatch):
     """S3: the client asks for presigned part URLs and PUTs the parts straight to the object
     store; local disk: mpu/create answers MLflow's 501 and the client falls back to one PUT."""
     monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
@@ -227,11 +225,12 @@ def test_multipart_upload_through_the_client(art_tracking, art_client, artifact_
         from tests.e2e.artifact_servers import BUCKET
 
         stat = moto_server.minio_client(artifact_server.s3_endpoint).stat_object(
-            BUCKET, f"{artifact_server.s3_prefix}/{key}")
+            BUCKET, f"{artifact_server.s3_prefix}/{key}"
+        )
         assert stat.etag.strip('"').endswith("-3"), f"not a 3-part upload: etag {stat.etag}"
-    got = mlflow.artifacts.download_artifacts(run_id=run.info.run_id,
-                                              artifact_path="ckpt/weights.bin",
-                                              dst_path=str(tmp_path / "dl"))
+    got = mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="ckpt/weights.bin", dst_path=str(tmp_path / "dl")
+    )
     assert Path(got).read_bytes() == data
 
 
@@ -249,8 +248,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def test_200mb_round_trip_keeps_server_memory_flat(art_tracking, art_client, artifact_server,
-                                                   tmp_path, uniq, monkeypatch, record_property):
+def test_200mb_round_trip_keeps_server_memory_flat(
+    art_tracking, art_client, artifact_server, tmp_path, uniq, monkeypatch, record_property
+):
     # Both directions through the server: no presigned multipart download straight from S3
     # (server-info advertises it on S3), no multipart upload (the file is below 500 MB anyway).
     monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
@@ -266,28 +266,31 @@ def test_200mb_round_trip_keeps_server_memory_flat(art_tracking, art_client, art
 
     mlflow.set_experiment(uniq("big"))
     baseline = tree_rss(artifact_server.pid)
-    with mlflow.start_run() as run:
-        with RssSampler(artifact_server.pid) as upload:
-            mlflow.log_artifact(str(big), artifact_path="large")
+    with mlflow.start_run() as run, RssSampler(artifact_server.pid) as upload:
+        mlflow.log_artifact(str(big), artifact_path="large")
     big.unlink()
     rid = run.info.run_id
     assert _listing(art_client, rid, "large") == [("large/big.bin", False, BIG_MB * MiB)]
 
     with RssSampler(artifact_server.pid) as download:
-        got = Path(mlflow.artifacts.download_artifacts(
-            run_id=rid, artifact_path="large/big.bin", dst_path=str(tmp_path / "dl")))
+        got = Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=rid, artifact_path="large/big.bin", dst_path=str(tmp_path / "dl")
+            )
+        )
     try:
         assert got.stat().st_size == BIG_MB * MiB
         assert _sha256(got) == expected
     finally:
         got.unlink()
-        get_artifact_repository(f"mlflow-artifacts:/{run.info.experiment_id}/{rid}/artifacts") \
-            .delete_artifacts("large")
+        get_artifact_repository(f"mlflow-artifacts:/{run.info.experiment_id}/{rid}/artifacts").delete_artifacts("large")
 
-    report = (f"[{artifact_server.kind}] server tree RSS: baseline {baseline / MiB:.0f} MB, "
-              f"peak during upload {upload.peak / MiB:.0f} MB ({len(upload.samples)} samples), "
-              f"peak during download {download.peak / MiB:.0f} MB "
-              f"({len(download.samples)} samples)")
+    report = (
+        f"[{artifact_server.kind}] server tree RSS: baseline {baseline / MiB:.0f} MB, "
+        f"peak during upload {upload.peak / MiB:.0f} MB ({len(upload.samples)} samples), "
+        f"peak during download {download.peak / MiB:.0f} MB "
+        f"({len(download.samples)} samples)"
+    )
     print(report, file=sys.stderr)
     record_property("rss", report)
     assert len(upload.samples) >= 3 and len(download.samples) >= 3, report

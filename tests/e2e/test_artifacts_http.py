@@ -11,6 +11,7 @@ byte ranges, and ``--no-serve-artifacts``.
 Requests whose path matters are sent with ``raw_request`` (``http.client``): ``requests`` and
 urllib3 would normalise ``..`` segments before sending them.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -85,8 +86,7 @@ class Outside:
             self.client = moto_server.minio_client(srv.s3_endpoint)
             self.key_base = srv.s3_prefix.rsplit("/", 1)[0] + "/outside"
             for name, data in (("sentinel.txt", SENTINEL), ("dir/secret.txt", SECRET)):
-                self.client.put_object(BUCKET, f"{self.key_base}/{name}", io.BytesIO(data),
-                                       len(data))
+                self.client.put_object(BUCKET, f"{self.key_base}/{name}", io.BytesIO(data), len(data))
             self.absolute = f"/{self.key_base}/sentinel.txt"
         self.rel = "../outside"
 
@@ -99,8 +99,12 @@ class Outside:
             for path in sorted(self.srv.tmpdir.rglob("*")):
                 if root in path.parents or path == root:
                     continue
-                if path.is_file() and not path.is_symlink() and path.suffix != ".log" \
-                        and not path.name.startswith("mlflow.db"):
+                if (
+                    path.is_file()
+                    and not path.is_symlink()
+                    and path.suffix != ".log"
+                    and not path.name.startswith("mlflow.db")
+                ):
                     out[str(path)] = path.read_bytes()
             return out
         out = {}
@@ -197,18 +201,25 @@ def test_hostile_paths_on_multipart_and_presigned(artifact_server, outside):
     before = outside.snapshot()
     for hostile in _hostile_paths(outside):
         for route in ("mpu/create", "mpu/abort", "mpu/complete"):
-            body = {"path": "f.bin", "num_parts": 1, "upload_id": "x",
-                    "parts": [{"part_number": 1, "etag": "e"}]}
-            resp = raw_request(artifact_server.url, "POST", f"{API}/{route}/{hostile}",
-                               _json(body), {"Content-Type": "application/json"})
+            body = {"path": "f.bin", "num_parts": 1, "upload_id": "x", "parts": [{"part_number": 1, "etag": "e"}]}
+            resp = raw_request(
+                artifact_server.url,
+                "POST",
+                f"{API}/{route}/{hostile}",
+                _json(body),
+                {"Content-Type": "application/json"},
+            )
             if artifact_server.kind == "local":
                 # refused either way: the store has no multipart (501) or the path is bad (400)
                 assert resp.status in (400, 501), (route, hostile, resp.status, resp.text)
             else:
                 _assert_400_json(resp, f"{route} {hostile!r}")
         resp = raw_request(artifact_server.url, "GET", f"{API}/presigned/{hostile}")
-        assert resp.status in ((400, 501) if artifact_server.kind == "local" else (400,)), \
-            (hostile, resp.status, resp.text)
+        assert resp.status in ((400, 501) if artifact_server.kind == "local" else (400,)), (
+            hostile,
+            resp.status,
+            resp.text,
+        )
         assert SENTINEL not in resp.body
     assert outside.snapshot() == before
 
@@ -222,25 +233,30 @@ def _json(obj) -> bytes:
 def test_hostile_paths_on_run_and_model_routes(artifact_server, outside, http):
     """The tracking-side artifact routes resolve a path under a run's or model's artifact URI."""
     base = artifact_server.url
-    exp = http.post(f"{base}/api/2.0/mlflow/experiments/create", json={"name": _uid("hostile")},
-                    timeout=30).json()["experiment_id"]
-    run = http.post(f"{base}/api/2.0/mlflow/runs/create", json={"experiment_id": exp},
-                    timeout=30).json()["run"]["info"]
-    model = http.post(f"{base}/api/2.0/mlflow/logged-models",
-                      json={"experiment_id": exp, "name": "m"}, timeout=30).json()["model"]
+    exp = http.post(f"{base}/api/2.0/mlflow/experiments/create", json={"name": _uid("hostile")}, timeout=30).json()[
+        "experiment_id"
+    ]
+    run = http.post(f"{base}/api/2.0/mlflow/runs/create", json={"experiment_id": exp}, timeout=30).json()["run"]["info"]
+    model = http.post(
+        f"{base}/api/2.0/mlflow/logged-models", json={"experiment_id": exp, "name": "m"}, timeout=30
+    ).json()["model"]
     model_id = model["info"]["model_id"]
     before = outside.snapshot()
     # from <exp>/<run>/artifacts (or <exp>/models/<id>/artifacts) up to the store root is 3-4
     # levels; go further
-    climbs = ["../../../../../outside/sentinel.txt", "%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
-              "/etc/passwd", "..\\..\\..\\..\\outside", "a%00b"]
+    climbs = [
+        "../../../../../outside/sentinel.txt",
+        "%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/etc/passwd",
+        "..\\..\\..\\..\\outside",
+        "a%00b",
+    ]
     for hostile in climbs:
         q = quote(hostile, safe="")
         for target in (
             f"/api/2.0/mlflow/artifacts/list?run_id={run['run_id']}&path={q}",
             f"/get-artifact?run_id={run['run_id']}&path={q}",
-            f"/api/2.0/mlflow/logged-models/{model_id}/artifacts/directories"
-            f"?artifact_directory_path={q}",
+            f"/api/2.0/mlflow/logged-models/{model_id}/artifacts/directories?artifact_directory_path={q}",
             f"/api/2.0/mlflow/logged-models/{model_id}/artifacts/files?artifact_file_path={q}",
         ):
             resp = raw_request(base, "GET", target)
@@ -255,8 +271,7 @@ def test_symlinks_inside_the_local_store_are_not_followed(artifact_server, outsi
     links.mkdir(parents=True, exist_ok=True)
     file_link = links / "file_link"
     dir_link = links / "dir_link"
-    for link, target in ((file_link, outside.base / "sentinel.txt"),
-                         (dir_link, outside.base / "dir")):
+    for link, target in ((file_link, outside.base / "sentinel.txt"), (dir_link, outside.base / "dir")):
         if not link.is_symlink():
             link.symlink_to(target)
     (links / "plain.txt").write_bytes(b"plain")
@@ -319,9 +334,11 @@ def test_unwritable_paths_are_client_errors(artifact_server):
     such conflicts: a key and a prefix of the same name coexist."""
     base = _uid("conflict")
     assert _put(artifact_server, f"{base}/d/f.txt", b"f").status == 200
-    for path in (f"{base}/d",  # a directory is in the way
-                 f"{base}/d/f.txt/child",  # a file is in the way
-                 f"{base}/{'y' * 1100}"):  # longer than any file name or S3 key
+    for path in (
+        f"{base}/d",  # a directory is in the way
+        f"{base}/d/f.txt/child",  # a file is in the way
+        f"{base}/{'y' * 1100}",
+    ):  # longer than any file name or S3 key
         resp = _put(artifact_server, path, b"x")
         if artifact_server.kind == "s3" and resp.status == 200:
             continue
@@ -332,11 +349,9 @@ def test_unwritable_paths_are_client_errors(artifact_server):
 def test_missing_artifact_is_404_resource_does_not_exist(artifact_server):
     base = _uid("missing")
     _put(artifact_server, f"{base}/d/f.txt", b"f")
-    for target in (f"{base}/nope.txt", f"{base}/no/such/dir/file.bin", f"{base}/d/f.txt/below",
-                   f"{_uid('nobody')}/x"):
+    for target in (f"{base}/nope.txt", f"{base}/no/such/dir/file.bin", f"{base}/d/f.txt/below", f"{_uid('nobody')}/x"):
         for headers in (None, {"Range": "bytes=0-1"}):
-            resp = raw_request(artifact_server.url, "GET", f"{ARTIFACTS}/{target}",
-                               headers=headers)
+            resp = raw_request(artifact_server.url, "GET", f"{ARTIFACTS}/{target}", headers=headers)
             assert resp.status == 404, (target, resp.status, resp.text)
             assert resp.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     # a directory is not a file: a client error either way (MLflow: 400), never a 5xx
@@ -357,17 +372,20 @@ def test_listing(artifact_server, http):
         assert resp.status_code == 200, resp.text
         return resp.json()
 
-    assert listing(base) == {"files": [
-        {"path": "a.txt", "is_dir": False, "file_size": 3},
-        {"path": "empty", "is_dir": False},  # no file_size for 0 bytes, as MLflow
-        {"path": "sub dir", "is_dir": True},
-    ]}
-    assert listing(f"{base}/sub dir") == {"files": [
-        {"path": "b ü.txt", "is_dir": False, "file_size": 2},
-        {"path": "deeper", "is_dir": True},
-    ]}
-    assert listing(f"{base}/sub dir/deeper") == {"files": [
-        {"path": "c.txt", "is_dir": False, "file_size": 1}]}
+    assert listing(base) == {
+        "files": [
+            {"path": "a.txt", "is_dir": False, "file_size": 3},
+            {"path": "empty", "is_dir": False},  # no file_size for 0 bytes, as MLflow
+            {"path": "sub dir", "is_dir": True},
+        ]
+    }
+    assert listing(f"{base}/sub dir") == {
+        "files": [
+            {"path": "b ü.txt", "is_dir": False, "file_size": 2},
+            {"path": "deeper", "is_dir": True},
+        ]
+    }
+    assert listing(f"{base}/sub dir/deeper") == {"files": [{"path": "c.txt", "is_dir": False, "file_size": 1}]}
     # a missing path and a file both list as {}
     assert listing(f"{base}/nope") == {}
     assert listing(f"{base}/a.txt") == {}
@@ -379,16 +397,19 @@ def test_range_requests(artifact_server):
     data = bytes(range(256)) * 8  # 2048 bytes
     _put(artifact_server, path, data)
     target = f"{ARTIFACTS}/{path}"
-    for header, start, end in (("bytes=10-19", 10, 19), ("bytes=2000-", 2000, 2047),
-                               ("bytes=-5", 2043, 2047), ("bytes=0-0", 0, 0),
-                               ("bytes=2040-9999", 2040, 2047)):
+    for header, start, end in (
+        ("bytes=10-19", 10, 19),
+        ("bytes=2000-", 2000, 2047),
+        ("bytes=-5", 2043, 2047),
+        ("bytes=0-0", 0, 0),
+        ("bytes=2040-9999", 2040, 2047),
+    ):
         resp = raw_request(artifact_server.url, "GET", target, headers={"Range": header})
         assert resp.status == 206, (header, resp.status, resp.text)
-        assert resp.body == data[start:end + 1], header
+        assert resp.body == data[start : end + 1], header
         assert resp.headers["content-range"] == f"bytes {start}-{end}/{len(data)}", header
         assert int(resp.headers["content-length"]) == end - start + 1
-    unsatisfiable = raw_request(artifact_server.url, "GET", target,
-                                headers={"Range": "bytes=5000-"})
+    unsatisfiable = raw_request(artifact_server.url, "GET", target, headers={"Range": "bytes=5000-"})
     assert unsatisfiable.status == 416
     assert unsatisfiable.headers.get("content-range") == f"bytes */{len(data)}"
     whole = raw_request(artifact_server.url, "GET", target)
@@ -406,8 +427,11 @@ def test_multipart_upload(artifact_server, http):
     directory = f"{_uid('mpu')}/ckpt"
     part1 = os.urandom(5 * MiB)  # S3's minimum size for every part but the last
     part2 = os.urandom(MiB + 3)
-    create = http.post(f"{artifact_server.url}{API}/mpu/create/{directory}",
-                       json={"path": "/home/user/model weights.bin", "num_parts": 2}, timeout=30)
+    create = http.post(
+        f"{artifact_server.url}{API}/mpu/create/{directory}",
+        json={"path": "/home/user/model weights.bin", "num_parts": 2},
+        timeout=30,
+    )
     if artifact_server.kind == "local":
         assert create.status_code == 501, create.text
         body = create.json()
@@ -423,23 +447,27 @@ def test_multipart_upload(artifact_server, http):
     for cred, data in zip(creds, (part1, part2)):
         put = http.put(cred["url"], data=data, headers=cred.get("headers") or {}, timeout=60)
         assert put.status_code == 200, put.text
-        parts.append({"part_number": cred["part_number"], "etag": put.headers["ETag"],
-                      "url": cred["url"]})
-    complete = http.post(f"{artifact_server.url}{API}/mpu/complete/{directory}",
-                         json={"path": "/home/user/model weights.bin", "upload_id": upload_id,
-                               "parts": parts}, timeout=60)
+        parts.append({"part_number": cred["part_number"], "etag": put.headers["ETag"], "url": cred["url"]})
+    complete = http.post(
+        f"{artifact_server.url}{API}/mpu/complete/{directory}",
+        json={"path": "/home/user/model weights.bin", "upload_id": upload_id, "parts": parts},
+        timeout=60,
+    )
     assert complete.status_code == 200, complete.text
-    got = http.get(f"{artifact_server.url}{ARTIFACTS}/{directory}/{_q('model weights.bin')}",
-                   timeout=60)
+    got = http.get(f"{artifact_server.url}{ARTIFACTS}/{directory}/{_q('model weights.bin')}", timeout=60)
     assert got.status_code == 200
     assert hashlib.sha256(got.content).digest() == hashlib.sha256(part1 + part2).digest()
 
     # an aborted upload leaves nothing behind
-    create = http.post(f"{artifact_server.url}{API}/mpu/create/{directory}",
-                       json={"path": "aborted.bin", "num_parts": 1}, timeout=30).json()
+    create = http.post(
+        f"{artifact_server.url}{API}/mpu/create/{directory}", json={"path": "aborted.bin", "num_parts": 1}, timeout=30
+    ).json()
     http.put(create["credentials"][0]["url"], data=b"never", timeout=30)
-    abort = http.post(f"{artifact_server.url}{API}/mpu/abort/{directory}",
-                      json={"path": "aborted.bin", "upload_id": create["upload_id"]}, timeout=30)
+    abort = http.post(
+        f"{artifact_server.url}{API}/mpu/abort/{directory}",
+        json={"path": "aborted.bin", "upload_id": create["upload_id"]},
+        timeout=30,
+    )
     assert abort.status_code == 200, abort.text
     assert artifact_server.stored_bytes(f"{directory}/aborted.bin") is None
 
@@ -458,8 +486,7 @@ def test_presigned_download(artifact_server, http):
     assert body["file_size"] == len(data)
     fetched = http.get(body["url"], headers=body.get("headers") or {}, timeout=30)
     assert fetched.status_code == 200 and fetched.content == data
-    ranged = http.get(body["url"], headers={**(body.get("headers") or {}), "Range": "bytes=5-9"},
-                      timeout=30)
+    ranged = http.get(body["url"], headers={**(body.get("headers") or {}), "Range": "bytes=5-9"}, timeout=30)
     assert ranged.status_code == 206 and ranged.content == data[5:10]
     missing = http.get(f"{artifact_server.url}{API}/presigned/{_uid('nope')}/x", timeout=30)
     assert missing.status_code == 404
@@ -469,27 +496,24 @@ def test_presigned_download(artifact_server, http):
 def test_run_artifact_routes(artifact_server, http):
     """``GET /api/2.0/mlflow/artifacts/list`` for a run and the UI's ``/get-artifact``."""
     base = artifact_server.url
-    exp = http.post(f"{base}/api/2.0/mlflow/experiments/create", json={"name": _uid("routes")},
-                    timeout=30).json()["experiment_id"]
-    run = http.post(f"{base}/api/2.0/mlflow/runs/create", json={"experiment_id": exp},
-                    timeout=30).json()["run"]["info"]
+    exp = http.post(f"{base}/api/2.0/mlflow/experiments/create", json={"name": _uid("routes")}, timeout=30).json()[
+        "experiment_id"
+    ]
+    run = http.post(f"{base}/api/2.0/mlflow/runs/create", json={"experiment_id": exp}, timeout=30).json()["run"]["info"]
     assert run["artifact_uri"] == f"mlflow-artifacts:/{exp}/{run['run_id']}/artifacts"
     root = f"{exp}/{run['run_id']}/artifacts"
     _put(artifact_server, f"{root}/top.txt", b"top")
     _put(artifact_server, f"{root}/d/inner.txt", b"inner")
-    listing = http.get(f"{base}/api/2.0/mlflow/artifacts/list",
-                       params={"run_id": run["run_id"]}, timeout=30).json()
+    listing = http.get(f"{base}/api/2.0/mlflow/artifacts/list", params={"run_id": run["run_id"]}, timeout=30).json()
     assert listing["root_uri"] == run["artifact_uri"]
-    assert listing["files"] == [{"path": "d", "is_dir": True},
-                                {"path": "top.txt", "is_dir": False, "file_size": 3}]
-    sub = http.get(f"{base}/api/2.0/mlflow/artifacts/list",
-                   params={"run_id": run["run_id"], "path": "d"}, timeout=30).json()
+    assert listing["files"] == [{"path": "d", "is_dir": True}, {"path": "top.txt", "is_dir": False, "file_size": 3}]
+    sub = http.get(
+        f"{base}/api/2.0/mlflow/artifacts/list", params={"run_id": run["run_id"], "path": "d"}, timeout=30
+    ).json()
     assert sub["files"] == [{"path": "d/inner.txt", "is_dir": False, "file_size": 5}]
-    ui = http.get(f"{base}/get-artifact", params={"run_id": run["run_id"], "path": "d/inner.txt"},
-                  timeout=30)
+    ui = http.get(f"{base}/get-artifact", params={"run_id": run["run_id"], "path": "d/inner.txt"}, timeout=30)
     assert ui.status_code == 200 and ui.content == b"inner"
-    gone = http.get(f"{base}/get-artifact", params={"run_id": run["run_id"], "path": "nope"},
-                    timeout=30)
+    gone = http.get(f"{base}/get-artifact", params={"run_id": run["run_id"], "path": "nope"}, timeout=30)
     assert gone.status_code == 404
 
 
@@ -517,7 +541,7 @@ def _pieces(data: bytes, sizes=(1, 8191, 65_537, 1_000_000)):
     pos, i = 0, 0
     while pos < len(data):
         size = sizes[i % len(sizes)]
-        yield data[pos:pos + size]
+        yield data[pos : pos + size]
         pos, i = pos + size, i + 1
 
 
@@ -534,8 +558,9 @@ def test_uploads_keep_the_connection_alive(artifact_server):
         assert (status, body) == (200, b"{}")
         status, _, body = _exchange(conn, "PUT", f"{ARTIFACTS}/{base}/small.txt", b"small")
         assert (status, body) == (200, b"{}")
-        status, _, body = _exchange(conn, "PUT", f"{ARTIFACTS}/{base}/chunked.bin",
-                                    _pieces(chunked), encode_chunked=True)
+        status, _, body = _exchange(
+            conn, "PUT", f"{ARTIFACTS}/{base}/chunked.bin", _pieces(chunked), encode_chunked=True
+        )
         assert (status, body) == (200, b"{}")
         # neither Content-Length nor Transfer-Encoding: an empty body (RFC 9112 6.3)
         conn.putrequest("PUT", f"{ARTIFACTS}/{base}/empty.bin", skip_accept_encoding=True)
@@ -543,20 +568,21 @@ def test_uploads_keep_the_connection_alive(artifact_server):
         resp = conn.getresponse()
         assert (resp.status, resp.read()) == (200, b"{}")
 
-        for name, data in (("big.bin", big), ("small.txt", b"small"), ("chunked.bin", chunked),
-                           ("empty.bin", b"")):
+        for name, data in (("big.bin", big), ("small.txt", b"small"), ("chunked.bin", chunked), ("empty.bin", b"")):
             status, headers, body = _exchange(conn, "GET", f"{ARTIFACTS}/{base}/{name}")
             assert status == 200, (name, status, body[:200])
             assert body == data, name
             assert int(headers["content-length"]) == len(data), name
             assert artifact_server.stored_bytes(f"{base}/{name}") == data, name
-        status, headers, body = _exchange(conn, "GET", f"{ARTIFACTS}/{base}/big.bin",
-                                          headers={"Range": "bytes=4194300-4194309"})
+        status, headers, body = _exchange(
+            conn, "GET", f"{ARTIFACTS}/{base}/big.bin", headers={"Range": "bytes=4194300-4194309"}
+        )
         assert (status, body) == (206, big[4194300:4194310])
         status, headers, body = _exchange(conn, "HEAD", f"{ARTIFACTS}/{base}/big.bin")
         assert (status, body, int(headers["content-length"])) == (200, b"", len(big))
-        assert conn.sock is not None and conn.sock.getsockname() == local_end, \
+        assert conn.sock is not None and conn.sock.getsockname() == local_end, (
             "the server closed the keep-alive connection"
+        )
     finally:
         conn.close()
 
@@ -565,8 +591,11 @@ def _start_upload(srv, target: str, declared: int, sent: bytes) -> socket.socket
     """A PUT announcing ``declared`` bytes of which only ``sent`` go out; the socket stays open."""
     host, port = srv.url.split("://", 1)[1].rstrip("/").split(":")
     sock = socket.create_connection((host, int(port)), timeout=60)
-    sock.sendall(f"PUT {target} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {declared}\r\n"
-                 "Content-Type: application/octet-stream\r\n\r\n".encode() + sent)
+    sock.sendall(
+        f"PUT {target} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {declared}\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n".encode()
+        + sent
+    )
     return sock
 
 
@@ -585,8 +614,7 @@ def test_a_client_that_goes_away_mid_upload_leaves_the_old_artifact(artifact_ser
     base = _uid("cut")
     old = os.urandom(100_000)
     assert _put(artifact_server, f"{base}/model.bin", old).status == 200
-    sock = _start_upload(artifact_server, f"{ARTIFACTS}/{base}/model.bin", 48 * MiB,
-                         os.urandom(24 * MiB))
+    sock = _start_upload(artifact_server, f"{ARTIFACTS}/{base}/model.bin", 48 * MiB, os.urandom(24 * MiB))
     try:
         # sendall returned: the server has read all but what the socket buffers hold, and waits
         _poll("the write to start", lambda: artifact_server.pending_writes(base))
@@ -612,8 +640,7 @@ def workers_server(tmp_path_factory, _client_env):
     """A local-disk server with two gunicorn workers of four threads."""
     srv = error = None
     try:
-        srv = launch("local", tmp_path_factory.mktemp("art-workers"),
-                     extra_args=("--workers", "2", "--threads", "4"))
+        srv = launch("local", tmp_path_factory.mktemp("art-workers"), extra_args=("--workers", "2", "--threads", "4"))
     except harness.ServerError as exc:
         error = exc
     if srv is None:
@@ -634,8 +661,7 @@ def test_concurrent_uploads_on_keep_alive_connections(workers_server):
             for kind in ("length", "chunked"):
                 target = f"{ARTIFACTS}/{base}/{n}-{kind}.bin"
                 body = data if kind == "length" else _pieces(data)
-                status, _, answer = _exchange(conn, "PUT", target, body,
-                                              encode_chunked=kind == "chunked")
+                status, _, answer = _exchange(conn, "PUT", target, body, encode_chunked=kind == "chunked")
                 assert (status, answer) == (200, b"{}"), (n, kind, status, answer[:200])
                 status, _, got = _exchange(conn, "GET", target)
                 assert status == 200 and got == data, (n, kind, status, len(got))
@@ -688,14 +714,17 @@ def test_no_serve_artifacts(no_serve_server, http, tmp_path, monkeypatch):
     assert run.info.artifact_uri == f"{location}/{run.info.run_id}/artifacts"
 
     # the proxy is off
-    for method, target in (("GET", f"{ARTIFACTS}?path={exp_id}"),
-                           ("GET", f"{ARTIFACTS}/{exp_id}/x.txt"),
-                           ("PUT", f"{ARTIFACTS}/{exp_id}/x.txt"),
-                           ("DELETE", f"{ARTIFACTS}/{exp_id}/x.txt"),
-                           ("POST", f"{API}/mpu/create/{exp_id}"),
-                           ("GET", f"{API}/presigned/{exp_id}/x.txt")):
-        resp = raw_request(srv.url, method, target, b"{}" if method in ("PUT", "POST") else None,
-                           {"Content-Type": "application/json"})
+    for method, target in (
+        ("GET", f"{ARTIFACTS}?path={exp_id}"),
+        ("GET", f"{ARTIFACTS}/{exp_id}/x.txt"),
+        ("PUT", f"{ARTIFACTS}/{exp_id}/x.txt"),
+        ("DELETE", f"{ARTIFACTS}/{exp_id}/x.txt"),
+        ("POST", f"{API}/mpu/create/{exp_id}"),
+        ("GET", f"{API}/presigned/{exp_id}/x.txt"),
+    ):
+        resp = raw_request(
+            srv.url, method, target, b"{}" if method in ("PUT", "POST") else None, {"Content-Type": "application/json"}
+        )
         assert resp.status == 503, (method, target, resp.status, resp.text)
     info = http.get(f"{srv.url}/api/3.0/mlflow/server-info", timeout=30).json()
     assert info["multipart_uploads_enabled"] is False
@@ -711,8 +740,7 @@ def test_no_serve_artifacts(no_serve_server, http, tmp_path, monkeypatch):
     client.log_artifact(run.info.run_id, str(src), artifact_path="direct")
     store_path = f"{exp_id}/{run.info.run_id}/artifacts/direct/direct é.txt"
     assert srv.stored_bytes(store_path) == b"written by the client\n"
-    assert [f.path for f in client.list_artifacts(run.info.run_id, "direct")] == [
-        "direct/direct é.txt"]
+    assert [f.path for f in client.list_artifacts(run.info.run_id, "direct")] == ["direct/direct é.txt"]
 
 
 def test_versions_from_a_root_the_client_writes(no_serve_server, http, tmp_path, monkeypatch):
@@ -740,10 +768,13 @@ def test_versions_from_a_root_the_client_writes(no_serve_server, http, tmp_path,
     client.log_artifacts(run_id, str(model), artifact_path="model")
 
     # the server reads the root the client wrote: listing and file, as MLflow's UI asks for them
-    listing = http.get(f"{srv.url}/api/2.0/mlflow/artifacts/list",
-                       params={"run_id": run_id, "path": "model"}, timeout=30).json()
+    listing = http.get(
+        f"{srv.url}/api/2.0/mlflow/artifacts/list", params={"run_id": run_id, "path": "model"}, timeout=30
+    ).json()
     assert sorted((f["path"], f.get("file_size")) for f in listing["files"]) == [
-        ("model/MLmodel", 12), ("model/weights.bin", 2000)]
+        ("model/MLmodel", 12),
+        ("model/weights.bin", 2000),
+    ]
     got = http.get(f"{srv.url}/get-artifact", params={"run_id": run_id, "path": "model/MLmodel"}, timeout=30)
     assert got.status_code == 200 and got.content == b"flavors: {}\n"
     assert got.headers["Content-Type"] == "text/plain"
@@ -753,18 +784,28 @@ def test_versions_from_a_root_the_client_writes(no_serve_server, http, tmp_path,
     v1 = client.create_model_version(name, f"runs:/{run_id}/model", run_id)
     v2 = client.create_model_version(name, f"{run.info.artifact_uri}/model", run_id)
     for version in (v1, v2):
-        lineage = http.get(f"{srv.url}/api/2.0/modelops/model-versions/lineage",
-                           params={"name": name, "version": version.version}, timeout=30).json()
+        lineage = http.get(
+            f"{srv.url}/api/2.0/modelops/model-versions/lineage",
+            params={"name": name, "version": version.version},
+            timeout=30,
+        ).json()
         assert lineage["source_verified"] is True, lineage
-    weights = http.get(f"{srv.url}/model-versions/get-artifact",
-                       params={"name": name, "version": "2", "path": "weights.bin"}, timeout=30)
+    weights = http.get(
+        f"{srv.url}/model-versions/get-artifact",
+        params={"name": name, "version": "2", "path": "weights.bin"},
+        timeout=30,
+    )
     assert weights.status_code == 200 and weights.content == b"\x00\x01" * 1000
 
     # the versions are snapshots: deleting the run's files leaves them whole
     mlflow.artifacts.download_artifacts(f"runs:/{run_id}/model", dst_path=str(tmp_path / "before"))
     client._tracking_client._get_artifact_repo(run_id).delete_artifacts("model")
-    assert "files" not in http.get(f"{srv.url}/api/2.0/mlflow/artifacts/list",
-                                   params={"run_id": run_id, "path": "model"}, timeout=30).json()
+    assert (
+        "files"
+        not in http.get(
+            f"{srv.url}/api/2.0/mlflow/artifacts/list", params={"run_id": run_id, "path": "model"}, timeout=30
+        ).json()
+    )
     for version in ("1", "2"):
         out = mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=str(tmp_path / version))
         assert {"MLmodel", "weights.bin"} <= set(os.listdir(out)), out

@@ -3,6 +3,7 @@
 On SQLite a deferred transaction that reads and then writes fails at once when another writer
 committed in between; write transactions therefore begin IMMEDIATE and wait for the lock.
 """
+
 import threading
 
 import requests
@@ -17,12 +18,15 @@ def test_eight_writers_on_one_run_all_succeed(server):
     def writer(n: int) -> None:
         session = requests.Session()
         for b in range(30):
-            r = session.post(f"{api}/runs/log-batch", json={
-                "run_id": run_id,
-                "metrics": [{"key": f"k{n}", "value": float(b), "timestamp": b, "step": b}],
-                "params": [{"key": f"p{n}_{b}", "value": "x"}],
-                "tags": [{"key": "shared", "value": str(b)}],
-            })
+            r = session.post(
+                f"{api}/runs/log-batch",
+                json={
+                    "run_id": run_id,
+                    "metrics": [{"key": f"k{n}", "value": float(b), "timestamp": b, "step": b}],
+                    "params": [{"key": f"p{n}_{b}", "value": "x"}],
+                    "tags": [{"key": "shared", "value": str(b)}],
+                },
+            )
             with lock:
                 statuses.append(r.status_code)
 

@@ -30,6 +30,7 @@ root whose path holds neither word (``<tmp>/store``).
 ``MODELOPS_E2E_TARGET=mlflow`` runs the same tests against the stock ``mlflow server``.
 ``EXPORTIMPORT_BIN`` names the tool's bin folder (default ``<repo>/.venv-exportimport/bin``).
 """
+
 from __future__ import annotations
 
 import json
@@ -39,11 +40,10 @@ import uuid
 import warnings
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pytest
 import yaml
-
-import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
@@ -52,8 +52,7 @@ from tests.e2e.conftest import _backends, _MysqlDatabase, _PostgresDatabase
 
 pytestmark = pytest.mark.e2e
 
-TOOL_BIN = Path(os.environ.get("EXPORTIMPORT_BIN")
-                or harness.REPO_ROOT / ".venv-exportimport" / "bin")
+TOOL_BIN = Path(os.environ.get("EXPORTIMPORT_BIN") or harness.REPO_ROOT / ".venv-exportimport" / "bin")
 TOOL_TIMEOUT = 300
 PIP = ["scikit-learn"]  # no requirement inference: it spawns a subprocess per log_model
 
@@ -65,8 +64,11 @@ _MLMODEL_VOLATILE = {"run_id", "model_id", "model_uuid", "artifact_path"}
 @pytest.fixture(scope="module")
 def tool():
     if not (TOOL_BIN / "export-experiment").exists():
-        pytest.fail(f"the export/import tool is not installed at {TOOL_BIN}: run "
-                    "`make .venv-exportimport/.installed` (make test does)", pytrace=False)
+        pytest.fail(
+            f"the export/import tool is not installed at {TOOL_BIN}: run "
+            "`make .venv-exportimport/.installed` (make test does)",
+            pytrace=False,
+        )
     return Tool(TOOL_BIN)
 
 
@@ -75,18 +77,23 @@ class Tool:
         self.bin = bin_dir
 
     def __call__(self, command: str, server, *args: str, cwd: Path) -> str:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("MLFLOW_", "DATABRICKS_"))}
-        env.update(MLFLOW_TRACKING_URI=server.url, MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
-                   MLFLOW_HTTP_REQUEST_TIMEOUT="60", MLFLOW_DISABLE_TELEMETRY="true",
-                   DO_NOT_TRACK="true", PYTHONUNBUFFERED="1")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DATABRICKS_"))}
+        env.update(
+            MLFLOW_TRACKING_URI=server.url,
+            MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
+            MLFLOW_HTTP_REQUEST_TIMEOUT="60",
+            MLFLOW_DISABLE_TELEMETRY="true",
+            DO_NOT_TRACK="true",
+            PYTHONUNBUFFERED="1",
+        )
         cmd = [str(self.bin / command), *args]
-        proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True,
-                              timeout=TOOL_TIMEOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=TOOL_TIMEOUT, stdin=subprocess.DEVNULL
+        )
         output = proc.stdout + proc.stderr
         assert proc.returncode == 0, (
-            f"{' '.join(cmd)} exited with {proc.returncode}\n{output[-8000:]}\n"
-            f"{server.logs_tail(3000)}")
+            f"{' '.join(cmd)} exited with {proc.returncode}\n{output[-8000:]}\n{server.logs_tail(3000)}"
+        )
         return output
 
 
@@ -102,7 +109,8 @@ def servers(request, tmp_path_factory, _client_env):
         # the tool cuts a version's source after the first "artifacts" and takes any source
         # with "models" in it for a logged model's
         assert "artifacts" not in str(tmp) and "models" not in str(tmp), (
-            f"the export/import tool cannot work under {tmp}: pick another --basetemp")
+            f"the export/import tool cannot work under {tmp}: pick another --basetemp"
+        )
         database = None
         if request.param == "postgresql":
             database = _PostgresDatabase(os.environ["MODELOPS_TEST_POSTGRES_URI"])
@@ -113,8 +121,11 @@ def servers(request, tmp_path_factory, _client_env):
             databases.append(database)
         if kind == "proxied":
             srv = harness.start_modelops(
-                tmp, backend_uri, artifact_root="mlflow-artifacts:/",
-                extra_args=["--artifacts-destination", str(tmp / "dest")])
+                tmp,
+                backend_uri,
+                artifact_root="mlflow-artifacts:/",
+                extra_args=["--artifacts-destination", str(tmp / "dest")],
+            )
         else:
             srv = harness.start_modelops(tmp, backend_uri, artifact_root=tmp / "store")
         started.append(srv)
@@ -145,8 +156,7 @@ def _name(prefix: str) -> str:
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _comparable(files: dict[str, bytes]) -> dict[str, object]:
@@ -165,8 +175,7 @@ def _download(uri: str, tracking: str, dest: Path) -> dict[str, bytes]:
     dest.mkdir(parents=True)
     # a models:/ URI is resolved with the fluent API's tracking URI, whatever tracking_uri says
     mlflow.set_tracking_uri(tracking)
-    local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest),
-                                                tracking_uri=tracking)
+    local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest), tracking_uri=tracking)
     return _tree(Path(local))
 
 
@@ -191,8 +200,9 @@ def _runs_by_name(client: MlflowClient, experiment_id: str) -> dict:
 
 def _run_snapshot(client: MlflowClient, run, dest: Path, ids: dict[str, str]) -> dict:
     """What a copy must keep of a run; run ids in tags are replaced by run names (``ids``)."""
-    tags = {k: ids.get(v, v) if k == "mlflow.parentRunId" else v
-            for k, v in run.data.tags.items() if k != "mlflow.user"}
+    tags = {
+        k: ids.get(v, v) if k == "mlflow.parentRunId" else v for k, v in run.data.tags.items() if k != "mlflow.user"
+    }
     return {
         "run_name": run.info.run_name,
         "status": run.info.status,
@@ -205,10 +215,8 @@ def _run_snapshot(client: MlflowClient, run, dest: Path, ids: dict[str, str]) ->
     }
 
 
-def _logged_model_snapshot(client: MlflowClient, model, tracking: str, dest: Path,
-                           ids: dict[str, str]) -> dict:
-    tags = {k: v for k, v in model.tags.items()
-            if k != "mlflow.modelVersions"}
+def _logged_model_snapshot(client: MlflowClient, model, tracking: str, dest: Path, ids: dict[str, str]) -> dict:
+    tags = {k: v for k, v in model.tags.items() if k != "mlflow.modelVersions"}
     return {
         "status": str(model.status),
         "model_type": model.model_type or None,
@@ -219,18 +227,16 @@ def _logged_model_snapshot(client: MlflowClient, model, tracking: str, dest: Pat
     }
 
 
-def _experiment_snapshot(client: MlflowClient, tracking: str, experiment_id: str,
-                         dest: Path) -> dict:
+def _experiment_snapshot(client: MlflowClient, tracking: str, experiment_id: str, dest: Path) -> dict:
     runs = _runs_by_name(client, experiment_id)
     ids = {r.info.run_id: name for name, r in runs.items()}
     models = client.search_logged_models(experiment_ids=[experiment_id])
     return {
         "tags": dict(client.get_experiment(experiment_id).tags),
-        "runs": {name: _run_snapshot(client, r, dest / "runs" / r.info.run_id, ids)
-                 for name, r in runs.items()},
+        "runs": {name: _run_snapshot(client, r, dest / "runs" / r.info.run_id, ids) for name, r in runs.items()},
         "logged_models": {
-            m.name: _logged_model_snapshot(client, m, tracking, dest / "models" / m.model_id, ids)
-            for m in models},
+            m.name: _logged_model_snapshot(client, m, tracking, dest / "models" / m.model_id, ids) for m in models
+        },
     }
 
 
@@ -292,13 +298,11 @@ def data():
 
 def _populate_experiment(client: MlflowClient, name: str, files: Path, data) -> str:
     X, y = data
-    experiment_id = client.create_experiment(name, tags={"team": "growth",
-                                                         "purpose": "export-import"})
+    experiment_id = client.create_experiment(name, tags={"team": "growth", "purpose": "export-import"})
     with mlflow.start_run(experiment_id=experiment_id, run_name="baseline") as run:
         mlflow.log_params({"lr": 0.1, "depth": 6, "notes": "x" * 1000})
         for step in range(50):
-            mlflow.log_metric("loss", 1.0 / (step + 1), step=step,
-                              timestamp=1_700_000_000_000 + step * 1000)
+            mlflow.log_metric("loss", 1.0 / (step + 1), step=step, timestamp=1_700_000_000_000 + step * 1000)
         mlflow.log_metric("accuracy", 0.81)
         mlflow.set_tags({"team": "growth", "stage": "baseline", "emoji": "\u2713 d\u00e9j\u00e0"})
         mlflow.log_artifacts(str(files))
@@ -311,8 +315,9 @@ def _populate_experiment(client: MlflowClient, name: str, files: Path, data) -> 
         mlflow.log_metric("accuracy", 0.93)
         mlflow.set_tag("stage", "tuned")
         mlflow.log_artifact(str(files / "notes.txt"), "docs")
-        mlflow.sklearn.log_model(_fit(X, y, 1.0), name="clf", pip_requirements=PIP,
-                                 params={"C": "1.0"}, tags={"kind": "linear"})
+        mlflow.sklearn.log_model(
+            _fit(X, y, 1.0), name="clf", pip_requirements=PIP, params={"C": "1.0"}, tags={"kind": "linear"}
+        )
         with mlflow.start_run(experiment_id=experiment_id, run_name="tuned-child", nested=True):
             mlflow.log_param("fold", 1)
             mlflow.log_metric("fold_accuracy", 0.9, step=1)
@@ -334,15 +339,13 @@ def test_export_import_experiment(tool, servers, work, data, artifacts):
     before = _experiment_snapshot(src_client, source.url, src_id, work / "a")
 
     out = work / "export"
-    tool("export-experiment", source, "--experiment", src_name, "--output-dir", str(out),
-         cwd=work)
+    tool("export-experiment", source, "--experiment", src_name, "--output-dir", str(out), cwd=work)
     manifest = json.loads((out / "experiment.json").read_text())
     info = manifest["info"]
     assert info["num_total_runs"] == 4 and info["num_ok_runs"] == 4, info
     assert info["num_failed_runs"] == 0 and info.get("failed_logged_models", 0) == 0, info
 
-    tool("import-experiment", target, "--experiment-name", dst_name, "--input-dir", str(out),
-         cwd=work)
+    tool("import-experiment", target, "--experiment-name", dst_name, "--input-dir", str(out), cwd=work)
     imported = dst_client.get_experiment_by_name(dst_name)
     assert imported is not None, f"experiment {dst_name} not in the target"
     after = _experiment_snapshot(dst_client, target.url, imported.experiment_id, work / "b")
@@ -362,8 +365,11 @@ def test_export_import_experiment(tool, servers, work, data, artifacts):
 def _populate_model(client: MlflowClient, name: str, work: Path, data):
     X, y = data
     experiment_id = client.create_experiment(_name("ei-train"))
-    client.create_registered_model(name, tags={"owner": "risk", "domain": "fraud"},
-                                   description="Fraud classifier, **markdown** and \u00fcml\u00e4uts")
+    client.create_registered_model(
+        name,
+        tags={"owner": "risk", "domain": "fraud"},
+        description="Fraud classifier, **markdown** and \u00fcml\u00e4uts",
+    )
     models = {}
     # version 1: a model folder logged as run artifacts, registered from runs:/<run_id>/model
     with mlflow.start_run(experiment_id=experiment_id, run_name="v1-run") as run:
@@ -382,8 +388,9 @@ def _populate_model(client: MlflowClient, name: str, work: Path, data):
         mlflow.log_param("C", 10.0)
         mlflow.log_metric("accuracy", float(model.score(X, y)))
         mlflow.sklearn.log_model(model, name="model", pip_requirements=PIP)
-    v2 = mlflow.register_model(f"runs:/{run.info.run_id}/model", name,
-                               tags={"origin": "logged-model", "reviewed": "yes"})
+    v2 = mlflow.register_model(
+        f"runs:/{run.info.run_id}/model", name, tags={"origin": "logged-model", "reviewed": "yes"}
+    )
     assert v2.source.startswith("models:/m-"), v2.source
     client.update_model_version(name, "1", description="first cut")
     client.update_model_version(name, "2", description="tuned: C=10")
@@ -409,8 +416,7 @@ def _model_snapshot(client: MlflowClient, tracking: str, name: str, dest: Path) 
             "run_name": run.info.run_name,
             "run_params": dict(run.data.params),
             "run_metrics": dict(run.data.metrics),
-            "artifacts": _comparable(_download(f"models:/{name}/{mv.version}", tracking,
-                                               dest / mv.version)),
+            "artifacts": _comparable(_download(f"models:/{name}/{mv.version}", tracking, dest / mv.version)),
         }
     return {
         "description": model.description,
@@ -438,8 +444,17 @@ def test_export_import_registered_model(tool, servers, work, data):
     assert info["num_src_versions"] == 2 and not info["failed_versions"], info
 
     imported_experiment = _name("ei-imported")
-    tool("import-model", target, "--model", name, "--experiment-name", imported_experiment,
-         "--input-dir", str(out), cwd=work)
+    tool(
+        "import-model",
+        target,
+        "--model",
+        name,
+        "--experiment-name",
+        imported_experiment,
+        "--input-dir",
+        str(out),
+        cwd=work,
+    )
     after = _model_snapshot(dst_client, target.url, name, work / "b")
     _assert_same(after, before, f"registered model {name}")
 

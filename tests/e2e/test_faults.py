@@ -17,6 +17,7 @@ These tests are about modelops' own processes (its gunicorn worker and arbiter):
 suite); unset, they are skipped, unless ``MODELOPS_REQUIRE_ALL_DATABASES=1`` (``.ci/run``),
 which makes a missing database a failure, as in ``tests/databases.py``.
 """
+
 from __future__ import annotations
 
 import collections
@@ -78,10 +79,21 @@ def _start(workdir, backend_uri: str, artifacts, *, name: str, port: int | None 
     """``modelops server`` (one worker of four threads, the defaults) on ``backend_uri`` with
     ``artifacts`` as its artifact destination; returns once ``/health`` answers."""
     port = port or harness.free_port()
-    cmd = [harness.modelops_bin(), "server", "--host", "127.0.0.1", "--port", str(port),
-           "--backend-store-uri", backend_uri, "--artifacts-destination", str(artifacts)]
-    return harness.ServerProcess(cmd, "127.0.0.1", port, workdir, name=name, env=harness.server_env(),
-                                 timeout=harness.MODELOPS_START_TIMEOUT).start()
+    cmd = [
+        harness.modelops_bin(),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        backend_uri,
+        "--artifacts-destination",
+        str(artifacts),
+    ]
+    return harness.ServerProcess(
+        cmd, "127.0.0.1", port, workdir, name=name, env=harness.server_env(), timeout=harness.MODELOPS_START_TIMEOUT
+    ).start()
 
 
 def _fixed_port() -> int:
@@ -203,8 +215,11 @@ def _batch(run_id: str, thread: int, seq: int) -> dict:
     and param/tag key, so what of it is stored can be counted back."""
     return {
         "run_id": run_id,
-        "metrics": [{"key": f"k{k}", "value": float(seq), "timestamp": 1_000 + seq, "step": seq * STEPS + j}
-                    for k in range(KEYS) for j in range(STEPS)],
+        "metrics": [
+            {"key": f"k{k}", "value": float(seq), "timestamp": 1_000 + seq, "step": seq * STEPS + j}
+            for k in range(KEYS)
+            for j in range(STEPS)
+        ],
         "params": [{"key": f"p{seq}_{i}", "value": f"{thread}:{seq}:{i}"} for i in range(PARAMS)],
         "tags": [{"key": f"t{seq}_{i}", "value": f"{thread}:{seq}:{i}"} for i in range(TAGS)],
     }
@@ -226,7 +241,7 @@ class Streamer:
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self._stream, args=(t,), daemon=True) for t in range(len(run_ids))]
 
-    def start(self) -> "Streamer":
+    def start(self) -> Streamer:
         for t in self.threads:
             t.start()
         return self
@@ -245,14 +260,17 @@ class Streamer:
         with self.changed:
             done = self.changed.wait_for(lambda: self.ok >= count, timeout=_BUDGET)
         if not done:
-            pytest.fail(f"{what}: {self.ok} of {count} batches answered 200 after {_BUDGET:.0f}s; "
-                        f"errors {self.errors[:3]}\n{srv.logs_tail()}", pytrace=False)
+            pytest.fail(
+                f"{what}: {self.ok} of {count} batches answered 200 after {_BUDGET:.0f}s; "
+                f"errors {self.errors[:3]}\n{srv.logs_tail()}",
+                pytrace=False,
+            )
 
     def _stream(self, thread: int) -> None:
         client = Client(self.url)
         try:
             self._batches(thread, client)
-        except Exception as exc:  # noqa: BLE001 - reported by _check_batches, not lost in a thread
+        except Exception as exc:
             self.errors.append((thread, None, "raised", repr(exc)))
         finally:
             client.close()
@@ -262,8 +280,9 @@ class Streamer:
         seq = 0
         while not self.stopping.is_set():
             try:
-                status, _, answer = client.send("POST", f"{API}/runs/log-batch",
-                                                _batch(self.run_ids[thread], thread, seq))
+                status, _, answer = client.send(
+                    "POST", f"{API}/runs/log-batch", _batch(self.run_ids[thread], thread, seq)
+                )
                 outcome = "ok" if status == 200 else "busy" if status == 503 else "error"
                 if outcome == "error":
                     self.errors.append((thread, seq, status, answer))
@@ -329,8 +348,9 @@ def _check_batches(client: Client, streamer: Streamer) -> collections.Counter:
             if outcome == "lost":
                 tally["lost, stored" if found == WHOLE else "lost, absent"] += 1
             if found not in allowed:
-                wrong.append(f"thread {thread} batch {seq} ({outcome}): {found} of {WHOLE} "
-                             "(metric points, params, tags) stored")
+                wrong.append(
+                    f"thread {thread} batch {seq} ({outcome}): {found} of {WHOLE} (metric points, params, tags) stored"
+                )
     assert not wrong, "\n".join(wrong[:20]) + f"\n({len(wrong)} batches wrong; outcomes {dict(tally)})"
     assert tally["ok"] >= PROGRESS, tally
     return tally
@@ -339,9 +359,12 @@ def _check_batches(client: Client, streamer: Streamer) -> collections.Counter:
 def _setup_runs(url: str) -> list[str]:
     client = Client(url)
     experiment = _ok(client, "POST", f"{API}/experiments/create", {"name": f"faults-{uuid.uuid4().hex[:8]}"})
-    runs = [_ok(client, "POST", f"{API}/runs/create", {"experiment_id": experiment["experiment_id"],
-                                                        "start_time": 1})["run"]["info"]["run_id"]
-            for _ in range(THREADS)]
+    runs = [
+        _ok(client, "POST", f"{API}/runs/create", {"experiment_id": experiment["experiment_id"], "start_time": 1})[
+            "run"
+        ]["info"]["run_id"]
+        for _ in range(THREADS)
+    ]
     client.close()
     return runs
 
@@ -379,7 +402,9 @@ SERVER_KILLS = 3
 
 
 @pytest.mark.parametrize("database_uri", ["sqlite", "postgresql", "mysql"], indirect=True)
-def test_kill_9_of_the_whole_server_loses_no_answered_batch_and_leaves_none_in_part(database_uri, tmp_path, record_property):
+def test_kill_9_of_the_whole_server_loses_no_answered_batch_and_leaves_none_in_part(
+    database_uri, tmp_path, record_property
+):
     """The arbiter and its worker are killed at once, three times, while four threads stream batches;
     the server is started again on the same database, artifact store and port each time, and the
     clients go on against it. Afterwards every batch is as its answer said."""
@@ -428,8 +453,12 @@ class Tally:
         self.busy = collections.Counter()  # 503 answers, by endpoint, each retried
         self.failures: list[str] = []
         self.runs: list[tuple[int, str]] = []  # (server, run_id) answered 200
-        self.metrics: dict[str, dict[str, dict[int, float]]] = collections.defaultdict(dict)  # run -> key -> step -> value
-        self.versions: dict[str, list[tuple[int, str, int]]] = collections.defaultdict(list)  # model -> (version, run, server)
+        self.metrics: dict[str, dict[str, dict[int, float]]] = collections.defaultdict(
+            dict
+        )  # run -> key -> step -> value
+        self.versions: dict[str, list[tuple[int, str, int]]] = collections.defaultdict(
+            list
+        )  # model -> (version, run, server)
 
     def failed(self, what: str) -> None:
         with self.lock:
@@ -466,8 +495,13 @@ def _client_work(url: str, server: int, thread: int, experiment_id: str, models:
     client = Client(url)
     try:
         for i in range(ITERATIONS):
-            created = _call(client, tally, "POST", f"{API}/runs/create",
-                            {"experiment_id": experiment_id, "start_time": 1, "run_name": f"s{server}-t{thread}-{i}"})
+            created = _call(
+                client,
+                tally,
+                "POST",
+                f"{API}/runs/create",
+                {"experiment_id": experiment_id, "start_time": 1, "run_name": f"s{server}-t{thread}-{i}"},
+            )
             if created is None:
                 continue
             info = created["run"]["info"]
@@ -477,30 +511,64 @@ def _client_work(url: str, server: int, thread: int, experiment_id: str, models:
             logged: dict[str, dict[int, float]] = {"m": {}, "b": {}}
             for step in range(3):
                 value = server * 1000 + thread * 10 + step + 0.5
-                if _call(client, tally, "POST", f"{API}/runs/log-metric", {
-                        "run_id": run_id, "key": "m", "value": value, "timestamp": 10 + step, "step": step}) is not None:
+                if (
+                    _call(
+                        client,
+                        tally,
+                        "POST",
+                        f"{API}/runs/log-metric",
+                        {"run_id": run_id, "key": "m", "value": value, "timestamp": 10 + step, "step": step},
+                    )
+                    is not None
+                ):
                     logged["m"][step] = value
-            batch = [{"key": "b", "value": float(i * 100 + step), "timestamp": 20 + step, "step": step}
-                     for step in range(10)]
-            if _call(client, tally, "POST", f"{API}/runs/log-batch", {
-                    "run_id": run_id, "metrics": batch, "params": [{"key": "thread", "value": f"{server}:{thread}"}],
-                    "tags": [{"key": "iteration", "value": str(i)}]}) is not None:
+            batch = [
+                {"key": "b", "value": float(i * 100 + step), "timestamp": 20 + step, "step": step} for step in range(10)
+            ]
+            if (
+                _call(
+                    client,
+                    tally,
+                    "POST",
+                    f"{API}/runs/log-batch",
+                    {
+                        "run_id": run_id,
+                        "metrics": batch,
+                        "params": [{"key": "thread", "value": f"{server}:{thread}"}],
+                        "tags": [{"key": "iteration", "value": str(i)}],
+                    },
+                )
+                is not None
+            ):
                 logged["b"] = {m["step"]: m["value"] for m in batch}
             with tally.lock:
                 tally.metrics[run_id] = logged
             # the candidate's model files, then its promotion: the version's files are a snapshot
             # of them in the artifact store both servers share
             artifacts = info["artifact_uri"].removeprefix("mlflow-artifacts:").lstrip("/")
-            if _call(client, tally, "PUT", f"/api/2.0/mlflow-artifacts/artifacts/{artifacts}/model/MLmodel",
-                     raw=run_id.encode()) is None:
+            if (
+                _call(
+                    client,
+                    tally,
+                    "PUT",
+                    f"/api/2.0/mlflow-artifacts/artifacts/{artifacts}/model/MLmodel",
+                    raw=run_id.encode(),
+                )
+                is None
+            ):
                 continue
             model = models[(server * CLIENTS_PER_SERVER + thread + i) % len(models)]
-            answer = _call(client, tally, "POST", f"{API}/model-versions/create",
-                           {"name": model, "source": f"runs:/{run_id}/model", "run_id": run_id})
+            answer = _call(
+                client,
+                tally,
+                "POST",
+                f"{API}/model-versions/create",
+                {"name": model, "source": f"runs:/{run_id}/model", "run_id": run_id},
+            )
             if answer is not None:
                 with tally.lock:
                     tally.versions[model].append((int(answer["model_version"]["version"]), run_id, server))
-    except Exception as exc:  # noqa: BLE001 - reported by the test, not lost in a thread
+    except Exception as exc:
         tally.failed(f"client {server}/{thread} raised {exc!r}")
     finally:
         client.close()
@@ -523,30 +591,37 @@ def _download(client: Client, tally: Tally, uri: str) -> bytes | None:
 
 
 @pytest.mark.parametrize("database_uri", ["postgresql", "mysql"], indirect=True)
-def test_two_servers_on_one_database_lose_nothing_and_number_versions_without_gaps(database_uri, tmp_path,
-                                                                                   record_property):
+def test_two_servers_on_one_database_lose_nothing_and_number_versions_without_gaps(
+    database_uri, tmp_path, record_property
+):
     artifacts = tmp_path / "shared-artifacts"
     servers = [_start(tmp_path / f"server-{n}", database_uri, artifacts, name=f"modelops-{n}") for n in range(2)]
     try:
         setup = Client(servers[0].url)
-        experiment_id = _ok(setup, "POST", f"{API}/experiments/create",
-                            {"name": f"two-servers-{uuid.uuid4().hex[:8]}"})["experiment_id"]
+        experiment_id = _ok(
+            setup, "POST", f"{API}/experiments/create", {"name": f"two-servers-{uuid.uuid4().hex[:8]}"}
+        )["experiment_id"]
         models = [f"shared-model-{m}-{uuid.uuid4().hex[:6]}" for m in range(MODELS)]
         for name in models:
             _ok(setup, "POST", f"{API}/registered-models/create", {"name": name})
         setup.close()
 
         tally = Tally()
-        threads = [threading.Thread(target=_client_work, args=(srv.url, n, t, experiment_id, models, tally), daemon=True)
-                   for n, srv in enumerate(servers) for t in range(CLIENTS_PER_SERVER)]
+        threads = [
+            threading.Thread(target=_client_work, args=(srv.url, n, t, experiment_id, models, tally), daemon=True)
+            for n, srv in enumerate(servers)
+            for t in range(CLIENTS_PER_SERVER)
+        ]
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=_BUDGET * 2)
         assert not any(t.is_alive() for t in threads), "a client thread did not finish"
         assert not tally.failures, (
-            f"{len(tally.failures)} requests failed:\n" + "\n".join(tally.failures[:20])
-            + "".join(f"\n{s.logs_tail()}" for s in servers))
+            f"{len(tally.failures)} requests failed:\n"
+            + "\n".join(tally.failures[:20])
+            + "".join(f"\n{s.logs_tail()}" for s in servers)
+        )
 
         # read back through the other server than the one that wrote
         readers = [Client(srv.url) for srv in servers]
@@ -558,8 +633,9 @@ def test_two_servers_on_one_database_lose_nothing_and_number_versions_without_ga
             for key, points in tally.metrics[run_id].items():
                 stored = {p["step"]: p["value"] for p in _history(reader, run_id, key)}
                 assert stored == points, (run_id, key, stored, points)
-        found = _ok(readers[0], "POST", f"{API}/runs/search",
-                    {"experiment_ids": [experiment_id], "max_results": 1000})["runs"]
+        found = _ok(readers[0], "POST", f"{API}/runs/search", {"experiment_ids": [experiment_id], "max_results": 1000})[
+            "runs"
+        ]
         assert sorted(r["info"]["run_id"] for r in found) == sorted(run_id for _, run_id in tally.runs)
 
         numbers = {}

@@ -9,7 +9,6 @@ skipped when the target is the reference server.
 from __future__ import annotations
 
 import base64
-import json
 import math
 import uuid
 
@@ -23,7 +22,9 @@ def _json_error(resp, status: int, codes) -> dict:
         codes = (codes,)
     assert resp.status_code == status, (resp.status_code, resp.text[:500])
     assert resp.headers.get("Content-Type", "").startswith("application/json"), (
-        resp.headers.get("Content-Type"), resp.text[:500])
+        resp.headers.get("Content-Type"),
+        resp.text[:500],
+    )
     body = resp.json()
     assert isinstance(body, dict)
     assert body.get("error_code") in codes, body
@@ -46,8 +47,7 @@ def experiment_id(api):
 
 @pytest.fixture
 def run_id(api, experiment_id):
-    body = _ok(api.post("runs/create", {"experiment_id": experiment_id, "start_time": 1000,
-                                        "run_name": "raw"}))
+    body = _ok(api.post("runs/create", {"experiment_id": experiment_id, "start_time": 1000, "run_name": "raw"}))
     return body["run"]["info"]["run_id"]
 
 
@@ -99,8 +99,11 @@ def test_wrong_method_is_405(api, is_reference):
     assert resp2.status_code == 405
     if is_reference:
         pytest.skip("MLflow answers a wrong method with Flask's HTML 405")
-    _json_error(resp, 405, ("ENDPOINT_NOT_FOUND", "BAD_REQUEST", "INVALID_PARAMETER_VALUE",
-                            "METHOD_NOT_ALLOWED", "NOT_IMPLEMENTED"))
+    _json_error(
+        resp,
+        405,
+        ("ENDPOINT_NOT_FOUND", "BAD_REQUEST", "INVALID_PARAMETER_VALUE", "METHOD_NOT_ALLOWED", "NOT_IMPLEMENTED"),
+    )
 
 
 def test_ajax_api_prefix_works_like_api(api, experiment_id, run_id):
@@ -108,10 +111,8 @@ def test_ajax_api_prefix_works_like_api(api, experiment_id, run_id):
     ajax = _ok(api.get("runs/get", {"run_id": run_id}, prefix="ajax-api"))
     assert ajax["run"]["info"]["run_id"] == plain["run"]["info"]["run_id"] == run_id
     # writes too
-    _ok(api.post("runs/set-tag", {"run_id": run_id, "key": "via", "value": "ajax"},
-                 prefix="ajax-api"))
-    tags = {t["key"]: t["value"] for t in
-            _ok(api.get("runs/get", {"run_id": run_id}))["run"]["data"]["tags"]}
+    _ok(api.post("runs/set-tag", {"run_id": run_id, "key": "via", "value": "ajax"}, prefix="ajax-api"))
+    tags = {t["key"]: t["value"] for t in _ok(api.get("runs/get", {"run_id": run_id}))["run"]["data"]["tags"]}
     assert tags["via"] == "ajax"
     exp = _ok(api.get("experiments/get", {"experiment_id": experiment_id}, prefix="ajax-api"))
     assert exp["experiment"]["experiment_id"] == experiment_id
@@ -135,13 +136,15 @@ def test_get_with_repeated_query_keys(api):
     body = _ok(api.get("experiments/search", params))
     assert [e["name"] for e in body["experiments"]] == [f"{prefix}-c", f"{prefix}-b"]
     assert body.get("next_page_token")
-    body2 = _ok(api.get("experiments/search",
-                        params + [("page_token", body["next_page_token"])]))
+    body2 = _ok(api.get("experiments/search", params + [("page_token", body["next_page_token"])]))
     assert [e["name"] for e in body2["experiments"]] == [f"{prefix}-a"]
     assert not body2.get("next_page_token")
     # enum by name, boolean-free GET
-    body3 = _ok(api.get("experiments/search", [("max_results", "5"), ("view_type", "ALL"),
-                                               ("filter", f"name LIKE '{prefix}%'")]))
+    body3 = _ok(
+        api.get(
+            "experiments/search", [("max_results", "5"), ("view_type", "ALL"), ("filter", f"name LIKE '{prefix}%'")]
+        )
+    )
     assert len(body3["experiments"]) == 3
 
 
@@ -150,8 +153,7 @@ def test_legacy_run_uuid_only(api, run_id):
     assert body["run"]["info"]["run_id"] == run_id
     assert body["run"]["info"]["run_uuid"] == run_id
     _ok(api.post("runs/log-parameter", {"run_uuid": run_id, "key": "legacy", "value": "1"}))
-    _ok(api.post("runs/log-metric", {"run_uuid": run_id, "key": "lm", "value": 2.0,
-                                     "timestamp": 5, "step": 1}))
+    _ok(api.post("runs/log-metric", {"run_uuid": run_id, "key": "lm", "value": 2.0, "timestamp": 5, "step": 1}))
     _ok(api.post("runs/set-tag", {"run_uuid": run_id, "key": "lt", "value": "v"}))
     hist = _ok(api.get("metrics/get-history", {"run_uuid": run_id, "metric_key": "lm"}))
     assert [(m["value"], m["step"]) for m in hist["metrics"]] == [(2.0, 1)]
@@ -161,30 +163,44 @@ def test_legacy_run_uuid_only(api, run_id):
 
 
 def test_unknown_json_fields_are_ignored(api, experiment_id, run_id):
-    _ok(api.post("runs/log-metric", {
-        "run_id": run_id, "run_uuid": run_id, "key": "m", "value": 1.0, "timestamp": 1,
-        "step": 0, "some_future_field": {"nested": [1, 2]}, "another": "x",
-    }))
-    _ok(api.post("runs/log-batch", {
-        "run_id": run_id,
-        "metrics": [{"key": "b", "value": 1.0, "timestamp": 1, "step": 0,
-                     "run_id": run_id, "future": True}],
-        "params": [{"key": "p", "value": "v", "extra": 1}],
-        "tags": [], "future_list": [1],
-    }))
+    _ok(
+        api.post(
+            "runs/log-metric",
+            {
+                "run_id": run_id,
+                "run_uuid": run_id,
+                "key": "m",
+                "value": 1.0,
+                "timestamp": 1,
+                "step": 0,
+                "some_future_field": {"nested": [1, 2]},
+                "another": "x",
+            },
+        )
+    )
+    _ok(
+        api.post(
+            "runs/log-batch",
+            {
+                "run_id": run_id,
+                "metrics": [{"key": "b", "value": 1.0, "timestamp": 1, "step": 0, "run_id": run_id, "future": True}],
+                "params": [{"key": "p", "value": "v", "extra": 1}],
+                "tags": [],
+                "future_list": [1],
+            },
+        )
+    )
     body = _ok(api.post("experiments/search", {"max_results": 1, "unknown": 1}))
     assert "experiments" in body
     _ok(api.get("experiments/get", {"experiment_id": experiment_id, "bogus": "1"}))
 
 
 def test_malformed_json_body_is_400_json(api, is_reference):
-    resp = api.request("POST", "experiments/create", data="{not json",
-                       headers={"Content-Type": "application/json"})
+    resp = api.request("POST", "experiments/create", data="{not json", headers={"Content-Type": "application/json"})
     _json_error(resp, 400, ("INVALID_PARAMETER_VALUE", "BAD_REQUEST"))
     if is_reference:
         pytest.skip("MLflow answers a malformed log-batch body with an HTML 500")
-    resp = api.request("POST", "runs/log-batch", data="{not json",
-                       headers={"Content-Type": "application/json"})
+    resp = api.request("POST", "runs/log-batch", data="{not json", headers={"Content-Type": "application/json"})
     _json_error(resp, 400, ("INVALID_PARAMETER_VALUE", "BAD_REQUEST"))
 
 
@@ -199,43 +215,54 @@ def test_missing_required_parameter(api):
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("token", ["zzz", "not base64!", base64.b64encode(b"[1,2]").decode(),
-                                   base64.b64encode(b'{"offset": "x"}').decode()])
+@pytest.mark.parametrize(
+    "token", ["zzz", "not base64!", base64.b64encode(b"[1,2]").decode(), base64.b64encode(b'{"offset": "x"}').decode()]
+)
 def test_invalid_page_token(api, experiment_id, token, is_reference):
     if is_reference and token == base64.b64encode(b"[1,2]").decode():
         pytest.skip("MLflow 3.17.2 answers a page token that decodes to a JSON list with a 500")
-    body = _json_error(api.post("runs/search", {"experiment_ids": [experiment_id],
-                                                "page_token": token}),
-                       400, "INVALID_PARAMETER_VALUE")
+    body = _json_error(
+        api.post("runs/search", {"experiment_ids": [experiment_id], "page_token": token}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
     assert "page token" in body["message"].lower()
-    _json_error(api.post("experiments/search", {"max_results": 10, "page_token": token}),
-                400, "INVALID_PARAMETER_VALUE")
+    _json_error(
+        api.post("experiments/search", {"max_results": 10, "page_token": token}), 400, "INVALID_PARAMETER_VALUE"
+    )
 
 
 def test_runs_search_max_results_cap(api, experiment_id):
     _ok(api.post("runs/search", {"experiment_ids": [experiment_id], "max_results": 50000}))
-    _json_error(api.post("runs/search", {"experiment_ids": [experiment_id],
-                                         "max_results": 50001}),
-                400, "INVALID_PARAMETER_VALUE")
+    _json_error(
+        api.post("runs/search", {"experiment_ids": [experiment_id], "max_results": 50001}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
 
 
 def test_search_or_filter_rejected(api, experiment_id):
-    body = _json_error(api.post("runs/search", {
-        "experiment_ids": [experiment_id],
-        "filter": "metrics.m > 0 OR params.p = '1'",
-    }), 400, "INVALID_PARAMETER_VALUE")
+    body = _json_error(
+        api.post(
+            "runs/search",
+            {
+                "experiment_ids": [experiment_id],
+                "filter": "metrics.m > 0 OR params.p = '1'",
+            },
+        ),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
     assert "OR" in body["message"]
 
 
-@pytest.mark.parametrize("kind,count,limit", [
-    ("metrics", 1001, 1000), ("params", 101, 100), ("tags", 101, 100)])
+@pytest.mark.parametrize("kind,count,limit", [("metrics", 1001, 1000), ("params", 101, 100), ("tags", 101, 100)])
 def test_log_batch_over_limits(api, run_id, kind, count, limit):
     if kind == "metrics":
         items = [{"key": "m", "value": 1.0, "timestamp": 1, "step": i} for i in range(count)]
     else:
         items = [{"key": f"k{i}", "value": "v"} for i in range(count)]
-    body = _json_error(api.post("runs/log-batch", {"run_id": run_id, kind: items}),
-                       400, "INVALID_PARAMETER_VALUE")
+    body = _json_error(api.post("runs/log-batch", {"run_id": run_id, kind: items}), 400, "INVALID_PARAMETER_VALUE")
     assert f"A batch logging request can contain at most {limit} {kind}" in body["message"]
     assert f"Got {count} {kind}" in body["message"]
     # nothing was applied
@@ -245,40 +272,48 @@ def test_log_batch_over_limits(api, run_id, kind, count, limit):
 
 
 def test_log_batch_over_total_limit(api, run_id):
-    body = _json_error(api.post("runs/log-batch", {
-        "run_id": run_id,
-        "metrics": [{"key": "m", "value": 1.0, "timestamp": 1, "step": i} for i in range(900)],
-        "params": [{"key": f"p{i}", "value": "1"} for i in range(100)],
-        "tags": [{"key": "t", "value": "1"}],
-    }), 400, "INVALID_PARAMETER_VALUE")
+    body = _json_error(
+        api.post(
+            "runs/log-batch",
+            {
+                "run_id": run_id,
+                "metrics": [{"key": "m", "value": 1.0, "timestamp": 1, "step": i} for i in range(900)],
+                "params": [{"key": f"p{i}", "value": "1"} for i in range(100)],
+                "tags": [{"key": "t", "value": "1"}],
+            },
+        ),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
     assert "at most 1000 metrics, params, and tags" in body["message"]
 
 
 def test_metric_value_nan_and_infinity_strings(api, run_id):
-    _ok(api.post("runs/log-metric", {"run_id": run_id, "key": "n", "value": "NaN",
-                                     "timestamp": 1, "step": 0}))
-    _ok(api.post("runs/log-metric", {"run_id": run_id, "key": "i", "value": "Infinity",
-                                     "timestamp": 1, "step": 0}))
-    _ok(api.post("runs/log-batch", {"run_id": run_id, "metrics": [
-        {"key": "bn", "value": "NaN", "timestamp": 1, "step": 0}]}))
+    _ok(api.post("runs/log-metric", {"run_id": run_id, "key": "n", "value": "NaN", "timestamp": 1, "step": 0}))
+    _ok(api.post("runs/log-metric", {"run_id": run_id, "key": "i", "value": "Infinity", "timestamp": 1, "step": 0}))
+    _ok(
+        api.post(
+            "runs/log-batch", {"run_id": run_id, "metrics": [{"key": "bn", "value": "NaN", "timestamp": 1, "step": 0}]}
+        )
+    )
     hist = _ok(api.get("metrics/get-history", {"run_id": run_id, "metric_key": "n"}))
     assert len(hist["metrics"]) == 1
     assert hist["metrics"][0]["value"] == "NaN"  # protobuf JSON spelling
-    metrics = {m["key"]: m["value"]
-               for m in _ok(api.get("runs/get", {"run_id": run_id}))["run"]["data"]["metrics"]}
+    metrics = {m["key"]: m["value"] for m in _ok(api.get("runs/get", {"run_id": run_id}))["run"]["data"]["metrics"]}
     assert metrics["n"] == "NaN" and metrics["bn"] == "NaN"
     assert metrics["i"] in ("Infinity", 1.7976931348623157e308) or math.isinf(metrics["i"])
 
 
 def test_metric_value_must_be_numeric(api, run_id):
-    _json_error(api.post("runs/log-metric", {"run_id": run_id, "key": "x", "value": "abc",
-                                             "timestamp": 1, "step": 0}),
-                400, "INVALID_PARAMETER_VALUE")
+    _json_error(
+        api.post("runs/log-metric", {"run_id": run_id, "key": "x", "value": "abc", "timestamp": 1, "step": 0}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
 
 
 def test_get_history_pagination(api, run_id):
-    metrics = [{"key": "h", "value": float(i), "timestamp": 100 + i, "step": i}
-               for i in range(25)]
+    metrics = [{"key": "h", "value": float(i), "timestamp": 100 + i, "step": i} for i in range(25)]
     _ok(api.post("runs/log-batch", {"run_id": run_id, "metrics": metrics}))
     seen, token, pages = [], None, 0
     while True:
@@ -300,8 +335,7 @@ def test_success_responses_are_200_json_objects(api, experiment_id, run_id):
         api.post("runs/log-parameter", {"run_id": run_id, "key": "a", "value": "1"}),
         api.post("runs/set-tag", {"run_id": run_id, "key": "a", "value": "1"}),
         api.post("runs/delete-tag", {"run_id": run_id, "key": "a"}),
-        api.post("experiments/set-experiment-tag",
-                 {"experiment_id": experiment_id, "key": "k", "value": "v"}),
+        api.post("experiments/set-experiment-tag", {"experiment_id": experiment_id, "key": "k", "value": "v"}),
         api.post("runs/delete", {"run_id": run_id}),
         api.post("runs/restore", {"run_id": run_id}),
     ):
@@ -311,19 +345,19 @@ def test_success_responses_are_200_json_objects(api, experiment_id, run_id):
 
 
 def test_error_statuses(api, experiment_id, run_id):
-    _json_error(api.get("runs/get", {"run_id": "0123456789abcdef0123456789abcdef"}),
-                404, "RESOURCE_DOES_NOT_EXIST")
-    _json_error(api.get("experiments/get", {"experiment_id": "987654321"}),
-                404, "RESOURCE_DOES_NOT_EXIST")
-    _json_error(api.get("experiments/get-by-name",
-                        {"experiment_name": f"missing-{uuid.uuid4().hex}"}),
-                404, "RESOURCE_DOES_NOT_EXIST")
+    _json_error(api.get("runs/get", {"run_id": "0123456789abcdef0123456789abcdef"}), 404, "RESOURCE_DOES_NOT_EXIST")
+    _json_error(api.get("experiments/get", {"experiment_id": "987654321"}), 404, "RESOURCE_DOES_NOT_EXIST")
+    _json_error(
+        api.get("experiments/get-by-name", {"experiment_name": f"missing-{uuid.uuid4().hex}"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
     name = _ok(api.get("experiments/get", {"experiment_id": experiment_id}))["experiment"]["name"]
     _json_error(api.post("experiments/create", {"name": name}), 400, "RESOURCE_ALREADY_EXISTS")
     _ok(api.post("runs/log-parameter", {"run_id": run_id, "key": "p", "value": "1"}))
-    body = _json_error(api.post("runs/log-parameter", {"run_id": run_id, "key": "p",
-                                                        "value": "2"}),
-                       400, "INVALID_PARAMETER_VALUE")
+    body = _json_error(
+        api.post("runs/log-parameter", {"run_id": run_id, "key": "p", "value": "2"}), 400, "INVALID_PARAMETER_VALUE"
+    )
     assert "Changing param values is not allowed" in body["message"]
 
 

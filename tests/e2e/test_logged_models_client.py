@@ -7,15 +7,15 @@ has no ``model`` and the client finds the logged model through ``logged-models/s
 public ``MlflowClient`` / fluent logged-model API. Public mlflow API only, plus raw HTTP where the
 wire answer itself is the point.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pytest
 import requests
-
-import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import LoggedModelStatus
 from mlflow.exceptions import MlflowException
@@ -45,8 +45,7 @@ def logged(art_tracking, trained, uniq):
     with mlflow.start_run() as run:
         mlflow.log_param("C", 1.0)
         # explicit requirements: no pip inference subprocess (seconds per model)
-        info = mlflow.sklearn.log_model(model, name="model", input_example=X[:2],
-                                        pip_requirements=["scikit-learn"])
+        info = mlflow.sklearn.log_model(model, name="model", input_example=X[:2], pip_requirements=["scikit-learn"])
     return run, info
 
 
@@ -54,8 +53,7 @@ def _assert_same_predictions(loaded, model, X):
     np.testing.assert_array_equal(np.asarray(loaded.predict(X)), model.predict(X))
 
 
-def test_log_model_then_load_by_model_id_and_run_uri(logged, trained, art_client,
-                                                     artifact_server):
+def test_log_model_then_load_by_model_id_and_run_uri(logged, trained, art_client, artifact_server):
     model, X = trained
     run, info = logged
     rid, exp_id = run.info.run_id, run.info.experiment_id
@@ -111,12 +109,13 @@ def test_runs_uri_fallback_is_a_404_then_logged_model_search(logged, artifact_se
     # what the client does with it
     found = requests.post(
         f"{artifact_server.url}/api/2.0/mlflow/logged-models/search",
-        json={"experiment_ids": [exp_id], "filter": "name = 'model'"}, timeout=30)
+        json={"experiment_ids": [exp_id], "filter": "name = 'model'"},
+        timeout=30,
+    )
     assert found.status_code == 200
     assert [m["info"]["model_id"] for m in found.json()["models"]] == [info.model_id]
 
-    local = Path(mlflow.artifacts.download_artifacts(f"runs:/{rid}/model",
-                                                     dst_path=str(tmp_path / "dl")))
+    local = Path(mlflow.artifacts.download_artifacts(f"runs:/{rid}/model", dst_path=str(tmp_path / "dl")))
     assert (local / "MLmodel").is_file()
     listed = {f.path for f in MlflowClient().list_artifacts(rid, "model")}
     assert "model/MLmodel" in listed
@@ -126,8 +125,8 @@ def test_logged_model_lifecycle_through_the_client(art_tracking, art_client, tmp
     exp_id = mlflow.set_experiment(uniq("lm-life")).experiment_id
     with mlflow.start_run() as run:
         pending = mlflow.initialize_logged_model(
-            name="candidate", tags={"team": "vision"}, params={"lr": "0.01"},
-            model_type="classifier")
+            name="candidate", tags={"team": "vision"}, params={"lr": "0.01"}, model_type="classifier"
+        )
     model_id = pending.model_id
     assert pending.status == LoggedModelStatus.PENDING
     assert pending.source_run_id == run.info.run_id
@@ -143,10 +142,11 @@ def test_logged_model_lifecycle_through_the_client(art_tracking, art_client, tmp
     (files / "w.bin").write_bytes(b"\x00\x01\x02")
     (files / "sub" / "notes é.txt").write_text("n", encoding="utf-8")
     art_client.log_model_artifacts(model_id, str(files))
-    assert sorted((f.path, f.is_dir) for f in art_client.list_logged_model_artifacts(model_id)) \
-        == [("sub", True), ("w.bin", False)]
-    assert [f.path for f in art_client.list_logged_model_artifacts(model_id, "sub")] == [
-        "sub/notes é.txt"]
+    assert sorted((f.path, f.is_dir) for f in art_client.list_logged_model_artifacts(model_id)) == [
+        ("sub", True),
+        ("w.bin", False),
+    ]
+    assert [f.path for f in art_client.list_logged_model_artifacts(model_id, "sub")] == ["sub/notes é.txt"]
 
     ready = art_client.finalize_logged_model(model_id, LoggedModelStatus.READY)
     assert ready.status == LoggedModelStatus.READY
@@ -156,11 +156,9 @@ def test_logged_model_lifecycle_through_the_client(art_tracking, art_client, tmp
     assert got.params == {"lr": "0.01", "epochs": "3"}
 
     failed = mlflow.initialize_logged_model(name="broken", experiment_id=exp_id)
-    assert mlflow.finalize_logged_model(failed.model_id, "FAILED").status == \
-        LoggedModelStatus.FAILED
+    assert mlflow.finalize_logged_model(failed.model_id, "FAILED").status == LoggedModelStatus.FAILED
 
-    downloaded = Path(mlflow.artifacts.download_artifacts(f"models:/{model_id}",
-                                                          dst_path=str(tmp_path / "dl")))
+    downloaded = Path(mlflow.artifacts.download_artifacts(f"models:/{model_id}", dst_path=str(tmp_path / "dl")))
     assert (downloaded / "w.bin").read_bytes() == b"\x00\x01\x02"
     assert (downloaded / "sub" / "notes é.txt").read_text(encoding="utf-8") == "n"
 
@@ -188,18 +186,16 @@ def test_deletes_keep_the_connection_usable(art_tracking, art_client, uniq):
 
 
 def test_search_logged_models(art_tracking, art_client, trained, uniq):
-    model, X = trained
+    model, _X = trained
     exp_id = mlflow.set_experiment(uniq("lm-search")).experiment_id
     ids = {}
     with mlflow.start_run() as run:
         for name, acc in (("alpha", 0.7), ("beta", 0.9), ("gamma", 0.8)):
-            lm = mlflow.initialize_logged_model(name=name, tags={"kind": "toy"},
-                                                params={"acc_target": str(acc)})
+            lm = mlflow.initialize_logged_model(name=name, tags={"kind": "toy"}, params={"acc_target": str(acc)})
             mlflow.log_metric("acc", acc, model_id=lm.model_id)
             ids[name] = lm.model_id
     with mlflow.start_run():  # its own run: log_model copies the run's metrics into the model
-        ids["sk"] = mlflow.sklearn.log_model(model, name="sk",
-                                             pip_requirements=["scikit-learn"]).model_id
+        ids["sk"] = mlflow.sklearn.log_model(model, name="sk", pip_requirements=["scikit-learn"]).model_id
     for name in ("alpha", "beta", "gamma"):
         mlflow.finalize_logged_model(ids[name], "READY")
 
@@ -213,25 +209,30 @@ def test_search_logged_models(art_tracking, art_client, trained, uniq):
     assert sorted(names()) == ["alpha", "beta", "gamma", "sk"]
     assert names(filter_string="name = 'beta'") == ["beta"]
     assert sorted(names(filter_string="metrics.acc > 0.75")) == ["beta", "gamma"]
-    assert sorted(names(filter_string="name LIKE '%a%' AND tags.kind = 'toy'")) == [
-        "alpha", "beta", "gamma"]
+    assert sorted(names(filter_string="name LIKE '%a%' AND tags.kind = 'toy'")) == ["alpha", "beta", "gamma"]
     assert names(filter_string="params.acc_target = '0.8'") == ["gamma"]
-    assert sorted(names(filter_string=f"source_run_id = '{run.info.run_id}'")) == [
-        "alpha", "beta", "gamma"]
-    assert names(filter_string="name != 'alpha'",
-                 order_by=[{"field_name": "name", "ascending": False}]) == ["sk", "gamma", "beta"]
-    assert names(filter_string="metrics.acc > 0.5",
-                 order_by=[{"field_name": "metrics.acc", "ascending": False}]) == [
-        "beta", "gamma", "alpha"]
-    assert names(order_by=[{"field_name": "name", "ascending": True}]) == [
-        "alpha", "beta", "gamma", "sk"]
+    assert sorted(names(filter_string=f"source_run_id = '{run.info.run_id}'")) == ["alpha", "beta", "gamma"]
+    assert names(filter_string="name != 'alpha'", order_by=[{"field_name": "name", "ascending": False}]) == [
+        "sk",
+        "gamma",
+        "beta",
+    ]
+    assert names(filter_string="metrics.acc > 0.5", order_by=[{"field_name": "metrics.acc", "ascending": False}]) == [
+        "beta",
+        "gamma",
+        "alpha",
+    ]
+    assert names(order_by=[{"field_name": "name", "ascending": True}]) == ["alpha", "beta", "gamma", "sk"]
 
     # pagination with the client's page tokens
     seen, token = [], None
     while True:
         page = art_client.search_logged_models(
-            experiment_ids=[exp_id], max_results=3, page_token=token,
-            order_by=[{"field_name": "name", "ascending": True}])
+            experiment_ids=[exp_id],
+            max_results=3,
+            page_token=token,
+            order_by=[{"field_name": "name", "ascending": True}],
+        )
         seen += [m.name for m in page]
         token = page.token
         if not token:
@@ -239,15 +240,13 @@ def test_search_logged_models(art_tracking, art_client, trained, uniq):
     assert seen == ["alpha", "beta", "gamma", "sk"]
 
     # the fluent API
-    listed = mlflow.search_logged_models(experiment_ids=[exp_id], filter_string="name = 'sk'",
-                                         output_format="list")
+    listed = mlflow.search_logged_models(experiment_ids=[exp_id], filter_string="name = 'sk'", output_format="list")
     assert [m.model_id for m in listed] == [ids["sk"]]
     frame = mlflow.search_logged_models(experiment_ids=[exp_id])
     assert len(frame) == 4
 
 
-def test_log_model_with_registered_model_name(art_tracking, art_client, artifact_server,
-                                              trained, uniq):
+def test_log_model_with_registered_model_name(art_tracking, art_client, artifact_server, trained, uniq):
     """2b: log_model(registered_model_name=...) registers the logged model in one call."""
     model, X = trained
     name = uniq("cand")
@@ -263,8 +262,7 @@ def test_log_model_with_registered_model_name(art_tracking, art_client, artifact
 
     _assert_same_predictions(mlflow.pyfunc.load_model(f"models:/{name}/1"), model, X)
     _assert_same_predictions(mlflow.pyfunc.load_model(f"models:/{info.model_id}"), model, X)
-    _assert_same_predictions(mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model"),
-                             model, X)
+    _assert_same_predictions(mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model"), model, X)
 
 
 def test_stock_training_script(art_tracking, art_client, trained, uniq, tmp_path):
@@ -297,8 +295,9 @@ def test_stock_training_script(art_tracking, art_client, trained, uniq, tmp_path
     assert names == {"plots", "reports"}
     (png,) = art_client.list_artifacts(run_id, "plots")
     assert png.path == "plots/accuracy.png" and png.file_size > 1000
-    downloaded = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="reports",
-                                                          dst_path=str(tmp_path / "dl")))
+    downloaded = Path(
+        mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="reports", dst_path=str(tmp_path / "dl"))
+    )
     assert (downloaded / "per_class" / "class 0.csv").read_text() == "precision,recall\n0.9,0.95\n"
     assert (downloaded / "summary.md").read_text() == "# accuracy\n0.93\n"
     for uri in (f"models:/{info.model_id}", f"runs:/{run_id}/model"):

@@ -13,14 +13,14 @@ e2e conftest runs (``server`` fixture: ``modelops server --default-artifact-root
 
 ``MODELOPS_E2E_TARGET=mlflow`` runs the same tests against the stock ``mlflow server``.
 """
+
 from __future__ import annotations
 
 import warnings
 
+import mlflow
 import numpy as np
 import pytest
-
-import mlflow
 from mlflow.exceptions import MlflowException
 
 pytestmark = pytest.mark.e2e
@@ -97,8 +97,9 @@ def test_promotion_flow(client, tracking, uniq, data):
     # a better challenger: registered, picked by the same search, and the alias moves
     chal_id, chal_info, chal_model, chal_acc = _train(X, y, C=10.0)
     assert chal_acc > good_acc
-    best = mlflow.search_runs(experiment_ids=[exp.experiment_id], order_by=["metrics.accuracy DESC"],
-                              max_results=1).iloc[0]["run_id"]
+    best = mlflow.search_runs(
+        experiment_ids=[exp.experiment_id], order_by=["metrics.accuracy DESC"], max_results=1
+    ).iloc[0]["run_id"]
     assert best == chal_id
     v3 = mlflow.register_model(f"runs:/{best}/model", name, tags={"challenger": "yes"})
     assert v3.version == "3" and v3.tags == {"challenger": "yes"}
@@ -194,14 +195,16 @@ def catalogue(client, tracking, uniq):
         run_ids.append(run.info.run_id)
     names = [f"{prefix}-{c}" for c in "abcde"]
     for i, name in enumerate(names):
-        client.create_registered_model(name, tags={"team": "risk" if i % 2 == 0 else "Growth", "idx": str(i)},
-                                       description=f"model {i}")
+        client.create_registered_model(
+            name, tags={"team": "risk" if i % 2 == 0 else "Growth", "idx": str(i)}, description=f"model {i}"
+        )
     versions = {}
     for i, name in enumerate(names[:3]):
         for n in range(i + 1):  # a: 1 version, b: 2, c: 3
             rid = run_ids[n % 2]
-            mv = client.create_model_version(name, f"runs:/{rid}/model", run_id=rid,
-                                             tags={"quality": "gold" if n == 0 else "silver"})
+            mv = client.create_model_version(
+                name, f"runs:/{rid}/model", run_id=rid, tags={"quality": "gold" if n == 0 else "silver"}
+            )
             versions[(name, mv.version)] = rid
     return prefix, names, run_ids, versions
 
@@ -243,8 +246,7 @@ def test_search_registered_models(client, catalogue):
     assert [mv.version for mv in rm.latest_versions] == ["3"]
 
     # pages of two: 5 models -> 3 pages
-    items, pages = _all_pages(client.search_registered_models, filter_string=like, max_results=2,
-                              order_by=["name ASC"])
+    items, pages = _all_pages(client.search_registered_models, filter_string=like, max_results=2, order_by=["name ASC"])
     assert [m.name for m in items] == names and pages == 3
 
     with pytest.raises(MlflowException) as exc:
@@ -267,7 +269,10 @@ def test_search_model_versions(client, catalogue, is_reference):
     assert sorted(found(like)) == everything
     assert found(f"name = '{c}'", order_by=["version_number ASC"]) == [(c, "1"), (c, "2"), (c, "3")]
     assert found(f"name IN ('{a}', '{b}')", order_by=["name ASC", "version_number DESC"]) == [
-        (a, "1"), (b, "2"), (b, "1")]
+        (a, "1"),
+        (b, "2"),
+        (b, "1"),
+    ]
     assert sorted(found(f"{like} AND run_id = '{run_ids[1]}'")) == [(b, "2"), (c, "2")]
     assert sorted(found(f"{like} AND run_id IN ('{run_ids[0]}')")) == [(a, "1"), (b, "1"), (c, "1"), (c, "3")]
     assert sorted(found(f"{like} AND source_path = 'runs:/{run_ids[1]}/model'")) == [(b, "2"), (c, "2")]
@@ -280,8 +285,9 @@ def test_search_model_versions(client, catalogue, is_reference):
         assert sorted(found(f"{like} AND last_updated_timestamp < {first}")) == []
     assert found(f"name = '{c}'", order_by=["creation_timestamp DESC"]) == [(c, "3"), (c, "2"), (c, "1")]
 
-    items, pages = _all_pages(client.search_model_versions, filter_string=like, max_results=2,
-                              order_by=["name ASC", "version_number ASC"])
+    items, pages = _all_pages(
+        client.search_model_versions, filter_string=like, max_results=2, order_by=["name ASC", "version_number ASC"]
+    )
     assert [(mv.name, mv.version) for mv in items] == everything and pages == 3
 
     mv = client.search_model_versions(f"name = '{c}' AND version_number = 3")[0]
@@ -296,8 +302,7 @@ def test_search_model_versions(client, catalogue, is_reference):
 
 def test_prompts(client, tracking, uniq):
     name = uniq("greeting").replace("-", "_")
-    v1 = mlflow.genai.register_prompt(name, template="Hello {{name}}!", commit_message="first",
-                                      tags={"lang": "en"})
+    v1 = mlflow.genai.register_prompt(name, template="Hello {{name}}!", commit_message="first", tags={"lang": "en"})
     assert v1.version == 1 and v1.template == "Hello {{name}}!"
     v2 = mlflow.genai.register_prompt(name, template="Hi {{name}}, welcome.", commit_message="second")
     assert v2.version == 2
@@ -339,13 +344,21 @@ def _err(resp, status: int, code: str, fragment: str = ""):
 def test_error_paths_over_http(api, uniq, tracking, is_reference):
     name = uniq("errs")
     api.post("registered-models/create", {"name": name}).raise_for_status()
-    _err(api.post("registered-models/create", {"name": name}), 400, "RESOURCE_ALREADY_EXISTS",
-         f"Registered Model (name={name}) already exists.")
+    _err(
+        api.post("registered-models/create", {"name": name}),
+        400,
+        "RESOURCE_ALREADY_EXISTS",
+        f"Registered Model (name={name}) already exists.",
+    )
     _err(api.get("registered-models/get", {"name": name + "-missing"}), 404, "RESOURCE_DOES_NOT_EXIST")
     _err(api.get("model-versions/get", {"name": name, "version": "1"}), 404, "RESOURCE_DOES_NOT_EXIST")
     _err(api.get("model-versions/get-download-uri", {"name": name, "version": "7"}), 404, "RESOURCE_DOES_NOT_EXIST")
-    _err(api.get("registered-models/alias", {"name": name, "alias": "champion"}), 400, "INVALID_PARAMETER_VALUE",
-         "Registered model alias champion not found.")
+    _err(
+        api.get("registered-models/alias", {"name": name, "alias": "champion"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Registered model alias champion not found.",
+    )
 
     exp = api.post("experiments/create", {"name": uniq("errs-exp")}).json()["experiment_id"]
     run = api.post("runs/create", {"experiment_id": exp}).json()["run"]["info"]
@@ -354,24 +367,48 @@ def test_error_paths_over_http(api, uniq, tracking, is_reference):
     assert mv.status_code == 200 and mv.json()["model_version"]["version"] == "1"
 
     for alias in ("latest", "v1"):
-        _err(api.post("registered-models/alias", {"name": name, "alias": alias, "version": "1"}), 400,
-             "INVALID_PARAMETER_VALUE", "reserved")
-    _err(api.post("registered-models/alias", {"name": name, "alias": "x", "version": "5"}), 404,
-         "RESOURCE_DOES_NOT_EXIST")
-    _err(api.post("model-versions/transition-stage", {"name": name, "version": "1", "stage": "Prod",
-                                                      "archive_existing_versions": False}),
-         400, "INVALID_PARAMETER_VALUE", "Invalid Model Version stage: Prod")
+        _err(
+            api.post("registered-models/alias", {"name": name, "alias": alias, "version": "1"}),
+            400,
+            "INVALID_PARAMETER_VALUE",
+            "reserved",
+        )
+    _err(
+        api.post("registered-models/alias", {"name": name, "alias": "x", "version": "5"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    _err(
+        api.post(
+            "model-versions/transition-stage",
+            {"name": name, "version": "1", "stage": "Prod", "archive_existing_versions": False},
+        ),
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Invalid Model Version stage: Prod",
+    )
     _err(api.get("registered-models/search", {"max_results": 1001}), 400, "INVALID_PARAMETER_VALUE")
     _err(api.get("registered-models/search", {"filter": "name = 'a' OR name = 'b'"}), 400, "INVALID_PARAMETER_VALUE")
     _err(api.get("model-versions/search", {"page_token": "bogus"}), 400, "INVALID_PARAMETER_VALUE")
-    _err(api.request("DELETE", "registered-models/delete", json={"name": name + "-missing"}), 404,
-         "RESOURCE_DOES_NOT_EXIST")
+    _err(
+        api.request("DELETE", "registered-models/delete", json={"name": name + "-missing"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
 
     other = api.post("runs/create", {"experiment_id": exp}).json()["run"]["info"]
     hostile = [
-        "file:///etc/passwd", "/etc/passwd", "../x", f"runs:/{rid}/../../x", f"runs:/{rid}/..%2f..%2fx",
-        "a\\b", "https://evil/x", f"{api.base}/api/2.0/mlflow-artifacts/artifacts/x", "models://host/x",
-        f"runs:/{other['run_id']}/model", f"{other['artifact_uri']}/model",
+        "file:///etc/passwd",
+        "/etc/passwd",
+        "../x",
+        f"runs:/{rid}/../../x",
+        f"runs:/{rid}/..%2f..%2fx",
+        "a\\b",
+        "https://evil/x",
+        f"{api.base}/api/2.0/mlflow-artifacts/artifacts/x",
+        "models://host/x",
+        f"runs:/{other['run_id']}/model",
+        f"{other['artifact_uri']}/model",
     ]
     if not is_reference:  # MLflow 3.17.2 answers a NUL byte with an HTML 500
         hostile.append("x\x00y")
@@ -390,8 +427,7 @@ def test_error_paths_over_http(api, uniq, tracking, is_reference):
 # --- immutable versions over proxied artifacts (local disk and S3) ---------------------------
 
 
-def test_versions_keep_their_artifacts(art_client, art_tracking, artifact_server, uniq, data, tmp_path,
-                                       is_reference):
+def test_versions_keep_their_artifacts(art_client, art_tracking, artifact_server, uniq, data, tmp_path, is_reference):
     """With ``--artifacts-destination`` the server snapshots a version's files under
     ``registry/<uuid>``: rewriting the run's artifacts afterwards changes nothing the version
     serves, and nobody can write under ``registry/``."""
@@ -412,15 +448,18 @@ def test_versions_keep_their_artifacts(art_client, art_tracking, artifact_server
     assert mv.version == "1" and mv.run_id == run.info.run_id
     uri = art_client.get_model_version_download_uri(name, "1")
     assert uri.startswith("mlflow-artifacts:/registry/")
-    snapshot = uri[len("mlflow-artifacts:/"):]
+    snapshot = uri[len("mlflow-artifacts:/") :]
     assert artifact_server.stored_bytes(f"{snapshot}/MLmodel") == (local / "MLmodel").read_bytes()
 
     # the run's copy is overwritten and partly deleted
     with mlflow.start_run(run_id=run.info.run_id):
         mlflow.log_text("not a model", "model/MLmodel")
     (weights,) = [p.name for p in local.iterdir() if p.name.startswith("model.")]  # model.skops / .pkl
-    resp = requests.delete(f"{art_tracking}/api/2.0/mlflow-artifacts/artifacts/"
-                           f"{run.info.experiment_id}/{run.info.run_id}/artifacts/model/{weights}", timeout=30)
+    resp = requests.delete(
+        f"{art_tracking}/api/2.0/mlflow-artifacts/artifacts/"
+        f"{run.info.experiment_id}/{run.info.run_id}/artifacts/model/{weights}",
+        timeout=30,
+    )
     assert resp.status_code == 200
     assert weights not in [f.path.split("/")[-1] for f in art_client.list_artifacts(run.info.run_id, "model")]
 
@@ -429,8 +468,12 @@ def test_versions_keep_their_artifacts(art_client, art_tracking, artifact_server
     assert (tmp_path / "dl" / "MLmodel").read_bytes() == (local / "MLmodel").read_bytes(), downloaded
 
     base = f"{art_tracking}/api/2.0/mlflow-artifacts/artifacts/{snapshot}"
-    for method, url in (("PUT", f"{base}/MLmodel"), ("PUT", f"{base}/extra.txt"), ("DELETE", f"{base}/MLmodel"),
-                        ("DELETE", base)):
+    for method, url in (
+        ("PUT", f"{base}/MLmodel"),
+        ("PUT", f"{base}/extra.txt"),
+        ("DELETE", f"{base}/MLmodel"),
+        ("DELETE", base),
+    ):
         resp = requests.request(method, url, data=b"x" if method == "PUT" else None, timeout=30)
         assert resp.status_code == 403 and resp.json()["error_code"] == "PERMISSION_DENIED", (method, url)
     assert artifact_server.stored_bytes(f"{snapshot}/MLmodel") == (local / "MLmodel").read_bytes()

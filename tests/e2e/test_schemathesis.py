@@ -10,6 +10,7 @@ own, with the failing request as a curl command (run it against a server started
 ``python tests/e2e/server.py``). ``MODELOPS_SCHEMATHESIS_EXAMPLES`` sets the examples per
 operation (default 5); the seed is ``MODELOPS_SCHEMATHESIS_SEED`` (default 20).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,10 @@ EXAMPLES = int(os.environ.get("MODELOPS_SCHEMATHESIS_EXAMPLES", "5"))
 def fuzzed_server(request, tmp_path_factory):
     """A server of its own on a fresh database: what the requests do stays there."""
     backend = request.param
-    database = {"postgresql": lambda: e2e._PostgresDatabase(os.environ["MODELOPS_TEST_POSTGRES_URI"]),
-                "mysql": lambda: e2e._MysqlDatabase(os.environ["MODELOPS_TEST_MYSQL_URI"])}.get(backend, lambda: None)()
+    database = {
+        "postgresql": lambda: e2e._PostgresDatabase(os.environ["MODELOPS_TEST_POSTGRES_URI"]),
+        "mysql": lambda: e2e._MysqlDatabase(os.environ["MODELOPS_TEST_MYSQL_URI"]),
+    }.get(backend, lambda: None)()
     backend_uri = database.create() if database else None
     try:
         srv = harness.start_modelops(tmp_path_factory.mktemp(f"schemathesis-{backend}"), backend_uri=backend_uri)
@@ -71,7 +74,8 @@ def tally(request, fuzzed_server):
             reporter.write_line(
                 f"\nschemathesis [{fuzzed_server.backend}]: {len(counts['operations'])} operations, "
                 f"{counts['requests']} requests, {time.monotonic() - started:.1f} s "
-                f"(seed {SEED}, at most {EXAMPLES} generated examples per operation and phase)")
+                f"(seed {SEED}, at most {EXAMPLES} generated examples per operation and phase)"
+            )
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +83,14 @@ def api_schema(fuzzed_server):
     phases = {"stateful": {"enabled": False}}
     if fuzzed_server.backend != "sqlite":  # methods an operation does not take: answered before any database
         phases["coverage"] = {"unexpected-methods": []}
-    config = schemathesis.Config.from_dict({
-        "seed": SEED,
-        "generation": {"mode": "all", "max-examples": EXAMPLES},
-        "phases": phases,
-        "output": {"sanitization": {"enabled": False}},  # a page_token shown as it was sent: the curl replays
-    })
+    config = schemathesis.Config.from_dict(
+        {
+            "seed": SEED,
+            "generation": {"mode": "all", "max-examples": EXAMPLES},
+            "phases": phases,
+            "output": {"sanitization": {"enabled": False}},  # a page_token shown as it was sent: the curl replays
+        }
+    )
     return schemathesis.openapi.from_url(f"{fuzzed_server.url}/api/openapi.json", config=config)
 
 
@@ -105,8 +111,11 @@ def no_server_error(ctx, response, case):
     if status < 500:
         return None
     body = _error_body(response)
-    if (str(status) in case.operation.definition.raw.get("responses", {}) and body
-            and body["error_code"] == "NOT_IMPLEMENTED"):
+    if (
+        str(status) in case.operation.definition.raw.get("responses", {})
+        and body
+        and body["error_code"] == "NOT_IMPLEMENTED"
+    ):
         return None
     raise AssertionError(f"{status} answer: {response.content[:300]!r}")
 
@@ -131,9 +140,14 @@ schema = schemathesis.pytest.from_fixture("api_schema").exclude(_mirror)
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
-          phases=(Phase.explicit, Phase.generate),  # no shrinking: the curl of the failure is enough
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    phases=(Phase.explicit, Phase.generate),  # no shrinking: the curl of the failure is enough
+    suppress_health_check=list(HealthCheck),
+)
 def test_no_server_error_and_every_4xx_is_mlflow_json(case, tally):
     tally["operations"].add(case.operation.label)
     tally["requests"] += 1

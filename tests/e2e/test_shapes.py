@@ -24,10 +24,17 @@ def scenario(server):
 
 def test_goldens_exist():
     assert len(GOLDENS) >= 10, "run `python -m tests.e2e.shapes record` to create them"
-    for required in ("experiments_get", "runs_get", "runs_search_page1",
-                     "metrics_get_history", "error_missing_run",
-                     "error_duplicate_experiment", "error_bad_filter",
-                     "error_param_overwrite", "error_log_batch_over_limit"):
+    for required in (
+        "experiments_get",
+        "runs_get",
+        "runs_search_page1",
+        "metrics_get_history",
+        "error_missing_run",
+        "error_duplicate_experiment",
+        "error_bad_filter",
+        "error_param_overwrite",
+        "error_log_batch_over_limit",
+    ):
         assert required in GOLDENS, required
 
 
@@ -37,7 +44,8 @@ def test_response_shape_matches_mlflow(scenario, case):
     assert case in scenario, f"scenario did not produce {case}"
     actual = scenario[case]
     assert actual["status"] == golden["status"], (
-        f"{case}: HTTP {actual['status']} (reference {golden['status']}); body {actual['body']}")
+        f"{case}: HTTP {actual['status']} (reference {golden['status']}); body {actual['body']}"
+    )
     diffs = shapes.compare_shapes(golden["body"], actual["body"])
     assert not diffs, f"{case} differs from MLflow 3.17.2:\n  " + "\n  ".join(diffs)
 
@@ -55,6 +63,5 @@ def test_page_token_round_trips(scenario):
 def test_error_messages_match_mlflow_where_clients_parse_them(scenario):
     golden = GOLDENS["error_log_batch_over_limit"]["body"]["message"]
     assert scenario["error_log_batch_over_limit"]["body"]["message"] == golden
-    assert "Changing param values is not allowed" in \
-        scenario["error_param_overwrite"]["body"]["message"]
+    assert "Changing param values is not allowed" in scenario["error_param_overwrite"]["body"]["message"]
     assert "not found" in scenario["error_missing_run"]["body"]["message"]

@@ -10,9 +10,8 @@ import math
 import sys
 import time
 
-import pytest
-
 import mlflow
+import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus, RunTag, ViewType
 from mlflow.exceptions import MlflowException
@@ -94,31 +93,21 @@ def test_search_experiments_filter_order_and_pages(client, uniq):
     ids = {}
     for i in range(5):
         name = f"{prefix}-{i}"
-        ids[name] = client.create_experiment(
-            name, tags={"idx": str(i), "grp": "even" if i % 2 == 0 else "odd"}
-        )
+        ids[name] = client.create_experiment(name, tags={"idx": str(i), "grp": "even" if i % 2 == 0 else "odd"})
 
     found = client.search_experiments(filter_string=f"name LIKE '{prefix}%'")
     assert {e.experiment_id for e in found} == set(ids.values())
 
-    even = client.search_experiments(
-        filter_string=f"name LIKE '{prefix}%' AND tags.grp = 'even'"
-    )
+    even = client.search_experiments(filter_string=f"name LIKE '{prefix}%' AND tags.grp = 'even'")
     assert sorted(e.name for e in even) == [f"{prefix}-0", f"{prefix}-2", f"{prefix}-4"]
 
-    liked = client.search_experiments(
-        filter_string=f"name LIKE '{prefix}%' AND tags.idx LIKE '3%'"
-    )
+    liked = client.search_experiments(filter_string=f"name LIKE '{prefix}%' AND tags.idx LIKE '3%'")
     assert [e.name for e in liked] == [f"{prefix}-3"]
 
-    desc = client.search_experiments(
-        filter_string=f"name LIKE '{prefix}%'", order_by=["name DESC"]
-    )
+    desc = client.search_experiments(filter_string=f"name LIKE '{prefix}%'", order_by=["name DESC"])
     assert [e.name for e in desc] == sorted(ids, reverse=True)
 
-    asc = mlflow.search_experiments(
-        filter_string=f"name LIKE '{prefix}%'", order_by=["name ASC"]
-    )
+    asc = mlflow.search_experiments(filter_string=f"name LIKE '{prefix}%'", order_by=["name ASC"])
     assert [e.name for e in asc] == sorted(ids)
 
     # pagination: 2 + 2 + 1
@@ -157,9 +146,7 @@ def test_delete_and_restore_experiment_view_types(client, uniq):
     assert client.get_experiment(gone).lifecycle_stage == "deleted"
 
     def names(view_type):
-        return sorted(
-            e.name for e in client.search_experiments(view_type=view_type, filter_string=flt)
-        )
+        return sorted(e.name for e in client.search_experiments(view_type=view_type, filter_string=flt))
 
     assert names(ViewType.ACTIVE_ONLY) == [f"{prefix}-keep"]
     assert names(ViewType.DELETED_ONLY) == [f"{prefix}-gone"]
@@ -233,9 +220,7 @@ def test_nested_runs_have_parent_tag(tracking, client, uniq):
         assert got.info.status == "FINISHED"
     assert "mlflow.parentRunId" not in client.get_run(pid).data.tags
 
-    kids = client.search_runs(
-        [exp.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{pid}'"
-    )
+    kids = client.search_runs([exp.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{pid}'")
     assert {r.info.run_id for r in kids} == {child1.info.run_id, child2.info.run_id}
 
 
@@ -289,9 +274,8 @@ def test_failed_run_status(tracking, client, uniq):
     assert got.info.end_time is not None
 
     # an exception inside the context manager marks the run FAILED too
-    with pytest.raises(ZeroDivisionError):
-        with mlflow.start_run() as run2:
-            1 / 0
+    with pytest.raises(ZeroDivisionError), mlflow.start_run() as run2:
+        1 / 0
     assert client.get_run(run2.info.run_id).info.status == "FAILED"
 
     # KILLED through the client
@@ -364,10 +348,17 @@ def test_nan_and_inf_metric_values(client, uniq):
 
 
 _EXTREME_METRICS = {
-    "max": sys.float_info.max, "neg_max": -sys.float_info.max,
-    "min_subnormal": 5e-324, "neg_min_subnormal": -5e-324,
-    "min_normal": sys.float_info.min, "neg_min_normal": -sys.float_info.min,
-    "neg_zero": -0.0, "zero": 0.0, "nan": math.nan, "inf": math.inf, "neg_inf": -math.inf,
+    "max": sys.float_info.max,
+    "neg_max": -sys.float_info.max,
+    "min_subnormal": 5e-324,
+    "neg_min_subnormal": -5e-324,
+    "min_normal": sys.float_info.min,
+    "neg_min_normal": -sys.float_info.min,
+    "neg_zero": -0.0,
+    "zero": 0.0,
+    "nan": math.nan,
+    "inf": math.inf,
+    "neg_inf": -math.inf,
 }
 
 
@@ -392,8 +383,11 @@ def test_extreme_metric_values_round_trip_exactly(client, uniq, is_reference):
         client.log_metric(rid, f"model_{key}", value, timestamp=1, step=0, model_id=model_id)
     client.log_batch(rid, metrics=[Metric(f"batch_{key}", value, 1, 0) for key, value in _EXTREME_METRICS.items()])
     # a history: each value at its own step, after a finite first point
-    client.log_batch(rid, metrics=[Metric("series", 1.0, 1, 0)] + [
-        Metric("series", value, 2, n) for n, value in enumerate(_EXTREME_METRICS.values(), 1)])
+    client.log_batch(
+        rid,
+        metrics=[Metric("series", 1.0, 1, 0)]
+        + [Metric("series", value, 2, n) for n, value in enumerate(_EXTREME_METRICS.values(), 1)],
+    )
 
     latest = client.get_run(rid).data.metrics
     searched = client.search_runs([eid])[0].data.metrics
@@ -419,8 +413,7 @@ def test_long_values_are_truncated(client, uniq):
     rid = client.create_run(eid).info.run_id
     client.log_param(rid, "long_param", "p" * 7000)
     client.set_tag(rid, "long_tag", "t" * 9000)
-    client.log_batch(rid, params=[Param("batch_param", "q" * 6500)],
-                     tags=[RunTag("batch_tag", "u" * 8500)])
+    client.log_batch(rid, params=[Param("batch_param", "q" * 6500)], tags=[RunTag("batch_tag", "u" * 8500)])
     data = client.get_run(rid).data
     assert data.params["long_param"] == "p" * 6000
     assert data.tags["long_tag"] == "t" * 8000
@@ -453,12 +446,16 @@ def test_get_run(client, uniq):
 @pytest.fixture
 def search_data(client, uniq):
     eid = client.create_experiment(uniq("search-runs"))
-    ids = _make_runs(client, eid, [
-        ("r1", {"acc": 0.9, "loss": 0.1}, {"lr": "0.1", "p": "x"}, {"t": "xray", "kind": "a"}),
-        ("r2", {"acc": 0.7, "loss": 0.3}, {"lr": "0.01"}, {"t": "yankee", "kind": "a"}),
-        ("r3", {"acc": 0.4, "loss": 0.6}, {"lr": "0.1"}, {"t": "xylophone", "kind": "b"}),
-        ("r4", {"loss": 0.9}, {"lr": "0.5", "p": "y"}, {"kind": "b"}),
-    ])
+    ids = _make_runs(
+        client,
+        eid,
+        [
+            ("r1", {"acc": 0.9, "loss": 0.1}, {"lr": "0.1", "p": "x"}, {"t": "xray", "kind": "a"}),
+            ("r2", {"acc": 0.7, "loss": 0.3}, {"lr": "0.01"}, {"t": "yankee", "kind": "a"}),
+            ("r3", {"acc": 0.4, "loss": 0.6}, {"lr": "0.1"}, {"t": "xylophone", "kind": "b"}),
+            ("r4", {"loss": 0.9}, {"lr": "0.5", "p": "y"}, {"kind": "b"}),
+        ],
+    )
     return eid, ids
 
 
@@ -499,7 +496,7 @@ def test_search_runs_filters(client, search_data):
 
 
 def test_search_runs_order_by(client, search_data):
-    eid, ids = search_data
+    eid, _ids = search_data
     by_acc = client.search_runs([eid], order_by=["metrics.acc DESC"])
     names = [r.info.run_name for r in by_acc]
     # runs without the metric sort last
@@ -532,16 +529,25 @@ def test_fluent_search_runs_returns_dataframe(tracking, search_data):
         order_by=["metrics.acc DESC"],
     )
     assert list(df["run_id"]) == [ids["r1"], ids["r2"]]
-    for col in ("experiment_id", "status", "start_time", "end_time", "artifact_uri",
-                "metrics.acc", "metrics.loss", "params.lr", "tags.t", "tags.mlflow.runName"):
+    for col in (
+        "experiment_id",
+        "status",
+        "start_time",
+        "end_time",
+        "artifact_uri",
+        "metrics.acc",
+        "metrics.loss",
+        "params.lr",
+        "tags.t",
+        "tags.mlflow.runName",
+    ):
         assert col in df.columns, col
     assert list(df["params.lr"]) == ["0.1", "0.01"]
     assert list(df["tags.mlflow.runName"]) == ["r1", "r2"]
     assert list(df["metrics.acc"]) == pytest.approx([0.9, 0.7])
     assert set(df["status"]) == {"FINISHED"}
 
-    runs = mlflow.search_runs(experiment_ids=[eid], output_format="list",
-                              filter_string="params.lr = '0.5'")
+    runs = mlflow.search_runs(experiment_ids=[eid], output_format="list", filter_string="params.lr = '0.5'")
     assert [r.info.run_id for r in runs] == [ids["r4"]]
 
 
@@ -578,8 +584,7 @@ def test_search_runs_pagination(client, uniq):
 
     pages, token = [], None
     while True:
-        page = client.search_runs([eid], max_results=3, order_by=["metrics.i ASC"],
-                                  page_token=token)
+        page = client.search_runs([eid], max_results=3, order_by=["metrics.i ASC"], page_token=token)
         pages.append([r.info.run_name for r in page])
         token = page.token
         if not token:
@@ -607,9 +612,9 @@ def test_metric_history_10000_points(client, uniq):
     base = 1_700_000_000_000
     # chunks sent in reverse order: the server must order by (timestamp, step)
     for start in reversed(range(0, n, chunk)):
-        client.log_batch(rid, metrics=[
-            Metric("loss", step * 0.25, base + step, step) for step in range(start, start + chunk)
-        ])
+        client.log_batch(
+            rid, metrics=[Metric("loss", step * 0.25, base + step, step) for step in range(start, start + chunk)]
+        )
     history = client.get_metric_history(rid, "loss")
     assert len(history) == n
     assert [m.step for m in history] == list(range(n))
@@ -653,8 +658,7 @@ def test_log_input_dataset_and_search(tracking, client, uniq):
 
     # the lower-level entities through MlflowClient.log_inputs
     other = client.create_run(run.info.experiment_id).info.run_id
-    raw = Dataset(name=ds_name + "-raw", digest="abc123", source_type="local",
-                  source='{"uri": "/tmp/x"}')
+    raw = Dataset(name=ds_name + "-raw", digest="abc123", source_type="local", source='{"uri": "/tmp/x"}')
     client.log_inputs(other, [DatasetInput(raw, tags=[InputTag("mlflow.data.context", "eval")])])
     got_raw = client.get_run(other).inputs.dataset_inputs
     assert [(d.dataset.name, d.dataset.digest) for d in got_raw] == [(ds_name + "-raw", "abc123")]
@@ -691,13 +695,16 @@ def test_duplicate_experiment_name(client, uniq):
     assert _error_code(exc) == "RESOURCE_ALREADY_EXISTS"
 
 
-@pytest.mark.parametrize("bad_filter", [
-    "metrics.acc >> 0.5",
-    "params.lr = 0.1",          # params compare to strings
-    "metrics.acc > 0.5 OR params.lr = '0.1'",
-    "foo.bar = 'x'",
-    "metrics.acc > 'abc'",
-])
+@pytest.mark.parametrize(
+    "bad_filter",
+    [
+        "metrics.acc >> 0.5",
+        "params.lr = 0.1",  # params compare to strings
+        "metrics.acc > 0.5 OR params.lr = '0.1'",
+        "foo.bar = 'x'",
+        "metrics.acc > 'abc'",
+    ],
+)
 def test_bad_filter_is_invalid_parameter_value(client, uniq, bad_filter):
     eid = client.create_experiment(uniq("bad-filter"))
     with pytest.raises(MlflowException) as exc:
@@ -767,7 +774,7 @@ def test_search_runs_grammar_extras(client, search_data):
     assert search("metrics.acc = 0.9") == {ids["r1"]}
     assert search("metric.acc <= 0.7") == {ids["r2"], ids["r3"]}
     assert search("params.lr LIKE '0.0%'") == {ids["r2"]}
-    assert search("param.lr = \"0.5\"") == {ids["r4"]}
+    assert search('param.lr = "0.5"') == {ids["r4"]}
     assert search("tag.t = 'yankee'") == {ids["r2"]}
     assert search("tags.t != 'yankee'") == {ids["r1"], ids["r3"]}
     assert search("attributes.run_name LIKE 'r%'") == set(ids.values())
@@ -776,11 +783,10 @@ def test_search_runs_grammar_extras(client, search_data):
     assert search("attributes.status != 'FINISHED'") == set()
     assert search("attributes.end_time > 0") == set(ids.values())
     assert search("tags.`mlflow.runName` = 'r4'") == {ids["r4"]}
-    assert search('tags."mlflow.runName" = \'r2\'') == {ids["r2"]}
+    assert search("tags.\"mlflow.runName\" = 'r2'") == {ids["r2"]}
     assert search("metrics.acc > 0.5 AND metrics.loss < 0.2 AND params.lr = '0.1'") == {ids["r1"]}
 
-    by_tag = client.search_runs([eid], filter_string="tags.t IS NOT NULL",
-                                order_by=["tags.t ASC"])
+    by_tag = client.search_runs([eid], filter_string="tags.t IS NOT NULL", order_by=["tags.t ASC"])
     assert [r.info.run_name for r in by_tag] == ["r1", "r3", "r2"]
 
 
@@ -789,21 +795,18 @@ def test_search_experiments_more(client, uniq):
     a = client.create_experiment(f"{prefix}-a", tags={"k": "v"})
     b = client.create_experiment(f"{prefix}-b")
     flt = f"name LIKE '{prefix}%'"
-    assert {e.experiment_id for e in client.search_experiments(
-        filter_string=f"{flt} AND tags.k IS NULL")} == {b}
-    assert {e.experiment_id for e in client.search_experiments(
-        filter_string=f"{flt} AND tags.k = 'v'")} == {a}
-    assert {e.experiment_id for e in client.search_experiments(
-        filter_string=f"name = '{prefix}-b'")} == {b}
-    assert {e.experiment_id for e in client.search_experiments(
-        filter_string=f"name ILIKE '{prefix.upper()}%'")} == {a, b}
-    assert {e.experiment_id for e in client.search_experiments(
-        filter_string=f"{flt} AND creation_time > 0")} == {a, b}
+    assert {e.experiment_id for e in client.search_experiments(filter_string=f"{flt} AND tags.k IS NULL")} == {b}
+    assert {e.experiment_id for e in client.search_experiments(filter_string=f"{flt} AND tags.k = 'v'")} == {a}
+    assert {e.experiment_id for e in client.search_experiments(filter_string=f"name = '{prefix}-b'")} == {b}
+    assert {e.experiment_id for e in client.search_experiments(filter_string=f"name ILIKE '{prefix.upper()}%'")} == {
+        a,
+        b,
+    }
+    assert {e.experiment_id for e in client.search_experiments(filter_string=f"{flt} AND creation_time > 0")} == {a, b}
     # default order: creation_time DESC, then experiment_id ASC
     got = [e.experiment_id for e in client.search_experiments(filter_string=flt)]
     exps = [client.get_experiment(x) for x in (a, b)]
-    expected = [e.experiment_id for e in sorted(
-        exps, key=lambda e: (-e.creation_time, int(e.experiment_id)))]
+    expected = [e.experiment_id for e in sorted(exps, key=lambda e: (-e.creation_time, int(e.experiment_id)))]
     assert got == expected
 
 
@@ -833,8 +836,9 @@ def test_unusual_but_valid_keys_and_values(client, uniq):
     eid = client.create_experiment(uniq("unicode ünïcødé 'quoted'"))
     rid = client.create_run(eid, run_name="naïve run").info.run_id
     key = "a/b c-d.e:f_g"
-    client.log_batch(rid, metrics=[Metric(key, 1.0, 1, 0)], params=[Param(key, "välue ✓")],
-                     tags=[RunTag(key, "日本語")])
+    client.log_batch(
+        rid, metrics=[Metric(key, 1.0, 1, 0)], params=[Param(key, "välue ✓")], tags=[RunTag(key, "日本語")]
+    )
     data = client.get_run(rid).data
     assert data.metrics[key] == 1.0
     assert data.params[key] == "välue ✓"
@@ -900,8 +904,11 @@ def test_concurrent_logging_from_threads(client, uniq, monkeypatch):
         for step in range(10):
             client.log_metric(rid, "loss", 1.0 / (step + 1), step=step)
             client.log_metric(shared, f"w{worker}", float(step), step=step)
-        client.log_batch(rid, metrics=[Metric("b", float(i), 1, i) for i in range(200)],
-                         params=[Param(f"p{i}", str(i)) for i in range(20)])
+        client.log_batch(
+            rid,
+            metrics=[Metric("b", float(i), 1, i) for i in range(200)],
+            params=[Param(f"p{i}", str(i)) for i in range(20)],
+        )
         client.set_tag(shared, f"tag{worker}", str(worker))
         client.set_terminated(rid)
         return rid
@@ -916,7 +923,7 @@ def test_concurrent_logging_from_threads(client, uniq, monkeypatch):
         assert len(client.get_metric_history(rid, "loss")) == 10
         assert len(client.get_metric_history(rid, "b")) == 200
     data = client.get_run(shared).data
-    assert {k for k in data.metrics} == {f"w{i}" for i in range(8)}
+    assert set(data.metrics) == {f"w{i}" for i in range(8)}
     assert all(v == 9.0 for v in data.metrics.values())
     assert {f"tag{i}" for i in range(8)} <= set(data.tags)
 
@@ -940,5 +947,4 @@ def test_get_experiment_by_name_with_url_special_characters(client, uniq):
     eid = client.create_experiment(name)
     got = client.get_experiment_by_name(name)
     assert got is not None and got.experiment_id == eid and got.name == name
-    assert [e.experiment_id for e in client.search_experiments(
-        filter_string=f"name = '{name}'")] == [eid]
+    assert [e.experiment_id for e in client.search_experiments(filter_string=f"name = '{name}'")] == [eid]

@@ -1,6 +1,7 @@
 """The gunicorn worker (mlflow_compat/worker.py) on a real server: its pool threads take ready
 connections from one epoll set; keep-alive connections stay correct, never starve the others, are
 closed when idle too long; the connection limit, signals and shutdown behave as gunicorn's."""
+
 from __future__ import annotations
 
 import http.client
@@ -23,9 +24,21 @@ pytestmark = pytest.mark.e2e
 def _server(tmp, *extra: str) -> harness.ServerProcess:
     """modelops itself whatever the suite's target: the worker is ours."""
     port = harness.free_port()
-    cmd = [harness.modelops_bin(), "server", "--host", "127.0.0.1", "--port", str(port), "--threads", "2",
-           "--backend-store-uri", f"sqlite:///{tmp / 'mlflow.db'}", "--artifacts-destination", str(tmp / "artifacts"),
-           *extra]
+    cmd = [
+        harness.modelops_bin(),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--threads",
+        "2",
+        "--backend-store-uri",
+        f"sqlite:///{tmp / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(tmp / "artifacts"),
+        *extra,
+    ]
     return harness.ServerProcess(cmd, "127.0.0.1", port, tmp, name="modelops", env=harness.server_env())
 
 
@@ -68,9 +81,20 @@ def test_busy_keepalive_clients_do_not_starve_the_others(two_thread_server):
     busy_started = threading.Barrier(3)
 
     def log(conn, key: str, step: int) -> None:
-        assert _post(conn, "runs/log-metric", {
-            "run_id": run_id, "key": key, "value": float(step), "timestamp": step + 1, "step": step,
-        }) == {}
+        assert (
+            _post(
+                conn,
+                "runs/log-metric",
+                {
+                    "run_id": run_id,
+                    "key": key,
+                    "value": float(step),
+                    "timestamp": step + 1,
+                    "step": step,
+                },
+            )
+            == {}
+        )
 
     def busy(n: int) -> None:
         conn = _connection(two_thread_server)
@@ -166,7 +190,7 @@ def _pipelined_answers(srv, requests: int) -> list[tuple[int, dict]]:
     answers; the socket's timeout bounds a server that leaves one unanswered."""
     host, port = srv.url.split("//", 1)[1].split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
-        one = (b"GET /api/2.0/mlflow/experiments/get?experiment_id=%d HTTP/1.1\r\nHost: x\r\n\r\n")
+        one = b"GET /api/2.0/mlflow/experiments/get?experiment_id=%d HTTP/1.1\r\nHost: x\r\n\r\n"
         sock.sendall(b"".join(one % (n % 2) for n in range(requests)))  # experiments 0, 1, 0, ...
         reader = sock.makefile("rb")
         answers = []
@@ -192,9 +216,7 @@ def test_pipelined_requests_are_all_answered_in_order(two_thread_server):
 
     def check(answers):
         assert [status for status, _ in answers] == [200] * len(answers)
-        assert [body["experiment"]["experiment_id"] for _, body in answers] == [
-            str(n % 2) for n in range(len(answers))
-        ]
+        assert [body["experiment"]["experiment_id"] for _, body in answers] == [str(n % 2) for n in range(len(answers))]
 
     check(_pipelined_answers(two_thread_server, 3))
     stop = threading.Event()
@@ -272,15 +294,17 @@ def test_one_connection_serves_plain_and_gunicorn_read_requests_in_turn(two_thre
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         reader = sock.makefile("rb")
         names = []
-        for n, raw in enumerate([
-            post(create % 0, b"Content-Length: %d" % len(create % 0)),  # first request: gunicorn's
-            post(create % 1, b"Content-Length: %d" % len(create % 1)),  # plain
-            post(b"%x\r\n%s\r\n0\r\n\r\n" % (len(create % 2), create % 2), b"Transfer-Encoding: chunked"),
-            post(create % 3, b"Content-Length: %d" % len(create % 3)),
-            post(big, b"Content-Length: %d" % len(big)),
-            b"POST /api/2.0/mlflow/runs/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: %d\r\n\r\n%s" % (len(bulky), bulky),  # over the reader's body limit
-        ]):
+        for _n, raw in enumerate(
+            [
+                post(create % 0, b"Content-Length: %d" % len(create % 0)),  # first request: gunicorn's
+                post(create % 1, b"Content-Length: %d" % len(create % 1)),  # plain
+                post(b"%x\r\n%s\r\n0\r\n\r\n" % (len(create % 2), create % 2), b"Transfer-Encoding: chunked"),
+                post(create % 3, b"Content-Length: %d" % len(create % 3)),
+                post(big, b"Content-Length: %d" % len(big)),
+                b"POST /api/2.0/mlflow/runs/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(bulky), bulky),  # over the reader's body limit
+            ]
+        ):
             sock.sendall(raw)
             status, _, body = _answer(reader)
             assert status == 200, body
@@ -400,8 +424,12 @@ def test_max_requests_replaces_the_worker_without_losing_a_request(tmp_path):
         names = []
         for n in range(10):
             conn = _connection(srv)
-            conn.request("POST", "/api/2.0/mlflow/experiments/create", json.dumps({"name": f"mr-{n}"}),
-                         {"Content-Type": "application/json", "Connection": "close"})
+            conn.request(
+                "POST",
+                "/api/2.0/mlflow/experiments/create",
+                json.dumps({"name": f"mr-{n}"}),
+                {"Content-Type": "application/json", "Connection": "close"},
+            )
             resp = conn.getresponse()
             assert resp.status == 200, resp.read()
             names.append(json.loads(resp.read())["experiment_id"])
@@ -421,7 +449,9 @@ def test_the_portable_worker_serves_where_there_is_no_epoll(tmp_path):
     """Where ``select.epoll`` is missing (macOS, the BSDs) the server runs gthread itself with this
     module's responses (``PortableThreadWorker``); chosen here explicitly, it serves keep-alive and
     pipelined requests, and MLflow's JSON error for a request gunicorn cannot read."""
-    with _server(tmp_path, "--gunicorn-opts", "--worker-class mlflow_compat.worker.PortableThreadWorker").start() as srv:
+    with _server(
+        tmp_path, "--gunicorn-opts", "--worker-class mlflow_compat.worker.PortableThreadWorker"
+    ).start() as srv:
         conn = _connection(srv)
         for n in range(3):
             assert _post(conn, "experiments/create", {"name": f"portable-{n}"})["experiment_id"]
@@ -429,7 +459,7 @@ def test_the_portable_worker_serves_where_there_is_no_epoll(tmp_path):
         host, port = srv.url.split("//", 1)[1].split(":")
         with socket.create_connection((host, int(port)), timeout=10) as sock:
             sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header Name: v\r\n\r\n")
-            status, headers, body = _answer(sock.makefile("rb"))
+            status, _headers, body = _answer(sock.makefile("rb"))
         assert status == 400 and json.loads(body)["error_code"] == "BAD_REQUEST"
         assert "Using worker: mlflow_compat.worker.PortableThreadWorker" in srv.logs()["stderr"], srv.logs_tail()
 

@@ -101,5 +101,4 @@ def pytest_configure(config):
     # mlflow 2.x on a current protobuf warns on every request (FieldDescriptor.label)
     if not _MLFLOW_VERSION.startswith("2."):
         return
-    config.addinivalue_line(
-        "filterwarnings", "ignore:label\\(\\) is deprecated:DeprecationWarning")
+    config.addinivalue_line("filterwarnings", "ignore:label\\(\\) is deprecated:DeprecationWarning")

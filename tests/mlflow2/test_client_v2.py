@@ -10,9 +10,8 @@ import math
 import sys
 import time
 
-import pytest
-
 import mlflow
+import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
@@ -78,8 +77,7 @@ def test_search_experiments_filter_order_pages(client, uniq):
 
     pages, token = [], None
     while True:
-        page = client.search_experiments(max_results=2, filter_string=flt,
-                                         order_by=["name ASC"], page_token=token)
+        page = client.search_experiments(max_results=2, filter_string=flt, order_by=["name ASC"], page_token=token)
         pages.append([e.name for e in page])
         token = page.token
         if not token or len(pages) > 10:
@@ -96,8 +94,9 @@ def test_rename_delete_restore_experiment(client, uniq):
     client.delete_experiment(eid)
     assert client.get_experiment(eid).lifecycle_stage == "deleted"
     assert client.search_experiments(filter_string=flt) == []
-    assert [e.experiment_id for e in client.search_experiments(
-        view_type=ViewType.DELETED_ONLY, filter_string=flt)] == [eid]
+    assert [e.experiment_id for e in client.search_experiments(view_type=ViewType.DELETED_ONLY, filter_string=flt)] == [
+        eid
+    ]
     client.restore_experiment(eid)
     assert client.get_experiment(eid).lifecycle_stage == "active"
 
@@ -152,8 +151,9 @@ def test_failed_run(tracking, client, uniq):
 def test_log_batch_and_param_immutability(client, uniq):
     eid = client.create_experiment(uniq("batch"))
     rid = client.create_run(eid).info.run_id
-    client.log_batch(rid, metrics=[Metric("m", 1.5, 1, 0), Metric("m", 2.5, 2, 1)],
-                     params=[Param("p", "a")], tags=[RunTag("t", "x")])
+    client.log_batch(
+        rid, metrics=[Metric("m", 1.5, 1, 0), Metric("m", 2.5, 2, 1)], params=[Param("p", "a")], tags=[RunTag("t", "x")]
+    )
     data = client.get_run(rid).data
     assert data.metrics == {"m": 2.5} and data.params == {"p": "a"} and data.tags["t"] == "x"
     client.log_param(rid, "p", "a")
@@ -196,12 +196,16 @@ def test_errors(client, uniq):
 @pytest.fixture
 def search_data(client, uniq):
     eid = client.create_experiment(uniq("search-runs"))
-    ids = _make_runs(client, eid, [
-        ("r1", {"acc": 0.9}, {"lr": "0.1", "p": "x"}, {"t": "xray"}),
-        ("r2", {"acc": 0.7}, {"lr": "0.01"}, {"t": "yankee"}),
-        ("r3", {"acc": 0.4}, {"lr": "0.1"}, {"t": "xylophone"}),
-        ("r4", {}, {"lr": "0.5", "p": "y"}, {}),
-    ])
+    ids = _make_runs(
+        client,
+        eid,
+        [
+            ("r1", {"acc": 0.9}, {"lr": "0.1", "p": "x"}, {"t": "xray"}),
+            ("r2", {"acc": 0.7}, {"lr": "0.01"}, {"t": "yankee"}),
+            ("r3", {"acc": 0.4}, {"lr": "0.1"}, {"t": "xylophone"}),
+            ("r4", {}, {"lr": "0.5", "p": "y"}, {}),
+        ],
+    )
     return eid, ids
 
 
@@ -224,8 +228,7 @@ def test_search_runs_filters_and_order(client, search_data):
 
 def test_fluent_search_runs_dataframe(tracking, search_data):
     eid, ids = search_data
-    df = mlflow.search_runs(experiment_ids=[eid], filter_string="metrics.acc > 0.5",
-                            order_by=["metrics.acc DESC"])
+    df = mlflow.search_runs(experiment_ids=[eid], filter_string="metrics.acc > 0.5", order_by=["metrics.acc DESC"])
     assert list(df["run_id"]) == [ids["r1"], ids["r2"]]
     assert list(df["params.lr"]) == ["0.1", "0.01"]
     assert list(df["tags.t"]) == ["xray", "yankee"]
@@ -238,8 +241,7 @@ def test_search_runs_pagination_and_several_experiments(client, uniq):
     _make_runs(client, e2, [(f"b{i}", {"i": 10 + i}, {}, {}) for i in range(3)])
     pages, token = [], None
     while True:
-        page = client.search_runs([e1, e2], max_results=3, order_by=["metrics.i ASC"],
-                                  page_token=token)
+        page = client.search_runs([e1, e2], max_results=3, order_by=["metrics.i ASC"], page_token=token)
         pages.append([r.info.run_name for r in page])
         token = page.token
         if not token or len(pages) > 10:
@@ -252,8 +254,7 @@ def test_metric_history_10000_points(client, uniq):
     rid = client.create_run(eid).info.run_id
     base = 1_700_000_000_000
     for start in range(0, 10_000, 1000):
-        client.log_batch(rid, metrics=[Metric("loss", s * 0.5, base + s, s)
-                                       for s in range(start, start + 1000)])
+        client.log_batch(rid, metrics=[Metric("loss", s * 0.5, base + s, s) for s in range(start, start + 1000)])
     hist = client.get_metric_history(rid, "loss")
     assert len(hist) == 10_000
     assert [m.step for m in hist] == list(range(10_000))

@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 import warnings
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-
-import mlflow
 from mlflow.exceptions import MlflowException
 
 pytestmark = pytest.mark.e2e
@@ -79,8 +78,7 @@ def test_register_alias_load_and_download(client, tracking, uniq, saved_models, 
     rid3 = _logged_run(uniq("v2-exp"), saved_models[3])
 
     # create_model_version from a runs:/ source
-    mv1 = client.create_model_version(name, f"runs:/{rid2}/model", run_id=rid2, tags={"q": "ok"},
-                                      description="first")
+    mv1 = client.create_model_version(name, f"runs:/{rid2}/model", run_id=rid2, tags={"q": "ok"}, description="first")
     assert mv1.version == "1" and mv1.status == "READY" and mv1.run_id == rid2
     assert mv1.source == f"runs:/{rid2}/model" and mv1.tags == {"q": "ok"} and mv1.description == "first"
     # mlflow.register_model (2.x: the run's artifact location + run_id)
@@ -102,16 +100,17 @@ def test_register_alias_load_and_download(client, tracking, uniq, saved_models, 
     # aliases
     client.set_registered_model_alias(name, "champion", "1")
     assert client.get_model_version_by_alias(name, "champion").version == "1"
-    np.testing.assert_array_equal(mlflow.pyfunc.load_model(f"models:/{name}@champion").predict(_frame()),
-                                  [2.0, 4.0, 10.0])
+    np.testing.assert_array_equal(
+        mlflow.pyfunc.load_model(f"models:/{name}@champion").predict(_frame()), [2.0, 4.0, 10.0]
+    )
     client.set_registered_model_alias(name, "champion", "2")  # the alias moves
     mv = client.get_model_version_by_alias(name, "champion")
     assert mv.version == "2" and mv.aliases == ["champion"]
     assert client.get_registered_model(name).aliases == {"champion": "2"}
-    np.testing.assert_array_equal(mlflow.pyfunc.load_model(f"models:/{name}@champion").predict(_frame()),
-                                  [3.0, 6.0, 15.0])
-    np.testing.assert_array_equal(mlflow.pyfunc.load_model(f"models:/{name}/1").predict(_frame()),
-                                  [2.0, 4.0, 10.0])
+    np.testing.assert_array_equal(
+        mlflow.pyfunc.load_model(f"models:/{name}@champion").predict(_frame()), [3.0, 6.0, 15.0]
+    )
+    np.testing.assert_array_equal(mlflow.pyfunc.load_model(f"models:/{name}/1").predict(_frame()), [2.0, 4.0, 10.0])
     client.delete_registered_model_alias(name, "champion")
     with pytest.raises(MlflowException) as exc:
         client.get_model_version_by_alias(name, "champion")
@@ -158,7 +157,8 @@ def test_stages_latest_versions_metadata(client, tracking, uniq, saved_models):
             client.transition_model_version_stage(name, "1", "Prod")
         assert _code(exc) == "INVALID_PARAMETER_VALUE"
         np.testing.assert_array_equal(
-            mlflow.pyfunc.load_model(f"models:/{name}/Production").predict(_frame()), [2.0, 4.0, 10.0])
+            mlflow.pyfunc.load_model(f"models:/{name}/Production").predict(_frame()), [2.0, 4.0, 10.0]
+        )
 
     client.update_registered_model(name, description="updated")
     assert client.get_registered_model(name).description == "updated"
@@ -206,7 +206,9 @@ def test_search_and_pages(client, tracking, uniq, saved_models):
     assert [m.name for m in client.search_registered_models(like)] == names
     assert [m.name for m in client.search_registered_models(f"{like} AND tags.parity = 'odd'")] == names[1::2]
     assert [m.name for m in client.search_registered_models(f"name IN ('{names[0]}', '{names[3]}')")] == [
-        names[0], names[3]]
+        names[0],
+        names[3],
+    ]
     assert [m.name for m in client.search_registered_models(like, order_by=["name DESC"])] == names[::-1]
 
     seen, token, pages = [], None, 0
@@ -221,10 +223,13 @@ def test_search_and_pages(client, tracking, uniq, saved_models):
 
     found = client.search_model_versions(f"run_id = '{rid}'")
     assert sorted((mv.name, mv.version) for mv in found) == [
-        (names[0], "1"), (names[0], "2"), (names[1], "1"), (names[1], "2")]
+        (names[0], "1"),
+        (names[0], "2"),
+        (names[1], "1"),
+        (names[1], "2"),
+    ]
     assert [mv.version for mv in client.search_model_versions(f"name = '{names[1]}'")] == ["2", "1"]
-    assert [mv.version for mv in client.search_model_versions(
-        f"name = '{names[1]}' AND version_number > 1")] == ["2"]
+    assert [mv.version for mv in client.search_model_versions(f"name = '{names[1]}' AND version_number > 1")] == ["2"]
     # the fluent API pages through everything
     assert len(mlflow.search_registered_models(filter_string=like)) == 5
     with pytest.raises(MlflowException) as exc:

@@ -11,6 +11,7 @@ matches no test (a stale entry), or when a test left out of scope passed anyway.
 Environment: ``PEER_DIR`` (default ``../shared/peer`` beside the project), ``MODELOPS_BIN``
 (default ``.venv/bin/modelops``), and the harness's own variables (PEER_VENV, PEER_OUT, ...).
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -47,9 +48,11 @@ def main(argv: list[str]) -> int:
         print(f"test-peer: no harness at {peer} (set PEER_DIR)", file=sys.stderr)
         return 2
     modelops = os.path.abspath(os.environ.get("MODELOPS_BIN") or os.path.join(ROOT, ".venv", "bin", "modelops"))
-    command = (f"exec {modelops} server --backend-store-uri sqlite:///{{workdir}}/db.sqlite "
-               "--default-artifact-root {artifact_root} --serve-artifacts "
-               "--artifacts-destination {artifacts_destination} --host {host} --port {port}")
+    command = (
+        f"exec {modelops} server --backend-store-uri sqlite:///{{workdir}}/db.sqlite "
+        "--default-artifact-root {artifact_root} --serve-artifacts "
+        "--artifacts-destination {artifacts_destination} --host {host} --port {port}"
+    )
     ours = patterns(OUT_OF_SCOPE)
     with tempfile.TemporaryDirectory(prefix="test-peer-") as work:
         skiplist = os.path.join(work, "skiplist.txt")
@@ -60,8 +63,9 @@ def main(argv: list[str]) -> int:
                 fh.write(f"{pattern}  # out of scope: {reason}\n")
         out = os.environ.get("PEER_OUT") or os.path.join(work, "out")
         env = dict(os.environ, PEER_SKIPLIST=skiplist, PEER_OUT=out)
-        subprocess.run(["bash", os.path.join(peer, "run.sh"), os.path.join(peer, "mlflow-src"), command, *argv],
-                       env=env, cwd=ROOT)
+        subprocess.run(
+            ["bash", os.path.join(peer, "run.sh"), os.path.join(peer, "mlflow-src"), command, *argv], env=env, cwd=ROOT
+        )
         results_path = os.path.join(out, "results.json")
         if not os.path.exists(results_path):
             print("test-peer: the harness produced no results", file=sys.stderr)
@@ -84,8 +88,10 @@ def verdict(results: dict, ours: list[tuple[str, str]], filtered: bool = False) 
         for pattern, _ in ours:
             if not any(matches(n, pattern) for n in results):
                 problems.append(f"stale out-of-scope pattern (matches no test): {pattern}")
-    print(f"test-peer: {len(passed)} passed, {len(failed)} failed, {len(out_of_scope)} out of scope "
-          f"({len(ours)} patterns)")
+    print(
+        f"test-peer: {len(passed)} passed, {len(failed)} failed, {len(out_of_scope)} out of scope "
+        f"({len(ours)} patterns)"
+    )
     for line in problems:
         print("  " + line)
     return 1 if problems else 0

@@ -5,6 +5,7 @@ moto's ``ThreadedMotoServer`` runs in a child process rather than in a thread of
 process: the streaming tests measure the test process's peak memory with ``tracemalloc``, which
 would otherwise also count moto holding the uploaded objects and request bodies.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -23,8 +24,9 @@ def moto_endpoint():
     from minio import Minio
 
     with running_moto() as endpoint:
-        client = Minio(endpoint.split("://", 1)[1], access_key=ACCESS_KEY, secret_key=SECRET_KEY,
-                       secure=False, region="us-east-1")
+        client = Minio(
+            endpoint.split("://", 1)[1], access_key=ACCESS_KEY, secret_key=SECRET_KEY, secure=False, region="us-east-1"
+        )
         client.make_bucket(BUCKET)
         yield endpoint
 

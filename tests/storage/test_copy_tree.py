@@ -1,6 +1,7 @@
 """``ArtifactStore.copy_tree``: what every store's copy does (``store``: local disk and S3), and how
 each makes it (hard links on disk, server-side copies on S3, the streamed default elsewhere).
 """
+
 from __future__ import annotations
 
 import errno
@@ -104,8 +105,10 @@ def test_local_copy_links_instead_of_copying(local_store, tmp_path):
         local_store.write(f"m/{path}", data)
     assert local_store.copy_tree("m", "registry/v1") == len(FILES)
     for path in FILES:
-        a, b = os.stat(os.path.join(local_store.root, "m", path)), os.stat(
-            os.path.join(local_store.root, "registry/v1", path))
+        a, b = (
+            os.stat(os.path.join(local_store.root, "m", path)),
+            os.stat(os.path.join(local_store.root, "registry/v1", path)),
+        )
         assert (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino) and a.st_nlink == 2
 
 

@@ -2,6 +2,7 @@
 cache is left alone, the ring's buffers always go back to the pool, and everything that cannot
 go direct takes the page-cache path with the same results. The stores here keep none of the files
 they write in the cache (``keep_recent=0``): that is test_pagecache.py's."""
+
 from __future__ import annotations
 
 import errno
@@ -59,8 +60,11 @@ def read_all(store: LocalArtifactStore, path: str, start=None, end=None, views=F
         return b"".join(bytes(chunk) for chunk in chunks)
 
 
-@pytest.mark.parametrize("size", [MIN_SIZE, MIN_SIZE + 12345, 5 * BLOCK + 1, 9 * BLOCK - ALIGN],
-                         ids=["aligned", "tail", "one-byte-tail", "many-blocks"])
+@pytest.mark.parametrize(
+    "size",
+    [MIN_SIZE, MIN_SIZE + 12345, 5 * BLOCK + 1, 9 * BLOCK - ALIGN],
+    ids=["aligned", "tail", "one-byte-tail", "many-blocks"],
+)
 def test_a_large_file_round_trips_without_touching_the_page_cache(disk_dir, size):
     store = direct_store(disk_dir / "s")
     payload = data(size, str(size))
@@ -80,17 +84,17 @@ def test_ranges_at_every_kind_of_edge(disk_dir):
     store.write("big.bin", io.BytesIO(payload), len(payload))
     size = len(payload)
     for start, end in [
-        (0, MIN_SIZE - 1),                    # exactly the smallest direct read
-        (1, 3 * BLOCK),                       # unaligned start, ends one byte into a block
-        (BLOCK - 5, 3 * BLOCK + 4),           # straddles block edges
-        (ALIGN + 1, size - 2),                # a page in, a byte short of the end
-        (2 * BLOCK + 100, size - 1),          # to the last byte, through the partial page
-        (size - MIN_SIZE - 1, None),          # an open end
+        (0, MIN_SIZE - 1),  # exactly the smallest direct read
+        (1, 3 * BLOCK),  # unaligned start, ends one byte into a block
+        (BLOCK - 5, 3 * BLOCK + 4),  # straddles block edges
+        (ALIGN + 1, size - 2),  # a page in, a byte short of the end
+        (2 * BLOCK + 100, size - 1),  # to the last byte, through the partial page
+        (size - MIN_SIZE - 1, None),  # an open end
     ]:
-        expected = payload[start:None if end is None else end + 1]
+        expected = payload[start : None if end is None else end + 1]
         assert read_all(store, "big.bin", start, end) == expected, (start, end)
         assert read_all(store, "big.bin", start, end, views=True) == expected, (start, end)
-    assert read_all(store, "big.bin", -(MIN_SIZE + 3)) == payload[-(MIN_SIZE + 3):]  # a suffix
+    assert read_all(store, "big.bin", -(MIN_SIZE + 3)) == payload[-(MIN_SIZE + 3) :]  # a suffix
 
 
 def test_views_are_reused_and_bytes_can_be_kept(disk_dir):
@@ -131,7 +135,7 @@ class Dropping(io.RawIOBase):
     def readinto(self, buffer):
         if self.stream.tell() >= self.after:
             raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
-        view = memoryview(buffer)[:self.after - self.stream.tell()]
+        view = memoryview(buffer)[: self.after - self.stream.tell()]
         return self.stream.readinto(view)
 
 
@@ -167,7 +171,7 @@ def test_a_read_closed_half_way_waits_for_its_reads_and_frees_its_buffers(disk_d
     assert bytes(next(chunks)) == payload[:BLOCK]  # three more reads are in flight now
     chunks.close()
     assert len(directio._pool.free) == directio._pool.made  # all back, none still being read into
-    assert read_all(store, "big.bin", 5 * BLOCK, None) == payload[5 * BLOCK:]
+    assert read_all(store, "big.bin", 5 * BLOCK, None) == payload[5 * BLOCK :]
 
 
 def test_when_every_buffer_is_taken_the_page_cache_path_serves(disk_dir):

@@ -1,4 +1,5 @@
 """Choosing and configuring a store from a destination URI."""
+
 from __future__ import annotations
 
 import ast
@@ -26,17 +27,33 @@ def test_file_uri(tmp_path):
     assert open_store(f"file://localhost{root}").root == store.root
 
 
-@pytest.mark.parametrize("uri", ["gs://bucket/x", "wasbs://c@a.blob.core.windows.net/x",
-                                 "mlflow-artifacts:/", "http://host/x", "", "   ",
-                                 "file://otherhost/x"])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "gs://bucket/x",
+        "wasbs://c@a.blob.core.windows.net/x",
+        "mlflow-artifacts:/",
+        "http://host/x",
+        "",
+        "   ",
+        "file://otherhost/x",
+    ],
+)
 def test_unsupported_destinations(uri):
     with pytest.raises(ValueError):
         open_store(uri)
 
 
 def test_s3_uri_is_configured_from_the_environment(monkeypatch):
-    for name in ("MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                 "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_REGION", "MLFLOW_S3_IGNORE_TLS"):
+    for name in (
+        "MLFLOW_S3_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "MLFLOW_S3_IGNORE_TLS",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", "https://minio.internal:9000")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")
@@ -51,26 +68,32 @@ def test_s3_uri_is_configured_from_the_environment(monkeypatch):
 
 
 def test_s3_defaults_and_tls_switch():
-    store = S3ArtifactStore.from_uri("s3://bkt", env={"AWS_ACCESS_KEY_ID": "k",
-                                                       "AWS_SECRET_ACCESS_KEY": "s"})
+    store = S3ArtifactStore.from_uri("s3://bkt", env={"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"})
     assert store.prefix == ""
     # default endpoint: AWS S3 over https, region us-east-1
-    assert store._client.get_presigned_url("GET", "bkt", "k").startswith(
-        "https://bkt.s3.us-east-1.amazonaws.com/k?")
-    insecure = S3ArtifactStore.from_uri("s3://bkt/p", env={
-        "MLFLOW_S3_ENDPOINT_URL": "http://127.0.0.1:9000", "MLFLOW_S3_IGNORE_TLS": "true",
-        "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"})
-    assert insecure._client.get_presigned_url("GET", "bkt", "k").startswith(
-        "http://127.0.0.1:9000/bkt/k?")
+    assert store._client.get_presigned_url("GET", "bkt", "k").startswith("https://bkt.s3.us-east-1.amazonaws.com/k?")
+    insecure = S3ArtifactStore.from_uri(
+        "s3://bkt/p",
+        env={
+            "MLFLOW_S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+            "MLFLOW_S3_IGNORE_TLS": "true",
+            "AWS_ACCESS_KEY_ID": "k",
+            "AWS_SECRET_ACCESS_KEY": "s",
+        },
+    )
+    assert insecure._client.get_presigned_url("GET", "bkt", "k").startswith("http://127.0.0.1:9000/bkt/k?")
 
 
-@pytest.mark.parametrize("uri,env", [
-    ("s3://", {}),
-    ("s3://bad..bucket/x", {}),
-    ("s3://bkt/../x", {}),
-    ("s3://bkt/x", {"MLFLOW_S3_ENDPOINT_URL": "ftp://host"}),
-    ("s3://bkt/x", {"MLFLOW_S3_ENDPOINT_URL": "http://host:9000/sub/path"}),
-])
+@pytest.mark.parametrize(
+    "uri,env",
+    [
+        ("s3://", {}),
+        ("s3://bad..bucket/x", {}),
+        ("s3://bkt/../x", {}),
+        ("s3://bkt/x", {"MLFLOW_S3_ENDPOINT_URL": "ftp://host"}),
+        ("s3://bkt/x", {"MLFLOW_S3_ENDPOINT_URL": "http://host:9000/sub/path"}),
+    ],
+)
 def test_bad_s3_configuration(uri, env):
     with pytest.raises((ValueError, storage.UnsafePath)):
         S3ArtifactStore.from_uri(uri, env=env)

@@ -4,6 +4,7 @@ direct (no direct I/O on the filesystem, no free buffers, a stream of unknown le
 test_directio.py), it is written behind and dropped from the cache as it streams; a large read
 is served from the cache when its file is there and goes around it when not; small files and
 the 'kernel' mode are left to the kernel."""
+
 from __future__ import annotations
 
 import errno
@@ -16,7 +17,14 @@ import pytest
 from storage import StorageError, open_store
 from storage.local import LocalArtifactStore
 from storage.pagecache import (
-    WINDOW, ReadBehind, RecentWrites, WriteBehind, read_behind, resident_fraction, resident_pages, write_behind,
+    WINDOW,
+    ReadBehind,
+    RecentWrites,
+    WriteBehind,
+    read_behind,
+    resident_fraction,
+    resident_pages,
+    write_behind,
 )
 from tests.page_cache import PAGE, SUPPORTED, disk_directory, resident, uncache
 
@@ -50,9 +58,9 @@ def test_a_large_write_leaves_only_its_last_windows_in_the_page_cache(disk_dir, 
     path = stored(store, "big.bin")
     pages = resident(path)
     # windows 0-4 were written back and dropped as the next ones arrived ...
-    assert not any(pages[:5 * WINDOW // PAGE])
+    assert not any(pages[: 5 * WINDOW // PAGE])
     # ... the last full window and the tail are still cached, and nothing was lost
-    assert all(pages[5 * WINDOW // PAGE:])
+    assert all(pages[5 * WINDOW // PAGE :])
     with store.open_read("big.bin")[0] as chunks:
         assert b"".join(chunks) == payload
 
@@ -65,7 +73,7 @@ def test_small_files_and_the_kernel_mode_stay_in_the_page_cache(disk_dir):
 
     kernel = LocalArtifactStore(disk_dir / "k", page_cache="kernel")
     payload = data(4 * WINDOW)
-    kernel.write("big.bin", iter([payload[i:i + MIB] for i in range(0, len(payload), MIB)]))
+    kernel.write("big.bin", iter([payload[i : i + MIB] for i in range(0, len(payload), MIB)]))
     assert all(resident(stored(kernel, "big.bin")))
 
 
@@ -81,8 +89,8 @@ def test_a_large_read_of_a_file_not_cached_drops_what_it_has_sent(disk_dir, no_d
         got = b"".join(chunks)
     assert (size, got) == (len(payload), payload)
     pages = resident(path)
-    assert not any(pages[:3 * WINDOW // PAGE])  # dropped one window behind the reader
-    assert all(pages[4 * WINDOW // PAGE:])  # the last window is left
+    assert not any(pages[: 3 * WINDOW // PAGE])  # dropped one window behind the reader
+    assert all(pages[4 * WINDOW // PAGE :])  # the last window is left
 
 
 def test_a_large_range_is_read_whole_and_only_its_own_pages_are_dropped(disk_dir, no_direct):
@@ -93,13 +101,13 @@ def test_a_large_range_is_read_whole_and_only_its_own_pages_are_dropped(disk_dir
     start, end = WINDOW + 5, 5 * WINDOW - 7
     uncache(path, start, end - start + 1)  # the range is not cached, the rest of the file is
     with LocalArtifactStore(disk_dir / "g").open_read("big.bin", start, end)[0] as chunks:
-        assert b"".join(chunks) == payload[start:end + 1]
+        assert b"".join(chunks) == payload[start : end + 1]
     pages = resident(path)
     first, last = start // PAGE, end // PAGE
-    assert all(pages[:first + 1]) and all(pages[last:])  # outside the range (and its edge pages): untouched
+    assert all(pages[: first + 1]) and all(pages[last:])  # outside the range (and its edge pages): untouched
     # inside: dropped behind the reader (all but the first large folio, which the kernel keeps
     # because it begins before the range)
-    assert not any(pages[2 * WINDOW // PAGE:3 * WINDOW // PAGE])
+    assert not any(pages[2 * WINDOW // PAGE : 3 * WINDOW // PAGE])
 
 
 def test_a_small_read_is_left_alone():
@@ -151,12 +159,13 @@ def test_the_mode_is_checked_and_passed_through_open_store(tmp_path):
 
 # --- the files written last (RecentWrites) --------------------------------------------------------
 
+
 def kept_store(root, windows: int) -> LocalArtifactStore:
     return LocalArtifactStore(root, keep_recent=windows * WINDOW)
 
 
 def write(store: LocalArtifactStore, path: str, size: int, seed: str = "") -> bytes:
-    payload = data(size + len(seed))[len(seed):] if seed else data(size)
+    payload = data(size + len(seed))[len(seed) :] if seed else data(size)
     assert store.write(path, io.BytesIO(payload), len(payload)) == len(payload)
     return payload
 
@@ -187,13 +196,13 @@ def test_the_file_kept_longest_is_dropped_to_make_room(disk_dir, no_direct):
     # behind the reader), not into it
     with store.open_read("a.bin")[0] as chunks:
         assert b"".join(chunks) == first
-    assert not any(resident(stored(store, "a.bin"))[:WINDOW // PAGE])
+    assert not any(resident(stored(store, "a.bin"))[: WINDOW // PAGE])
 
 
 def test_files_beyond_the_budget_small_files_and_a_budget_of_zero_are_not_kept(disk_dir):
     store = kept_store(disk_dir / "b", 2)
     write(store, "big.bin", 2 * WINDOW + 1)  # more than the budget: direct I/O, never cached
-    assert not any(resident(stored(store, "big.bin"))[:2 * WINDOW // PAGE])
+    assert not any(resident(stored(store, "big.bin"))[: 2 * WINDOW // PAGE])
     write(store, "small.bin", WINDOW)  # one window: left to the kernel, not counted
     assert all(resident(stored(store, "small.bin")))
     assert (store.recent.kept(), store.recent.held) == ([], 0)

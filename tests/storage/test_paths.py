@@ -1,4 +1,5 @@
 """Hostile paths are refused everywhere; legitimate odd-looking ones are not."""
+
 from __future__ import annotations
 
 import io
@@ -40,14 +41,14 @@ HOSTILE = [
     "a\nb",
     "tab\there",
     "del\x7f",
-    "\u2025/x",            # "two dot leader", NFKC-normalises to ".."
+    "\u2025/x",  # "two dot leader", NFKC-normalises to ".."
     "file:///etc/passwd",
     "s3://other-bucket/key",
     "a#b",
-    "%ff.bin",             # not UTF-8 once decoded
+    "%ff.bin",  # not UTF-8 once decoded
     "%" + "25" * 12 + "2e",  # more levels of encoding than anyone legitimately uses
-    "a/" * 300,              # deeper than MAX_SEGMENTS
-    "x" * 5000,              # longer than MAX_PATH_CHARS
+    "a/" * 300,  # deeper than MAX_SEGMENTS
+    "x" * 5000,  # longer than MAX_PATH_CHARS
 ]
 
 LEGIT = [
@@ -63,8 +64,8 @@ LEGIT = [
     ("", ""),
     ("/".join(["d"] * 20), "/".join(["d"] * 20)),
     ("日本語/データ.bin", "日本語/データ.bin"),
-    ("100%.txt", "100%.txt"),        # not an escape: left alone
-    ("a%20b.txt", "a b.txt"),        # decoded to the fixed point, like MLflow
+    ("100%.txt", "100%.txt"),  # not an escape: left alone
+    ("a%20b.txt", "a b.txt"),  # decoded to the fixed point, like MLflow
     ("100%2525.txt", "100%.txt"),
     ("a%2fb", "a/b"),
     ("d%C3%BCr/%2e/x", "dür/x"),
@@ -137,13 +138,16 @@ def test_local_write_outside_root_touches_nothing(tmp_path, path):
     assert os.listdir(root) == []
 
 
-@pytest.mark.parametrize("call", [
-    lambda store, p: store.create_multipart(p),
-    lambda store, p: store.multipart_part_urls(p, "upload-id", 1),
-    lambda store, p: store.complete_multipart(p, "upload-id", [(1, "etag")]),
-    lambda store, p: store.abort_multipart(p, "upload-id"),
-    lambda store, p: store.presigned_get(p),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda store, p: store.create_multipart(p),
+        lambda store, p: store.multipart_part_urls(p, "upload-id", 1),
+        lambda store, p: store.complete_multipart(p, "upload-id", [(1, "etag")]),
+        lambda store, p: store.abort_multipart(p, "upload-id"),
+        lambda store, p: store.presigned_get(p),
+    ],
+)
 @pytest.mark.parametrize("path", ["../x", "%252e%252e%252fx", "/abs"])
 def test_url_methods_refuse_hostile_paths_before_anything_else(store, call, path):
     # on local disk too: a hostile path is a 400 before "not supported" is a 501
@@ -171,15 +175,24 @@ def trap(tmp_path):
     (outside / "nested" / "deep.txt").write_bytes(b"deep secret")
     store = LocalArtifactStore(root)
     store.write("ok/f.txt", b"fine")
-    os.symlink(outside, root / "dirlink")                          # absolute target
-    os.symlink("../outside/secret.txt", root / "filelink")         # relative target
-    os.symlink(outside / "not-yet.txt", root / "dangling")         # target does not exist
-    os.symlink("../../outside", root / "ok" / "uplink")            # nested, relative
+    os.symlink(outside, root / "dirlink")  # absolute target
+    os.symlink("../outside/secret.txt", root / "filelink")  # relative target
+    os.symlink(outside / "not-yet.txt", root / "dangling")  # target does not exist
+    os.symlink("../../outside", root / "ok" / "uplink")  # nested, relative
     return store, root, outside
 
 
-ESCAPES = ["dirlink", "dirlink/secret.txt", "dirlink/nested", "dirlink/nested/deep.txt",
-           "filelink", "dangling", "ok/uplink", "ok/uplink/secret.txt", "dirlink/new/dir/x.txt"]
+ESCAPES = [
+    "dirlink",
+    "dirlink/secret.txt",
+    "dirlink/nested",
+    "dirlink/nested/deep.txt",
+    "filelink",
+    "dangling",
+    "ok/uplink",
+    "ok/uplink/secret.txt",
+    "dirlink/new/dir/x.txt",
+]
 
 
 @pytest.mark.parametrize("path", ESCAPES)
@@ -222,8 +235,20 @@ def test_paths_resolve_as_realpath_resolves_them(trap):
     os.symlink("ok", root / "alias")
     os.symlink("loop-b", root / "loop-a")
     os.symlink("loop-a", root / "loop-b")
-    for rel in ["", "ok", "ok/f.txt", "ok/missing/deeper/x", "ok/f.txt/under-a-file", "alias/f.txt",
-                "alias/new/x", *ESCAPES, "loop-a", "loop-a/x", "missing", "ok/uplink/nested/deep.txt"]:
+    for rel in [
+        "",
+        "ok",
+        "ok/f.txt",
+        "ok/missing/deeper/x",
+        "ok/f.txt/under-a-file",
+        "alias/f.txt",
+        "alias/new/x",
+        *ESCAPES,
+        "loop-a",
+        "loop-a/x",
+        "missing",
+        "ok/uplink/nested/deep.txt",
+    ]:
         full = os.path.join(store.root, *rel.split("/")) if rel else store.root
         assert store._real(full) == os.path.realpath(full), rel
 

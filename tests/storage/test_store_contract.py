@@ -1,5 +1,5 @@
-"""The same behaviour from every artifact store (``store`` runs each test on local disk and on S3).
-"""
+"""The same behaviour from every artifact store (``store`` runs each test on local disk and on S3)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,8 +10,15 @@ import tracemalloc
 import pytest
 
 from storage import (
-    MULTIPART_DOWNLOAD_UNSUPPORTED, MULTIPART_UPLOAD_UNSUPPORTED, ArtifactNotFound, FileInfo,
-    InvalidRange, InvalidRequest, NotSupported, StorageError, UnsafePath,
+    MULTIPART_DOWNLOAD_UNSUPPORTED,
+    MULTIPART_UPLOAD_UNSUPPORTED,
+    ArtifactNotFound,
+    FileInfo,
+    InvalidRange,
+    InvalidRequest,
+    NotSupported,
+    StorageError,
+    UnsafePath,
 )
 
 MiB = 1024 * 1024
@@ -28,13 +35,16 @@ def kind(store) -> str:
 
 
 # -- write / read ------------------------------------------------------------------------------
-@pytest.mark.parametrize("path", [
-    "a.txt",
-    "dir with space/file name with space.txt",
-    "ünï/çødé/データ ✓.bin",
-    "x/y/z/deep/.hidden",
-    "a..b",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "a.txt",
+        "dir with space/file name with space.txt",
+        "ünï/çødé/データ ✓.bin",
+        "x/y/z/deep/.hidden",
+        "a..b",
+    ],
+)
 @pytest.mark.parametrize("size", [0, 1, 1000, 3 * MiB + 17])
 def test_round_trip(store, path, size):
     data = os.urandom(size)
@@ -44,12 +54,15 @@ def test_round_trip(store, path, size):
     assert store.exists(path) and not store.is_dir(path)
 
 
-@pytest.mark.parametrize("make", [
-    lambda data: data,                                       # bytes
-    lambda data: io.BytesIO(data),                           # binary stream
-    lambda data: (data[i:i + 7] for i in range(0, len(data), 7)),  # generator of odd chunks
-    lambda data: [bytearray(data[:50]), memoryview(data[50:])],    # other bytes-likes
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda data: data,  # bytes
+        lambda data: io.BytesIO(data),  # binary stream
+        lambda data: (data[i : i + 7] for i in range(0, len(data), 7)),  # generator of odd chunks
+        lambda data: [bytearray(data[:50]), memoryview(data[50:])],  # other bytes-likes
+    ],
+)
 def test_write_sources(store, make):
     data = os.urandom(300)
     assert store.write("src.bin", make(data)) == 300
@@ -73,7 +86,7 @@ class Trickle(io.RawIOBase):
             raise self.fail
         self.reads += 1
         n = min(len(buffer), self.step, len(self.data) - self.pos)
-        buffer[:n] = self.data[self.pos:self.pos + n]
+        buffer[:n] = self.data[self.pos : self.pos + n]
         self.pos += n
         return n
 
@@ -101,8 +114,9 @@ def test_write_from_a_stream_that_ends_early_stores_nothing(store):
 
 def test_write_from_a_stream_that_fails_leaves_previous_version(store):
     store.write("reset/f.bin", b"original")
-    stream = Trickle(os.urandom(12 * MiB), MiB, fail_after=11 * MiB,
-                     fail=ConnectionResetError("connection reset by peer"))
+    stream = Trickle(
+        os.urandom(12 * MiB), MiB, fail_after=11 * MiB, fail=ConnectionResetError("connection reset by peer")
+    )
     with pytest.raises(ConnectionResetError):
         store.write("reset/f.bin", stream, 12 * MiB)
     assert read_all(store, "reset/f.bin")[0] == b"original"
@@ -173,17 +187,20 @@ def test_root_cannot_be_written_or_deleted(store):
 
 
 # -- byte ranges ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("start,end,expected", [
-    (0, 0, slice(0, 1)),
-    (10, 19, slice(10, 20)),
-    (990, None, slice(990, 1000)),
-    (None, 9, slice(0, 10)),
-    (995, 5000, slice(995, 1000)),   # end past the last byte is clamped
-    (999, 999, slice(999, 1000)),
-    (-10, None, slice(990, 1000)),   # suffix range, HTTP "bytes=-10"
-    (-5000, None, slice(0, 1000)),
-    (None, None, slice(0, 1000)),
-])
+@pytest.mark.parametrize(
+    "start,end,expected",
+    [
+        (0, 0, slice(0, 1)),
+        (10, 19, slice(10, 20)),
+        (990, None, slice(990, 1000)),
+        (None, 9, slice(0, 10)),
+        (995, 5000, slice(995, 1000)),  # end past the last byte is clamped
+        (999, 999, slice(999, 1000)),
+        (-10, None, slice(990, 1000)),  # suffix range, HTTP "bytes=-10"
+        (-5000, None, slice(0, 1000)),
+        (None, None, slice(0, 1000)),
+    ],
+)
 def test_byte_ranges(store, start, end, expected):
     data = bytes(range(256)) * 3 + os.urandom(232)
     store.write("r.bin", data)
@@ -201,7 +218,7 @@ def test_unsatisfiable_ranges(store, start, end):
 def test_range_spanning_several_chunks(store):
     data = os.urandom(3 * MiB)
     store.write("big.bin", data)
-    assert read_all(store, "big.bin", MiB - 3, 2 * MiB + 5)[0] == data[MiB - 3:2 * MiB + 6]
+    assert read_all(store, "big.bin", MiB - 3, 2 * MiB + 5)[0] == data[MiB - 3 : 2 * MiB + 6]
 
 
 # -- listing -------------------------------------------------------------------------------------
@@ -223,12 +240,16 @@ def tree(store):
 
 def test_list_dir_at_several_depths(store, tree):
     assert store.list_dir("") == [
-        FileInfo("a.txt", False, 5), FileInfo("sub", True, None),
-        FileInfo("subway", True, None), FileInfo("z dir", True, None),
+        FileInfo("a.txt", False, 5),
+        FileInfo("sub", True, None),
+        FileInfo("subway", True, None),
+        FileInfo("z dir", True, None),
     ]
     assert store.list_dir("sub") == [FileInfo("b.txt", False, 3), FileInfo("deeper", True, None)]
     assert store.list_dir("sub/deeper") == [
-        FileInfo("c.txt", False, 7), FileInfo("d.bin", False, 0), FileInfo("ünï dir", True, None),
+        FileInfo("c.txt", False, 7),
+        FileInfo("d.bin", False, 0),
+        FileInfo("ünï dir", True, None),
     ]
     assert store.list_dir("sub/deeper/ünï dir") == [FileInfo("e.txt", False, 1)]
     assert store.list_dir("z dir") == [FileInfo("ü.txt", False, 2)]
@@ -254,8 +275,7 @@ def test_list_dir_of_empty_store_is_empty(store):
 
 
 def test_file_info_json_shape():
-    assert FileInfo("a.txt", False, 5).to_dict() == {"path": "a.txt", "is_dir": False,
-                                                     "file_size": 5}
+    assert FileInfo("a.txt", False, 5).to_dict() == {"path": "a.txt", "is_dir": False, "file_size": 5}
     assert FileInfo("sub", True, None).to_dict() == {"path": "sub", "is_dir": True}
 
 
@@ -406,9 +426,9 @@ def test_multipart_upload_on_s3(s3_store, http):
     etags = _upload_parts(http, parts, bodies)
     assert not s3_store.exists(path)  # invisible until completed
     # MLflow sends {"part_number", "etag", "url"} dicts, in any order, etags quoted
-    s3_store.complete_multipart(path, upload_id, [
-        {"part_number": n, "etag": etag, "url": parts[n - 1].url} for n, etag in reversed(etags)
-    ])
+    s3_store.complete_multipart(
+        path, upload_id, [{"part_number": n, "etag": etag, "url": parts[n - 1].url} for n, etag in reversed(etags)]
+    )
     assert read_all(s3_store, path) == (b"".join(bodies), 10 * MiB + 1234)
     assert [f.path for f in s3_store.list_dir("mpu")] == ["model weights ü.bin"]
 

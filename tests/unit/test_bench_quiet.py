@@ -1,5 +1,6 @@
 """The bench's wait for a quiet machine (scripts/bench/servers.py): measured against counters whose
 CPU use is known, and against a real busy process tree."""
+
 import subprocess
 import sys
 
@@ -27,7 +28,9 @@ def test_a_counter_that_stays_busy_times_out():
 
 
 def test_a_spinning_process_tree_is_busy_and_an_idle_one_quiet():
-    spinner = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 30\nwhile time.time() < end: pass"])
+    spinner = subprocess.Popen(
+        [sys.executable, "-c", "import time\nend = time.time() + 30\nwhile time.time() < end: pass"]
+    )
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         _, quiet = servers.wait_quiet(lambda: servers.tree_cpu_seconds(spinner.pid), window=0.1, timeout=0.3)

@@ -1,5 +1,6 @@
 """WAL checkpoints of a SQLite database run in a thread of the process's own, not in the request
 whose commit fills the WAL (registry_core/checkpointer.py), and the WAL still starts over."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The registry core's services, called directly (no HTTP), on every database backend."""
+
 from __future__ import annotations
 
 import math
@@ -101,12 +102,17 @@ def test_latest_metric_replaced_only_by_a_greater_step_timestamp_value(registry_
     assert latest("m") == (3, 1, 0.0, True)
     # several keys in one statement: some replaced, some kept, one new
     log("k", 5.0, 10, 5)
-    candidates.log_batch(rid, [
-        {"key": "m", "value": 1.0, "timestamp": 1, "step": 2},
-        {"key": "k", "value": 6.0, "timestamp": 10, "step": 5},
-        {"key": "k", "value": 7.0, "timestamp": 9, "step": 5},
-        {"key": "new", "value": 1.5, "timestamp": 3, "step": 0},
-    ], [], [])
+    candidates.log_batch(
+        rid,
+        [
+            {"key": "m", "value": 1.0, "timestamp": 1, "step": 2},
+            {"key": "k", "value": 6.0, "timestamp": 10, "step": 5},
+            {"key": "k", "value": 7.0, "timestamp": 9, "step": 5},
+            {"key": "new", "value": 1.5, "timestamp": 3, "step": 0},
+        ],
+        [],
+        [],
+    )
     assert latest("m") == (3, 1, 0.0, True)
     assert latest("k") == (5, 10, 6.0, False)
     assert latest("new") == (0, 3, 1.5, False)
@@ -121,7 +127,8 @@ def test_latest_metric_is_max_step_then_timestamp(registry_db):
             {"key": "m", "value": 1.0, "timestamp": 50, "step": 2},
             {"key": "m", "value": 9.0, "timestamp": 99, "step": 1},
         ],
-        [], [],
+        [],
+        [],
     )
     candidates.log_metric(rid, {"key": "m", "value": 3.0, "timestamp": 10, "step": 2})
     (latest,) = candidates.get(rid).metrics
@@ -143,7 +150,8 @@ def test_special_metric_values_round_trip(registry_db):
             {"key": "inf", "value": math.inf, "timestamp": 1, "step": 0},
             {"key": "ninf", "value": "-Infinity", "timestamp": 1, "step": 0},
         ],
-        [], [],
+        [],
+        [],
     )
     values = {m.key: m.value for m in candidates.get(rid).metrics}
     assert math.isnan(values["nan"])

@@ -1,4 +1,5 @@
 """Unit tests of mlflow_compat.filters, plus a cross-check against MLflow's own parsers."""
+
 import re
 import warnings
 
@@ -83,9 +84,9 @@ RUN_CASES = [
     ("params.lr IS  NOT   NULL", [C("param", "lr", "IS NOT NULL", None)]),
     # tags and the quoting forms of keys and values
     ("tags.t = 'x'", [C("tag", "t", "=", "x")]),
-    ("tag.t = \"x\"", [C("tag", "t", "=", "x")]),
+    ('tag.t = "x"', [C("tag", "t", "=", "x")]),
     ("tags.`my tag` = 'x'", [C("tag", "my tag", "=", "x")]),
-    ('tags."a.b" = \'x\'', [C("tag", "a.b", "=", "x")]),
+    ("tags.\"a.b\" = 'x'", [C("tag", "a.b", "=", "x")]),
     ("tags.'a b' = 'x'", [C("tag", "a b", "=", "x")]),
     ("tags.`mlflow.runName` = 'x'", [C("tag", "mlflow.runName", "=", "x")]),
     ("params.a.b = 'x'", [C("param", "a.b", "=", "x")]),
@@ -106,7 +107,7 @@ RUN_CASES = [
     ("run_id ILIKE 'ab%'", [C("attribute", "run_id", "ILIKE", "ab%")]),
     ("`run name` = 'x'", [C("attribute", "run_name", "=", "x")]),
     ("`Run name` = 'x'", [C("attribute", "run_name", "=", "x")]),
-    ('"Run Name" = \'x\'', [C("attribute", "run_name", "=", "x")]),
+    ("\"Run Name\" = 'x'", [C("attribute", "run_name", "=", "x")]),
     ("attributes.`run name` = 'x'", [C("attribute", "run_name", "=", "x")]),
     ("start_time >= 1", [C("attribute", "start_time", ">=", 1)]),
     ("end_time < 1700000000000", [C("attribute", "end_time", "<", 1700000000000)]),
@@ -184,10 +185,19 @@ RUN_ERRORS = [
     ("NOT = 'x'", "Invalid clause(s) in filter string: 'NOT', '=', ''x''"),
     ("'run_name' = 'x'", "Invalid clause(s) in filter string: ''run_name'', '=', ''x''"),
     # identifiers
-    ("foo.bar = 'x'", "Invalid entity type 'foo'. Valid values are ['metric', 'parameter', 'tag', 'attribute', 'dataset']"),
-    ("Metrics.a = 1", "Invalid entity type 'Metrics'. Valid values are ['metric', 'parameter', 'tag', 'attribute', 'dataset']"),
+    (
+        "foo.bar = 'x'",
+        "Invalid entity type 'foo'. Valid values are ['metric', 'parameter', 'tag', 'attribute', 'dataset']",
+    ),
+    (
+        "Metrics.a = 1",
+        "Invalid entity type 'Metrics'. Valid values are ['metric', 'parameter', 'tag', 'attribute', 'dataset']",
+    ),
     ("foo = 'x'", f"Invalid attribute key 'foo' specified. Valid keys are '{RUN_VALID_KEYS}'"),
-    ("attributes.experiment_id = '1'", f"Invalid attribute key 'experiment_id' specified. Valid keys are '{RUN_VALID_KEYS}'"),
+    (
+        "attributes.experiment_id = '1'",
+        f"Invalid attribute key 'experiment_id' specified. Valid keys are '{RUN_VALID_KEYS}'",
+    ),
     ("datasets.foo = 'x'", "Invalid dataset key 'foo' specified. Valid keys are '{'context', 'digest', 'name'}'"),
     # values
     ("metrics.a > '5'", "Expected numeric value type for metric. Found '5'"),
@@ -197,9 +207,18 @@ RUN_ERRORS = [
     ("metrics.a IN (1, 2)", "Expected numeric value type for metric. Found (1, 2)"),
     ("start_time >= '1'", "Expected numeric value type for numeric attribute: start_time. Found '1'"),
     ("created = 12abc", "Expected numeric value type for numeric attribute: created. Found 12abc"),
-    ("params.a = x", "Parameter value is either not quoted or unidentified quote types used for string value x. Use either single or double quotes."),
-    ("status = FINISHED", "Parameter value is either not quoted or unidentified quote types used for string value FINISHED. Use either single or double quotes."),
-    ("tags.a = `x`", "Parameter value is either not quoted or unidentified quote types used for string value `x`. Use either single or double quotes."),
+    (
+        "params.a = x",
+        "Parameter value is either not quoted or unidentified quote types used for string value x. Use either single or double quotes.",
+    ),
+    (
+        "status = FINISHED",
+        "Parameter value is either not quoted or unidentified quote types used for string value FINISHED. Use either single or double quotes.",
+    ),
+    (
+        "tags.a = `x`",
+        "Parameter value is either not quoted or unidentified quote types used for string value `x`. Use either single or double quotes.",
+    ),
     ("params.a = 5", "Expected a quoted string value for parameter (e.g. 'my-value'). Got value 5"),
     ("tags.a = 5", "Expected a quoted string value for tag (e.g. 'my-value'). Got value 5"),
     ("tags.a IN ('x')", "Expected a quoted string value for tag (e.g. 'my-value'). Got value ('x')"),
@@ -209,12 +228,30 @@ RUN_ERRORS = [
     # lists
     ("run_name IN ('a')", "Only ['run_id'] attributes support comparison with a list of quoted string values."),
     ("status NOT IN ('a')", "Only ['run_id'] attributes support comparison with a list of quoted string values."),
-    ("run_id IN ()", "While parsing a list in the query, expected a non-empty list of string values, but got empty list"),
-    ("run_id IN (1, 2)", "While parsing a list in the query, expected string value, punctuation, or whitespace, but got different type in list: (1, 2)"),
-    ("run_id IN ('a', 5)", "While parsing a list in the query, expected string value, punctuation, or whitespace, but got different type in list: ('a', 5)"),
-    ("run_id IN (a, b)", "While parsing a list in the query, expected a non-empty list of string values, but got ill-formed list."),
-    ("run_id IN ('a' 'b')", "While parsing a list in the query, expected a non-empty list of string values, but got ill-formed list."),
-    ("run_id IN (('a'))", "While parsing a list in the query, expected a non-empty list of string values, but got ill-formed list."),
+    (
+        "run_id IN ()",
+        "While parsing a list in the query, expected a non-empty list of string values, but got empty list",
+    ),
+    (
+        "run_id IN (1, 2)",
+        "While parsing a list in the query, expected string value, punctuation, or whitespace, but got different type in list: (1, 2)",
+    ),
+    (
+        "run_id IN ('a', 5)",
+        "While parsing a list in the query, expected string value, punctuation, or whitespace, but got different type in list: ('a', 5)",
+    ),
+    (
+        "run_id IN (a, b)",
+        "While parsing a list in the query, expected a non-empty list of string values, but got ill-formed list.",
+    ),
+    (
+        "run_id IN ('a' 'b')",
+        "While parsing a list in the query, expected a non-empty list of string values, but got ill-formed list.",
+    ),
+    (
+        "run_id IN (('a'))",
+        "While parsing a list in the query, expected a non-empty list of string values, but got ill-formed list.",
+    ),
     ("run_id = ('a', 'b')", "Invalid comparator '=' for a list of values. Use IN or NOT IN."),
     # comparators not allowed for the entity
     ("metrics.a == 1", "Invalid comparator '==' not one of '{'=', '!=', '<', '<=', '>', '>='}'"),
@@ -222,12 +259,18 @@ RUN_ERRORS = [
     ("metrics.a LIKE 1", "Invalid comparator 'LIKE' not one of '{'=', '!=', '<', '<=', '>', '>='}'"),
     ("start_time LIKE 1", "Invalid comparator 'LIKE' not one of '{'=', '!=', '<', '<=', '>', '>='}'"),
     ("tags.a < 'x'", "Invalid comparator '<' not one of '{'=', '!=', 'LIKE', 'ILIKE', 'IS NULL', 'IS NOT NULL'}'"),
-    ("params.a NOT LIKE 'x'", "Invalid comparator 'NOT LIKE' not one of '{'=', '!=', 'LIKE', 'ILIKE', 'IS NULL', 'IS NOT NULL'}'"),
+    (
+        "params.a NOT LIKE 'x'",
+        "Invalid comparator 'NOT LIKE' not one of '{'=', '!=', 'LIKE', 'ILIKE', 'IS NULL', 'IS NOT NULL'}'",
+    ),
     ("params.a >= 'x'", "Invalid comparator '>=' not one of '{'=', '!=', 'LIKE', 'ILIKE', 'IS NULL', 'IS NOT NULL'}'"),
     ("run_name > 'x'", "Invalid comparator '>' not one of '{'=', '!=', 'LIKE', 'ILIKE', 'IN', 'NOT IN'}'"),
     ("datasets.name < 'x'", "Invalid comparator '<' not one of '{'=', '!=', 'LIKE', 'ILIKE', 'IN', 'NOT IN'}'"),
     ("metrics.a IS NULL", "IS NULL / IS NOT NULL is only supported for tags and params, not for 'metric' 'a'"),
-    ("run_name IS NOT NULL", "IS NULL / IS NOT NULL is only supported for tags and params, not for 'attribute' 'run_name'"),
+    (
+        "run_name IS NOT NULL",
+        "IS NULL / IS NOT NULL is only supported for tags and params, not for 'attribute' 'run_name'",
+    ),
     ("datasets.name IS NULL", "IS NULL / IS NOT NULL is only supported for tags and params, not for 'dataset' 'name'"),
 ]
 
@@ -253,10 +296,16 @@ RUN_ORDER_CASES = [
     (["start_time DESC"], [O("attribute", "start_time", False)]),
     (["created"], [O("attribute", "start_time", True)]),
     (["Created DESC"], [O("attribute", "start_time", False)]),
-    (["run_name", "status DESC", "user_id", "artifact_uri", "run_id"], [
-        O("attribute", "run_name", True), O("attribute", "status", False),
-        O("attribute", "user_id", True), O("attribute", "artifact_uri", True),
-        O("attribute", "run_id", True)]),
+    (
+        ["run_name", "status DESC", "user_id", "artifact_uri", "run_id"],
+        [
+            O("attribute", "run_name", True),
+            O("attribute", "status", False),
+            O("attribute", "user_id", True),
+            O("attribute", "artifact_uri", True),
+            O("attribute", "run_id", True),
+        ],
+    ),
     (["  start_time   DESC  "], [O("attribute", "start_time", False)]),
     (["metrics.a", "params.a", "tags.a"], [O("metric", "a", True), O("param", "a", True), O("tag", "a", True)]),
 ]
@@ -267,7 +316,9 @@ def test_run_order_by(order_by, expected):
     assert F.parse_run_order_by(order_by) == expected
 
 
-RUN_ORDER_KEYS = "{'Created', 'artifact_uri', 'created', 'end_time', 'run_id', 'run_name', 'start_time', 'status', 'user_id'}"
+RUN_ORDER_KEYS = (
+    "{'Created', 'artifact_uri', 'created', 'end_time', 'run_id', 'run_name', 'start_time', 'status', 'user_id'}"
+)
 RUN_ORDER_ERRORS = [
     ([""], "Invalid order_by clause ''. Could not be parsed."),
     (["metrics.acc DESC extra"], "Invalid order_by clause 'metrics.acc DESC extra'. Could not be parsed."),
@@ -281,7 +332,10 @@ RUN_ORDER_ERRORS = [
     (["timestamp DESC"], f"Invalid attribute key 'timestamp' specified. Valid keys are '{RUN_ORDER_KEYS}'"),
     (["foo.bar"], "Invalid entity type 'foo'. Valid values are ['metric', 'parameter', 'tag', 'attribute', 'dataset']"),
     (["datasets.name"], "Invalid identifier type 'dataset'"),
-    (["start_time", "attributes.start_time"], "`order_by` contains duplicate fields: ['start_time', 'attributes.start_time']"),
+    (
+        ["start_time", "attributes.start_time"],
+        "`order_by` contains duplicate fields: ['start_time', 'attributes.start_time']",
+    ),
     (["created", "start_time DESC"], "`order_by` contains duplicate fields: ['created', 'start_time DESC']"),
 ]
 
@@ -324,7 +378,10 @@ EXPERIMENT_ERRORS = [
     ("params.a = 'x'", "Invalid entity type 'params'. Valid entity types are ('attribute', 'tag', 'tags')"),
     ("metrics.a = 1", "Invalid entity type 'metrics'. Valid entity types are ('attribute', 'tag', 'tags')"),
     ("foo = 'x'", f"Invalid attribute key 'foo' specified. Valid keys are '{EXPERIMENT_KEYS}'"),
-    ("lifecycle_stage = 'active'", f"Invalid attribute key 'lifecycle_stage' specified. Valid keys are '{EXPERIMENT_KEYS}'"),
+    (
+        "lifecycle_stage = 'active'",
+        f"Invalid attribute key 'lifecycle_stage' specified. Valid keys are '{EXPERIMENT_KEYS}'",
+    ),
     ("name IS NULL", "IS NULL / IS NOT NULL is only supported for tags, not for attribute 'name'"),
     ("name IN ('a')", "Only ['experiment_id'] attributes support comparison with a list of quoted string values."),
     ("experiment_id = 1", "Expected a quoted string value for attributes. Got value 1"),
@@ -357,12 +414,15 @@ def test_experiment_order_by():
     assert len(F.parse_experiment_order_by(["name", "name DESC"])) == 2
 
 
-@pytest.mark.parametrize("order_by, message", [
-    (["tags.a"], "Invalid order_by entity: tag"),
-    (["foo"], f"Invalid attribute key 'foo' specified. Valid keys are '{EXPERIMENT_KEYS}'"),
-    (["metrics.a"], "Invalid entity type 'metrics'. Valid entity types are ('attribute', 'tag', 'tags')"),
-    (["name UP"], "Invalid ordering key in order_by clause 'name UP'."),
-])
+@pytest.mark.parametrize(
+    "order_by, message",
+    [
+        (["tags.a"], "Invalid order_by entity: tag"),
+        (["foo"], f"Invalid attribute key 'foo' specified. Valid keys are '{EXPERIMENT_KEYS}'"),
+        (["metrics.a"], "Invalid entity type 'metrics'. Valid entity types are ('attribute', 'tag', 'tags')"),
+        (["name UP"], "Invalid ordering key in order_by clause 'name UP'."),
+    ],
+)
 def test_experiment_order_by_errors(order_by, message):
     assert error_of(F.parse_experiment_order_by, order_by) == message
 
@@ -395,42 +455,57 @@ def test_registered_model_filter(filter_string, expected):
     assert F.parse_registered_model_filter(filter_string) == expected
 
 
-@pytest.mark.parametrize("filter_string, message", [
-    ("name = 'a' OR name = 'b'", "Invalid clause(s) in filter string: OR"),
-    ("params.a = 'x'", "Invalid entity type 'params'. Valid entity types are ('attribute', 'tag', 'tags')"),
-    ("creation_timestamp > 5", "Invalid attribute key 'creation_timestamp' specified. Valid keys are '{'name'}'"),
-    ("name = 5", "Expected a quoted string value or a list of quoted string values for attributes. Got value 5"),
-    ("name = m", "Parameter value is either not quoted or unidentified quote types used for string value m. Use either single or double quotes."),
-    ("tags.a = 5", "Expected a quoted string value for tag (e.g. 'my-value'). Got value 5"),
-    ("tags.a IN ('x')", "Expected a quoted string value for tag (e.g. 'my-value'). Got value ('x')"),
-    ("tags.a IS NULL", "Invalid comparator for tag: IS NULL"),
-    ("tags.a < 'x'", "Invalid comparator for tag: <"),
-    ("name > 'a'", "Invalid comparator for attribute: >"),
-    ("name IS NULL", "Invalid comparator for attribute: IS NULL"),
-])
+@pytest.mark.parametrize(
+    "filter_string, message",
+    [
+        ("name = 'a' OR name = 'b'", "Invalid clause(s) in filter string: OR"),
+        ("params.a = 'x'", "Invalid entity type 'params'. Valid entity types are ('attribute', 'tag', 'tags')"),
+        ("creation_timestamp > 5", "Invalid attribute key 'creation_timestamp' specified. Valid keys are '{'name'}'"),
+        ("name = 5", "Expected a quoted string value or a list of quoted string values for attributes. Got value 5"),
+        (
+            "name = m",
+            "Parameter value is either not quoted or unidentified quote types used for string value m. Use either single or double quotes.",
+        ),
+        ("tags.a = 5", "Expected a quoted string value for tag (e.g. 'my-value'). Got value 5"),
+        ("tags.a IN ('x')", "Expected a quoted string value for tag (e.g. 'my-value'). Got value ('x')"),
+        ("tags.a IS NULL", "Invalid comparator for tag: IS NULL"),
+        ("tags.a < 'x'", "Invalid comparator for tag: <"),
+        ("name > 'a'", "Invalid comparator for attribute: >"),
+        ("name IS NULL", "Invalid comparator for attribute: IS NULL"),
+    ],
+)
 def test_registered_model_filter_errors(filter_string, message):
     assert error_of(F.parse_registered_model_filter, filter_string) == message
 
 
 def test_registered_model_order_by():
     assert F.parse_registered_model_order_by(["name DESC", "timestamp"]) == [
-        O("attribute", "name", False), O("attribute", "last_updated_timestamp", True)]
+        O("attribute", "name", False),
+        O("attribute", "last_updated_timestamp", True),
+    ]
     assert F.parse_registered_model_order_by(["last_updated_timestamp ASC"]) == [
-        O("attribute", "last_updated_timestamp", True)]
+        O("attribute", "last_updated_timestamp", True)
+    ]
     assert F.parse_registered_model_order_by(["creation_timestamp desc"]) == [
-        O("attribute", "creation_timestamp", False)]
+        O("attribute", "creation_timestamp", False)
+    ]
 
 
 RM_ORDER_KEYS = "{'creation_timestamp', 'last_updated_timestamp', 'name', 'timestamp'}"
 
 
-@pytest.mark.parametrize("order_by, message", [
-    (["foo"], f"Invalid order by key 'foo' specified. Valid keys are '{RM_ORDER_KEYS}'"),
-    (["tags.a"], f"Invalid order by key 'tags.a' specified. Valid keys are '{RM_ORDER_KEYS}'"),
-    (["timestamp", "last_updated_timestamp DESC"],
-     "`order_by` contains duplicate fields: ['timestamp', 'last_updated_timestamp DESC']"),
-    (["name DESC ASC"], "Invalid order_by clause 'name DESC ASC'. Could not be parsed."),
-])
+@pytest.mark.parametrize(
+    "order_by, message",
+    [
+        (["foo"], f"Invalid order by key 'foo' specified. Valid keys are '{RM_ORDER_KEYS}'"),
+        (["tags.a"], f"Invalid order by key 'tags.a' specified. Valid keys are '{RM_ORDER_KEYS}'"),
+        (
+            ["timestamp", "last_updated_timestamp DESC"],
+            "`order_by` contains duplicate fields: ['timestamp', 'last_updated_timestamp DESC']",
+        ),
+        (["name DESC ASC"], "Invalid order_by clause 'name DESC ASC'. Could not be parsed."),
+    ],
+)
 def test_registered_model_order_by_errors(order_by, message):
     assert error_of(F.parse_registered_model_order_by, order_by) == message
 
@@ -450,8 +525,11 @@ MODEL_VERSION_CASES = [
     ("tags.t ILIKE 'x'", [C("tag", "t", "ILIKE", "x")]),
     (
         "name='m' AND version_number > 1 AND tags.`mlflow.prompt.is_prompt` != 'true'",
-        [C("attribute", "name", "=", "m"), C("attribute", "version_number", ">", 1),
-         C("tag", "mlflow.prompt.is_prompt", "!=", "true")],
+        [
+            C("attribute", "name", "=", "m"),
+            C("attribute", "version_number", ">", 1),
+            C("tag", "mlflow.prompt.is_prompt", "!=", "true"),
+        ],
     ),
 ]
 
@@ -461,20 +539,26 @@ def test_model_version_filter(filter_string, expected):
     assert F.parse_model_version_filter(filter_string) == expected
 
 
-@pytest.mark.parametrize("filter_string, message", [
-    ("name = 'a' OR name = 'b'", "Invalid clause(s) in filter string: OR"),
-    ("foo = 'x'", "Invalid attribute key 'foo' specified. Valid keys are '{'creation_timestamp', "
-     "'last_updated_timestamp', 'name', 'run_id', 'source_path', 'version_number'}'"),
-    ("version_number > 5.5", "Invalid value for numeric attribute 'version_number': '5.5'"),
-    ("version_number = 'abc'", "Invalid value for numeric attribute 'version_number': 'abc'"),
-    ("version_number LIKE 5", "Invalid comparator for attribute version_number: LIKE"),
-    ("version_number IN ('1')", "Expected numeric value type for numeric attribute: version_number. Found ('1')"),
-    ("tags.a IN ('1')", "Expected a quoted string value for tag (e.g. 'my-value'). Got value ('1')"),
-    ("name > 'x'", "Invalid comparator for attribute: >"),
-    ("name = 5", "Expected a quoted string value or a list of quoted string values for attributes. Got value 5"),
-    ("tags.a IS NULL", "Invalid comparator for tag: IS NULL"),
-    ("tags.a > 'x'", "Invalid comparator for tag: >"),
-])
+@pytest.mark.parametrize(
+    "filter_string, message",
+    [
+        ("name = 'a' OR name = 'b'", "Invalid clause(s) in filter string: OR"),
+        (
+            "foo = 'x'",
+            "Invalid attribute key 'foo' specified. Valid keys are '{'creation_timestamp', "
+            "'last_updated_timestamp', 'name', 'run_id', 'source_path', 'version_number'}'",
+        ),
+        ("version_number > 5.5", "Invalid value for numeric attribute 'version_number': '5.5'"),
+        ("version_number = 'abc'", "Invalid value for numeric attribute 'version_number': 'abc'"),
+        ("version_number LIKE 5", "Invalid comparator for attribute version_number: LIKE"),
+        ("version_number IN ('1')", "Expected numeric value type for numeric attribute: version_number. Found ('1')"),
+        ("tags.a IN ('1')", "Expected a quoted string value for tag (e.g. 'my-value'). Got value ('1')"),
+        ("name > 'x'", "Invalid comparator for attribute: >"),
+        ("name = 5", "Expected a quoted string value or a list of quoted string values for attributes. Got value 5"),
+        ("tags.a IS NULL", "Invalid comparator for tag: IS NULL"),
+        ("tags.a > 'x'", "Invalid comparator for tag: >"),
+    ],
+)
 def test_model_version_filter_errors(filter_string, message):
     assert error_of(F.parse_model_version_filter, filter_string) == message
 
@@ -493,11 +577,14 @@ def test_model_version_order_by():
 MV_ORDER_KEYS = "{'creation_timestamp', 'last_updated_timestamp', 'name', 'version_number'}"
 
 
-@pytest.mark.parametrize("order_by, message", [
-    (["run_id"], f"Invalid attribute key 'run_id' specified. Valid keys are '{MV_ORDER_KEYS}'"),
-    (["tags.a"], f"Invalid order by key 'a' specified. Valid keys are {MV_ORDER_KEYS}"),
-    (["name", "name DESC"], "`order_by` contains duplicate fields: ['name', 'name DESC']"),
-])
+@pytest.mark.parametrize(
+    "order_by, message",
+    [
+        (["run_id"], f"Invalid attribute key 'run_id' specified. Valid keys are '{MV_ORDER_KEYS}'"),
+        (["tags.a"], f"Invalid order by key 'a' specified. Valid keys are {MV_ORDER_KEYS}"),
+        (["name", "name DESC"], "`order_by` contains duplicate fields: ['name', 'name DESC']"),
+    ],
+)
 def test_model_version_order_by_errors(order_by, message):
     assert error_of(F.parse_model_version_order_by, order_by) == message
 
@@ -521,8 +608,12 @@ LOGGED_MODEL_CASES = [
     ("tags.`a b` ILIKE 'x%'", [C("tag", "a b", "ILIKE", "x%")]),
     (
         "name = 'x' AND metrics.acc >= 1 AND params.lr != '0.1' AND tags.t LIKE 'a%'",
-        [C("attribute", "name", "=", "x"), C("metric", "acc", ">=", 1.0),
-         C("param", "lr", "!=", "0.1"), C("tag", "t", "LIKE", "a%")],
+        [
+            C("attribute", "name", "=", "x"),
+            C("metric", "acc", ">=", 1.0),
+            C("param", "lr", "!=", "0.1"),
+            C("tag", "t", "LIKE", "a%"),
+        ],
     ),
 ]
 
@@ -532,16 +623,37 @@ def test_logged_model_filter(filter_string, expected):
     assert F.parse_logged_model_filter(filter_string) == expected
 
 
-@pytest.mark.parametrize("filter_string, message", [
-    ("name = 'x' OR name = 'y'", "Invalid filter string: \"name = 'x' OR name = 'y'\". Expected a list of comparisons separated by 'AND' (e.g. 'metrics.loss > 0.1 AND params.lr = 0.01')."),
-    ("datasets.name = 'x'", "Invalid entity type: 'datasets'. Expected one of ['attributes', 'metrics', 'params', 'tags']."),
-    ("metrics.acc LIKE 'x'", "Invalid comparison operator for metrics.acc: 'LIKE'. Expected one of ('=', '!=', '<', '<=', '>', '>=')."),
-    ("name > 'x'", "Invalid comparison operator for attributes.name: '>'. Expected one of ('=', '!=', 'LIKE', 'ILIKE', 'IN', 'NOT IN')."),
-    ("tags.a IS NULL", "Invalid comparison operator for tags.a: 'IS NULL'. Expected one of ('=', '!=', 'LIKE', 'ILIKE', 'IN', 'NOT IN')."),
-    ("creation_time > '5'", "Expected numeric value type for numeric attribute: creation_time. Found '5'"),
-    ("metrics.acc > 'x'", "Expected numeric value type for metric. Found 'x'"),
-    ("artifact_location = 'x'", "Invalid attribute key 'artifact_location' specified. Valid keys are '{'creation_time', 'creation_timestamp', 'last_updated_time', 'last_updated_timestamp', 'model_id', 'model_type', 'name', 'source_run_id', 'status'}'"),
-])
+@pytest.mark.parametrize(
+    "filter_string, message",
+    [
+        (
+            "name = 'x' OR name = 'y'",
+            "Invalid filter string: \"name = 'x' OR name = 'y'\". Expected a list of comparisons separated by 'AND' (e.g. 'metrics.loss > 0.1 AND params.lr = 0.01').",
+        ),
+        (
+            "datasets.name = 'x'",
+            "Invalid entity type: 'datasets'. Expected one of ['attributes', 'metrics', 'params', 'tags'].",
+        ),
+        (
+            "metrics.acc LIKE 'x'",
+            "Invalid comparison operator for metrics.acc: 'LIKE'. Expected one of ('=', '!=', '<', '<=', '>', '>=').",
+        ),
+        (
+            "name > 'x'",
+            "Invalid comparison operator for attributes.name: '>'. Expected one of ('=', '!=', 'LIKE', 'ILIKE', 'IN', 'NOT IN').",
+        ),
+        (
+            "tags.a IS NULL",
+            "Invalid comparison operator for tags.a: 'IS NULL'. Expected one of ('=', '!=', 'LIKE', 'ILIKE', 'IN', 'NOT IN').",
+        ),
+        ("creation_time > '5'", "Expected numeric value type for numeric attribute: creation_time. Found '5'"),
+        ("metrics.acc > 'x'", "Expected numeric value type for metric. Found 'x'"),
+        (
+            "artifact_location = 'x'",
+            "Invalid attribute key 'artifact_location' specified. Valid keys are '{'creation_time', 'creation_timestamp', 'last_updated_time', 'last_updated_timestamp', 'model_id', 'model_type', 'name', 'source_run_id', 'status'}'",
+        ),
+    ],
+)
 def test_logged_model_filter_errors(filter_string, message):
     assert error_of(F.parse_logged_model_filter, filter_string) == message
 
@@ -553,8 +665,6 @@ def test_logged_model_filter_errors(filter_string, message):
 def mlflow_side():
     with warnings.catch_warnings():  # MLflow's own import-time deprecation noise
         warnings.simplefilter("ignore")
-        from sqlalchemy.orm import Session
-
         from mlflow.exceptions import MlflowException
         from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
         from mlflow.store.tracking import sqlalchemy_store as tracking
@@ -565,14 +675,21 @@ def mlflow_side():
             SearchModelVersionUtils,
             SearchUtils,
         )
+        from sqlalchemy.orm import Session
 
     registry = RegistryStore.__new__(RegistryStore)  # the filter helpers need no database
     kinds = {"parameter": "param"}
 
     def plain(parsed, aliases=lambda k: k):
-        return [C(kinds.get(d["type"], d["type"]), aliases(d["key"]) if d["type"] == "attribute" else d["key"],
-                  d["comparator"].upper(),
-                  float(d["value"]) if d["type"] == "metric" else d["value"]) for d in parsed]
+        return [
+            C(
+                kinds.get(d["type"], d["type"]),
+                aliases(d["key"]) if d["type"] == "attribute" else d["key"],
+                d["comparator"].upper(),
+                float(d["value"]) if d["type"] == "metric" else d["value"],
+            )
+            for d in parsed
+        ]
 
     def runs(f):
         parsed = SearchUtils.parse_search_filter(f)
@@ -597,8 +714,10 @@ def mlflow_side():
     def logged_models(f):
         names = {"attributes": "attribute", "metrics": "metric", "params": "param", "tags": "tag"}
         aliases = {"creation_timestamp_ms": "creation_timestamp", "last_updated_timestamp_ms": "last_updated_timestamp"}
-        return [C(names[c.entity.type.value], aliases.get(c.entity.key, c.entity.key), c.op, c.value)
-                for c in lm.parse_filter_string(f)]
+        return [
+            C(names[c.entity.type.value], aliases.get(c.entity.key, c.entity.key), c.op, c.value)
+            for c in lm.parse_filter_string(f)
+        ]
 
     def run_order(order_by):
         tracking._get_orderby_clauses(order_by, Session())
@@ -627,7 +746,8 @@ def _rejected_by_both(mlflow_side, ours, arg):
 
 
 CROSS_ACCEPTED = [
-    (F.parse_run_filter, f) for f, _ in RUN_CASES
+    (F.parse_run_filter, f)
+    for f, _ in RUN_CASES
     # where we are knowingly more lenient than MLflow
     if f not in ("params.lr IS  NOT   NULL", "metrics.acc = 1e+2", "tags.a='x'and tags.b='y'")
 ] + [
@@ -642,7 +762,7 @@ CROSS_ACCEPTED = [
     (F.parse_logged_model_filter, "name = 'x' AND metrics.acc >= 1 AND params.lr != '0.1'"),
     (F.parse_logged_model_filter, "tags.t LIKE 'a%' AND model_id IN ('a', 'b') AND creation_time > 5"),
     (F.parse_logged_model_filter, "last_updated_timestamp > 5 AND params.lr IN ('0.1')"),
-    (F.parse_run_order_by, ["metrics.a DESC", "params.`b c`", "tags.\"d\" asc", "created", "run_name DESC"]),
+    (F.parse_run_order_by, ["metrics.a DESC", "params.`b c`", 'tags."d" asc', "created", "run_name DESC"]),
     (F.parse_run_order_by, ["attributes.end_time", "status", "user_id", "artifact_uri", "run_id"]),
 ]
 
@@ -652,26 +772,44 @@ def test_same_result_as_mlflow(mlflow_side, ours, arg):
     _accepted_by_both(mlflow_side, ours, arg)
 
 
-CROSS_REJECTED = [
-    (F.parse_run_filter, f) for f, _ in RUN_ERRORS
-    # MLflow lets the first through to SQL and reads the other two as Python literals
-    if f not in ("run_id = ('a', 'b')", "run_id IN ('a' 'b')", "run_id IN (('a'))")
-] + [
-    (F.parse_experiment_filter, f) for f, _ in EXPERIMENT_ERRORS
-] + [
-    (F.parse_registered_model_filter, f) for f in (
-        "name = 'a' OR name = 'b'", "params.a = 'x'", "creation_timestamp > 5", "name = 5",
-        "tags.a = 5", "tags.a < 'x'", "name > 'a'")
-] + [
-    (F.parse_model_version_filter, f) for f in (
-        "name = 'a' OR name = 'b'", "foo = 'x'", "version_number > 5.5", "version_number LIKE 5",
-        "name > 'x'", "name = 5", "tags.a > 'x'")
-] + [
-    (F.parse_logged_model_filter, f) for f in (
-        "name = 'x' OR name = 'y'", "datasets.name = 'x'", "metrics.acc LIKE 'x'", "name > 'x'")
-] + [
-    (F.parse_run_order_by, o) for o, _ in RUN_ORDER_ERRORS if o != ["  start_time   DESC  "]
-]
+CROSS_REJECTED = (
+    [
+        (F.parse_run_filter, f)
+        for f, _ in RUN_ERRORS
+        # MLflow lets the first through to SQL and reads the other two as Python literals
+        if f not in ("run_id = ('a', 'b')", "run_id IN ('a' 'b')", "run_id IN (('a'))")
+    ]
+    + [(F.parse_experiment_filter, f) for f, _ in EXPERIMENT_ERRORS]
+    + [
+        (F.parse_registered_model_filter, f)
+        for f in (
+            "name = 'a' OR name = 'b'",
+            "params.a = 'x'",
+            "creation_timestamp > 5",
+            "name = 5",
+            "tags.a = 5",
+            "tags.a < 'x'",
+            "name > 'a'",
+        )
+    ]
+    + [
+        (F.parse_model_version_filter, f)
+        for f in (
+            "name = 'a' OR name = 'b'",
+            "foo = 'x'",
+            "version_number > 5.5",
+            "version_number LIKE 5",
+            "name > 'x'",
+            "name = 5",
+            "tags.a > 'x'",
+        )
+    ]
+    + [
+        (F.parse_logged_model_filter, f)
+        for f in ("name = 'x' OR name = 'y'", "datasets.name = 'x'", "metrics.acc LIKE 'x'", "name > 'x'")
+    ]
+    + [(F.parse_run_order_by, o) for o, _ in RUN_ORDER_ERRORS if o != ["  start_time   DESC  "]]
+)
 
 
 @pytest.mark.parametrize("ours, arg", CROSS_REJECTED)
@@ -679,36 +817,39 @@ def test_rejected_like_mlflow(mlflow_side, ours, arg):
     _rejected_by_both(mlflow_side, ours, arg)
 
 
-@pytest.mark.parametrize("ours, arg", [
-    (F.parse_run_filter, "metrics.a = 1 OR metrics.b = 2"),
-    (F.parse_run_filter, "tags.x = 'unterminated"),
-    (F.parse_run_filter, "run_id IN 'a'"),
-    (F.parse_run_filter, "metrics.a > '5'"),
-    (F.parse_run_filter, "params.a = 5"),
-    (F.parse_run_filter, "params.a = x"),
-    (F.parse_run_filter, "run_name IN ('a')"),
-    (F.parse_run_filter, "run_id IN ()"),
-    (F.parse_run_filter, "run_id IN (1, 2)"),
-    (F.parse_run_filter, "metrics.a IS NULL"),
-    (F.parse_run_filter, "foo.bar = 'x'"),
-    (F.parse_run_filter, "params.a NOT LIKE 'x'"),
-    (F.parse_run_filter, "run_name > 'x'"),
-    (F.parse_run_filter, "foo = 'x'"),
-    (F.parse_run_filter, "datasets.foo = 'x'"),
-    (F.parse_experiment_filter, "foo = 'x'"),
-    (F.parse_run_filter, "(metrics.a = 1)"),
-    (F.parse_experiment_filter, "name = 'a' OR name = 'b'"),
-    (F.parse_experiment_filter, "tags.a < 'x'"),
-    (F.parse_experiment_filter, "creation_time > 5.5"),
-    (F.parse_experiment_filter, "experiment_id LIKE '1'"),
-    (F.parse_registered_model_filter, "tags.a < 'x'"),
-    (F.parse_model_version_filter, "version_number LIKE 5"),
-    (F.parse_logged_model_filter, "name > 'x'"),
-    (F.parse_run_order_by, ["metrics.acc DOWN"]),
-    (F.parse_run_order_by, ["datasets.name"]),
-    (F.parse_run_order_by, ["start_time", "created"]),
-    (F.parse_run_order_by, ["foo DESC"]),
-])
+@pytest.mark.parametrize(
+    "ours, arg",
+    [
+        (F.parse_run_filter, "metrics.a = 1 OR metrics.b = 2"),
+        (F.parse_run_filter, "tags.x = 'unterminated"),
+        (F.parse_run_filter, "run_id IN 'a'"),
+        (F.parse_run_filter, "metrics.a > '5'"),
+        (F.parse_run_filter, "params.a = 5"),
+        (F.parse_run_filter, "params.a = x"),
+        (F.parse_run_filter, "run_name IN ('a')"),
+        (F.parse_run_filter, "run_id IN ()"),
+        (F.parse_run_filter, "run_id IN (1, 2)"),
+        (F.parse_run_filter, "metrics.a IS NULL"),
+        (F.parse_run_filter, "foo.bar = 'x'"),
+        (F.parse_run_filter, "params.a NOT LIKE 'x'"),
+        (F.parse_run_filter, "run_name > 'x'"),
+        (F.parse_run_filter, "foo = 'x'"),
+        (F.parse_run_filter, "datasets.foo = 'x'"),
+        (F.parse_experiment_filter, "foo = 'x'"),
+        (F.parse_run_filter, "(metrics.a = 1)"),
+        (F.parse_experiment_filter, "name = 'a' OR name = 'b'"),
+        (F.parse_experiment_filter, "tags.a < 'x'"),
+        (F.parse_experiment_filter, "creation_time > 5.5"),
+        (F.parse_experiment_filter, "experiment_id LIKE '1'"),
+        (F.parse_registered_model_filter, "tags.a < 'x'"),
+        (F.parse_model_version_filter, "version_number LIKE 5"),
+        (F.parse_logged_model_filter, "name > 'x'"),
+        (F.parse_run_order_by, ["metrics.acc DOWN"]),
+        (F.parse_run_order_by, ["datasets.name"]),
+        (F.parse_run_order_by, ["start_time", "created"]),
+        (F.parse_run_order_by, ["foo DESC"]),
+    ],
+)
 def test_same_message_as_mlflow(mlflow_side, ours, arg):
     with pytest.raises(mlflow_side["error"]) as theirs:
         mlflow_side[ours](arg)

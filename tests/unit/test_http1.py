@@ -2,6 +2,7 @@
 request it accepts, the WSGI environ gunicorn builds from it, its body and its keep-alive decision
 are those of gunicorn's ``Request`` for the same bytes; every request it declines is left, byte
 for byte, for gunicorn to read as if nothing had happened."""
+
 from __future__ import annotations
 
 import contextlib
@@ -123,7 +124,7 @@ def test_a_plain_requests_environ_is_the_one_gunicorn_creates(raw, server):
     cfg = _cfg()
     with _socketpairs(1) as (pair,):
         _, req = _plain(cfg, raw, pair)
-        resp, expected = wsgi.create(req, pair[0], CLIENT, server, cfg)
+        _resp, expected = wsgi.create(req, pair[0], CLIENT, server, cfg)
         environ = http1.plain_environ(req, pair[0], CLIENT, server, wsgi.base_environ(cfg))
     assert callable(expected.pop("wsgi.early_hints"))
     assert "wsgi.early_hints" not in environ  # the worker adds it, with the response it sends on
@@ -155,7 +156,7 @@ DECLINED = {
     "chunked": b"POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
     "expect": b"POST /x HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n{}",
     "upgrade": b"GET /x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
-               b"HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n",
+    b"HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n",
     "forwarded proto": b"GET /x HTTP/1.1\r\nHost: h\r\nX-Forwarded-Proto: https\r\n\r\n",
     "underscore": b"GET /x HTTP/1.1\r\nHost: h\r\nX_Forwarded_For: 1.2.3.4\r\n\r\n",
     "two hosts": b"GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
@@ -164,8 +165,8 @@ DECLINED = {
     "signed length": b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: +2\r\n\r\n{}",
     "hex length": b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0x2\r\n\r\n{}",
     "superscript length": b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: \xb2\r\n\r\n{}",
-    "large body": b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n%s" % (
-        http1.BODY_LIMIT + 1, b"b" * (http1.BODY_LIMIT + 1)),
+    "large body": b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n%s"
+    % (http1.BODY_LIMIT + 1, b"b" * (http1.BODY_LIMIT + 1)),
     "absolute form": b"GET http://h/x HTTP/1.1\r\nHost: h\r\n\r\n",
     "asterisk": b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
     "double slash": b"GET //x/y HTTP/1.1\r\nHost: h\r\n\r\n",
@@ -254,11 +255,14 @@ def test_a_closed_connection_is_left_for_gunicorn_to_see_closed(pair):
     assert next(conn.parser).body.read() == b"ab"  # gunicorn's own reading of a short body
 
 
-@pytest.mark.parametrize("settings", [
-    {"http_parser": "python"},
-    {"proxy_protocol": "v1"},
-    {"strip_header_spaces": True},  # one of gunicorn's flags its C parser does not support
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"http_parser": "python"},
+        {"proxy_protocol": "v1"},
+        {"strip_header_spaces": True},  # one of gunicorn's flags its C parser does not support
+    ],
+)
 def test_settings_gunicorns_c_parser_cannot_honour_turn_the_reader_off(settings):
     assert not http1.PlainReader(SettledConfig(_cfg(**settings))).enabled
     assert http1.PlainReader(SettledConfig(_cfg())).enabled

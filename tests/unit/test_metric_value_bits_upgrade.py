@@ -2,6 +2,7 @@
 are stored the old way (+/- the largest double, no bits), is upgraded to the schema a new
 database gets, and its infinities still read as infinities through every read path; also when
 an earlier upgrade stopped half-way (MySQL commits each DDL statement)."""
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,13 @@ ROOT = "mlflow-artifacts:/"
 TABLES = ("metrics", "latest_metrics", "logged_model_metrics")
 MODELS = (Metric, LatestMetric, LoggedModelMetric)
 # logged before the upgrade -> read after it
-BEFORE = {"pinf": (math.inf, math.inf), "ninf": (-math.inf, -math.inf), "one": (1.0, 1.0),
-          "tiny": (5e-324, 5e-324), "nan": (math.nan, math.nan)}
+BEFORE = {
+    "pinf": (math.inf, math.inf),
+    "ninf": (-math.inf, -math.inf),
+    "one": (1.0, 1.0),
+    "tiny": (5e-324, 5e-324),
+    "nan": (math.nan, math.nan),
+}
 
 
 def _columns(database):
@@ -88,8 +94,9 @@ def test_upgrade_from_v3_reads_old_infinities_as_infinities(backend_uri, interru
                 got = _read_all(rid, model_id, key)
                 assert len(got) == 4 and all(_same(value, expected) for value in got), (key, got)
             for model in MODELS:  # only the infinities got bits
-                with_bits = dict(model.select(model.key, model.value_bits)
-                                 .where(model.value_bits.is_null(False)).tuples())
+                with_bits = dict(
+                    model.select(model.key, model.value_bits).where(model.value_bits.is_null(False)).tuples()
+                )
                 assert with_bits == {"pinf": v.INF_BITS, "ninf": v.NEG_INF_BITS}, model
             # the step again (interrupted after its last statement): nothing changes
             with database.atomic():
@@ -97,8 +104,7 @@ def test_upgrade_from_v3_reads_old_infinities_as_infinities(backend_uri, interru
             assert _columns(database) == fresh_columns
             assert all(_same(value, math.inf) for value in _read_all(rid, model_id, "pinf"))
             # after the upgrade, the largest double and -0.0 are themselves, infinities too
-            for key, value in (("max", v.FLOAT_MAX), ("negmax", -v.FLOAT_MAX), ("negzero", -0.0),
-                               ("inf", math.inf)):
+            for key, value in (("max", v.FLOAT_MAX), ("negmax", -v.FLOAT_MAX), ("negzero", -0.0), ("inf", math.inf)):
                 _log(rid, model_id, key, value)
                 got = _read_all(rid, model_id, key)
                 assert len(got) == 4 and all(_same(x, value) for x in got), (key, got)

@@ -1,5 +1,6 @@
 """The OpenAPI 3.1 document (mlflow_compat.openapi): valid, complete (every served route, or a
 refusal naming the one left out), shaped from the request schemas, and served once built."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,9 @@ METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 
 
 def _app(tmp_path, **config):
-    settings = ServerConfig.resolve(backend_store_uri=f"sqlite:///{tmp_path / 'db.sqlite'}",
-                                    artifacts_destination=str(tmp_path / "store"), **config)
+    settings = ServerConfig.resolve(
+        backend_store_uri=f"sqlite:///{tmp_path / 'db.sqlite'}", artifacts_destination=str(tmp_path / "store"), **config
+    )
     application = create_app(settings)
     application.testing = True
     return application
@@ -44,8 +46,11 @@ def test_every_served_route_is_in_the_document(app, document):
         for method in rule.methods & METHODS:
             assert method.lower() in document["paths"][path], (method, rule.rule)
     # and nothing else: each operation of the document is a route
-    served = {(openapi._ARGUMENT.sub(r"{\1}", r.rule), m.lower()) for r in app.url_map.iter_rules()
-              for m in r.methods & METHODS}
+    served = {
+        (openapi._ARGUMENT.sub(r"{\1}", r.rule), m.lower())
+        for r in app.url_map.iter_rules()
+        for m in r.methods & METHODS
+    }
     assert {(p, m) for p, item in document["paths"].items() for m in item} <= served
 
 
@@ -70,8 +75,9 @@ def test_get_operations_take_the_schema_fields_as_query_parameters(document):
     stages = params["stages"]  # a repeated field: ?stages=a&stages=b
     assert (stages["schema"]["type"], stages["style"], stages["explode"]) == ("array", "form", True)
     assert "requestBody" not in op
-    search = {p["name"]: p["schema"] for p in
-              document["paths"]["/api/2.0/mlflow/experiments/search"]["get"]["parameters"]}
+    search = {
+        p["name"]: p["schema"] for p in document["paths"]["/api/2.0/mlflow/experiments/search"]["get"]["parameters"]
+    }
     assert search["view_type"]["enum"] == ["ACTIVE_ONLY", "DELETED_ONLY", "ALL"]
     assert (search["max_results"]["type"], search["max_results"]["format"]) == ("integer", "int64")
 
@@ -82,9 +88,15 @@ def test_post_operations_take_a_json_body_of_the_request_schema(document):
     schema = document["components"]["schemas"]["LogMetric"]
     assert set(schema["required"]) >= {"run_id", "key", "value", "timestamp"}
     assert schema["properties"]["timestamp"] == {
-        "type": "integer", "format": "int64", "minimum": -(2**63), "maximum": 2**63 - 1}
+        "type": "integer",
+        "format": "int64",
+        "minimum": -(2**63),
+        "maximum": 2**63 - 1,
+    }
     assert schema["properties"]["value"]["anyOf"] == [
-        {"type": "number"}, {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]}]
+        {"type": "number"},
+        {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]},
+    ]
     batch = document["components"]["schemas"]["LogBatch"]["properties"]
     assert batch["metrics"]["items"] == {"$ref": "#/components/schemas/MetricIn"}
     int32 = document["components"]["schemas"]["SearchLoggedModels"]["properties"]["max_results"]
@@ -94,12 +106,15 @@ def test_post_operations_take_a_json_body_of_the_request_schema(document):
 def test_answers_and_errors(document):
     get_run = document["paths"]["/api/2.0/mlflow/runs/get"]["get"]["responses"]
     assert get_run["200"]["content"]["application/json"]["schema"]["properties"]["run"] == {
-        "$ref": "#/components/schemas/RunOut"}
+        "$ref": "#/components/schemas/RunOut"
+    }
     assert get_run["4XX"] == {"$ref": "#/components/responses/Error"}
     error = document["components"]["schemas"]["Error"]
     assert error["required"] == ["error_code", "message"]
     assert {k: v["type"] for k, v in error["properties"].items()}.items() >= {
-        ("error_code", "string"), ("message", "string")}
+        ("error_code", "string"),
+        ("message", "string"),
+    }
     for path, item in document["paths"].items():
         for method, op in item.items():
             assert op["responses"]["4XX"] == {"$ref": "#/components/responses/Error"}, (method, path)
@@ -110,7 +125,9 @@ def test_hand_described_routes(document):
     download = document["paths"]["/api/2.0/mlflow-artifacts/artifacts/{artifact_path}"]
     assert {p["name"]: p["in"] for p in download["get"]["parameters"]} == {"artifact_path": "path", "Range": "header"}
     assert "application/octet-stream" in download["put"]["requestBody"]["content"]
-    bulk = {p["name"]: p for p in document["paths"]["/ajax-api/2.0/mlflow/metrics/get-history-bulk"]["get"]["parameters"]}
+    bulk = {
+        p["name"]: p for p in document["paths"]["/ajax-api/2.0/mlflow/metrics/get-history-bulk"]["get"]["parameters"]
+    }
     assert bulk["run_id"]["schema"]["type"] == "array" and bulk["run_id"]["required"]
     assert "501" in document["paths"]["/api/2.0/mlflow-artifacts/mpu/create/{artifact_path}"]["post"]["responses"]
     assert "text/plain" in document["paths"]["/health"]["get"]["responses"]["200"]["content"]

@@ -1,4 +1,5 @@
 """mlflow_compat.page_tokens: opaque offsets shaped as MLflow's SQL store shapes them."""
+
 from __future__ import annotations
 
 import base64
@@ -42,16 +43,16 @@ def test_round_trip_and_absent_tokens():
 @pytest.mark.parametrize(
     "token, fragment",
     [
-        ("abc", "could not base64-decode"),                   # bad padding
-        ("%%%", "decoded value"),                              # no base64 characters at all
+        ("abc", "could not base64-decode"),  # bad padding
+        ("%%%", "decoded value"),  # no base64 characters at all
         ("not-a-token", "Invalid page token"),
         (b64("not json"), "decoded value"),
-        (b64(b"\xff\xfe\xfd"), "decoded value"),               # not UTF-8
-        (b64("[1, 2]"), "parsed value"),                       # JSON, but not an object
+        (b64(b"\xff\xfe\xfd"), "decoded value"),  # not UTF-8
+        (b64("[1, 2]"), "parsed value"),  # JSON, but not an object
         (b64('"offset"'), "parsed value"),
         (b64("{}"), "parsed value"),
         (b64('{"nope": 3}'), "parsed value"),
-        (b64('{"offset": 0}'), "parsed value"),                # MLflow refuses a zero offset too
+        (b64('{"offset": 0}'), "parsed value"),  # MLflow refuses a zero offset too
         (b64('{"offset": null}'), "parsed value"),
         (b64('{"offset": "x"}'), "offset value"),
         (b64('{"offset": -4}'), "offset value"),
@@ -66,6 +67,9 @@ def test_invalid_tokens_raise_invalid_parameter_value(token, fragment):
     assert err.status == 400
     assert err.message.startswith("Invalid page token")
     assert fragment in err.message
-    assert err.to_json() == {"error_code": "INVALID_PARAMETER_VALUE", "message": err.message,
-                             "sqlstate": "KAM00", "error_class": "INVALID_PARAMETER_VALUE"}
-
+    assert err.to_json() == {
+        "error_code": "INVALID_PARAMETER_VALUE",
+        "message": err.message,
+        "sqlstate": "KAM00",
+        "error_class": "INVALID_PARAMETER_VALUE",
+    }

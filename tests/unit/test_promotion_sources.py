@@ -1,5 +1,6 @@
 """registry_core.sources: how model-version sources are parsed and confined, without a
 database (the API tests in tests/api/test_registry_api.py cover resolution end to end)."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,8 +22,7 @@ def test_parse_models_uri():
     assert parse("models:/fraud/Latest") == (None, "fraud", None, None, None)
     assert parse("models:/fraud/production") == (None, "fraud", None, "Production", None)
     assert parse("models:/fraud@champion") == (None, "fraud", None, None, "champion")
-    for bad in ("models:/", "models:", "models:/a/b/c",
-                "models:/fraud/", "models:/fraud@", "models:/ /1"):
+    for bad in ("models:/", "models:", "models:/a/b/c", "models:/fraud/", "models:/fraud@", "models:/ /1"):
         with pytest.raises(InvalidInput):
             parse(bad)
     with pytest.raises(InvalidInput):
@@ -46,12 +46,30 @@ def test_within_is_a_path_prefix_test():
     assert not within("/data/1/abc/artifactsX", "/data/1/abc/artifacts")
 
 
-@pytest.mark.parametrize("source", [
-    "/etc/passwd", "file:///etc/passwd", "../x", "a\\b", "x\x00y", "https://evil/x", "http://127.0.0.1/x",
-    "ftp://evil/x", "mlflow-artifacts://evil/1/x", "models://host/x", "runs://host/abc/model", "runs:/abc/model",
-    "runs:/abc/../../x", "runs:/abc/..%2f..%2fx", "runs:/abc/%252e%252e/x", "runs:/abc/model%00",
-    "mlflow-artifacts:/1/abc/artifacts/../../x", "mlflow-artifacts:/1/abc/%2e%2e/x", "s3://bucket/a/../b",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "/etc/passwd",
+        "file:///etc/passwd",
+        "../x",
+        "a\\b",
+        "x\x00y",
+        "https://evil/x",
+        "http://127.0.0.1/x",
+        "ftp://evil/x",
+        "mlflow-artifacts://evil/1/x",
+        "models://host/x",
+        "runs://host/abc/model",
+        "runs:/abc/model",
+        "runs:/abc/../../x",
+        "runs:/abc/..%2f..%2fx",
+        "runs:/abc/%252e%252e/x",
+        "runs:/abc/model%00",
+        "mlflow-artifacts:/1/abc/artifacts/../../x",
+        "mlflow-artifacts:/1/abc/%2e%2e/x",
+        "s3://bucket/a/../b",
+    ],
+)
 def test_hostile_sources_fail_before_any_lookup(source, tmp_path):
     """Refused on their face, as MLflow 3.17.2 refuses them (a local path needs a run_id, runs:/
     must name the run_id given, no traversal in any encoding, no foreign host): no run, model or

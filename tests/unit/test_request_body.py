@@ -2,6 +2,7 @@
 objects on a socket pair. The bytes come out in order wherever gunicorn held them (its Body's
 read-ahead, its unreader's, the socket), gunicorn's count of what is left stays true at every
 step, and what follows the body stays for gunicorn to parse as the next request."""
+
 from __future__ import annotations
 
 import io
@@ -55,8 +56,7 @@ def _read_all(stream, size: int) -> bytes:
 
 @pytest.mark.parametrize("ahead,through_body", [(0, 0), (5000, 0), (5000, 100), (300, 2049)])
 @pytest.mark.parametrize("buffer_size", [1, 4096, 1 << 20])
-def test_reads_the_body_in_order_and_leaves_the_next_request(pair, ahead, through_body,
-                                                             buffer_size):
+def test_reads_the_body_in_order_and_leaves_the_next_request(pair, ahead, through_body, buffer_size):
     server, client = pair
     data = os.urandom(3 * 1024 * 1024 + 11)
     unreader, body, first, sender = _gunicorn_body(server, client, data, ahead, through_body)
@@ -148,8 +148,12 @@ def test_body_stream_in_a_request(pair):
     app = Flask("t")
     body = Body(LengthReader(SocketUnreader(server), 5))
     client.sendall(b"hello")
-    gunicorn_like = {"wsgi.input": body, "gunicorn.socket": server, "wsgi.input_terminated": True,
-                     "CONTENT_LENGTH": "5"}
+    gunicorn_like = {
+        "wsgi.input": body,
+        "gunicorn.socket": server,
+        "wsgi.input_terminated": True,
+        "CONTENT_LENGTH": "5",
+    }
     with app.test_request_context("/", method="PUT", environ_overrides=gunicorn_like):
         stream = body_stream()
         assert isinstance(stream, SocketBody) and _read_all(stream, 64) == b"hello"
@@ -158,10 +162,19 @@ def test_body_stream_in_a_request(pair):
         assert not isinstance(stream, SocketBody) and stream.read() == b"hello"
 
 
-@pytest.mark.parametrize("body", [
-    b"", b"  \n", b'{"name": "m"}', b'"{\\"name\\": \\"m\\"}"', b'{"name": "m"}trailing bytes past the length',
-    b"[1, 2]", b"{not json", "{\"name\": \"caf\u00e9\"}".encode(),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"  \n",
+        b'{"name": "m"}',
+        b'"{\\"name\\": \\"m\\"}"',
+        b'{"name": "m"}trailing bytes past the length',
+        b"[1, 2]",
+        b"{not json",
+        '{"name": "caf\u00e9"}'.encode(),
+    ],
+)
 def test_a_body_read_whole_is_read_as_werkzeug_reads_a_stream(body):
     """wire._body_message reads a body held in memory (io.BytesIO: http1.PlainReader, a test
     client) directly; any other stream through werkzeug. Both give the same message or error."""
@@ -174,9 +187,16 @@ def test_a_body_read_whole_is_read_as_werkzeug_reads_a_stream(body):
     declared = body[:13] if body.endswith(b"length") else body  # bytes past Content-Length are not the body's
 
     def outcome(stream):
-        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/x", "SERVER_NAME": "h", "SERVER_PORT": "1",
-                   "wsgi.url_scheme": "http", "wsgi.input": stream, "CONTENT_LENGTH": str(len(declared)),
-                   "CONTENT_TYPE": "application/json"}
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/x",
+            "SERVER_NAME": "h",
+            "SERVER_PORT": "1",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": stream,
+            "CONTENT_LENGTH": str(len(declared)),
+            "CONTENT_TYPE": "application/json",
+        }
         with app.request_context(environ):
             try:
                 return wire._body_message(1 << 20)
@@ -185,5 +205,5 @@ def test_a_body_read_whole_is_read_as_werkzeug_reads_a_stream(body):
 
     in_memory = outcome(io.BytesIO(body))
     assert in_memory == outcome(io.BufferedReader(io.BytesIO(body)))
-    if declared.startswith(b"{\"name\": \"m\"}"):
+    if declared.startswith(b'{"name": "m"}'):
         assert in_memory == {"name": "m"}

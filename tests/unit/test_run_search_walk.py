@@ -2,6 +2,7 @@
 latest_metrics; it must return exactly what the general query (a LEFT JOIN and a sort of every
 match) returns, page by page, on every backend, and the denormalised experiment_id must stay
 right through every write path and the schema upgrade."""
+
 from __future__ import annotations
 
 import math
@@ -38,8 +39,19 @@ def _seed():
             params = [("p", rng.choice("ab"))] if rng.random() < 0.8 else []
             candidates.log_batch(rid, metrics, params, [("t", rng.choice("xy"))])
             if i % 6 == 0:
-                candidates.log_inputs(rid, [{"name": "ds", "digest": "d1", "source_type": "local", "source": "s",
-                                             "tags": [("mlflow.data.context", "train")]}], [])
+                candidates.log_inputs(
+                    rid,
+                    [
+                        {
+                            "name": "ds",
+                            "digest": "d1",
+                            "source_type": "local",
+                            "source": "s",
+                            "tags": [("mlflow.data.context", "train")],
+                        }
+                    ],
+                    [],
+                )
             if i % 7 == 3:
                 candidates.delete(rid)
             runs[rid] = eid
@@ -82,10 +94,12 @@ def _pages(ids, comparisons, view, order, size):
 
 def _general(monkeypatch):
     """Search with the walk switched off: the general query, as the reference."""
+
     def run(*args):
         with monkeypatch.context() as m:
             m.setattr(run_search, "_walks", lambda comparisons, order: False)
             return _pages(*args)
+
     return run
 
 
@@ -93,7 +107,7 @@ def _general(monkeypatch):
 def test_metric_order_walk_returns_what_the_general_query_returns(registry_db, monkeypatch, page_from):
     """Both ways of reading a page: sorted from each experiment's walk (falling back to the
     bound when a walk stops inside tied values, as the seed's ties make it), and by the bound."""
-    a, b, runs = _seed()
+    a, b, _runs = _seed()
     general = _general(monkeypatch)
     taken = {"walks": 0, "ties": 0}
     sorted_walks = run_search._Values._sorted_walks
@@ -124,7 +138,7 @@ def test_metric_order_walk_returns_what_the_general_query_returns(registry_db, m
     everything = general([a, b], [], "ALL", order, 1000)
     for offset in (len(everything) - 12, len(everything) - 3, len(everything), len(everything) + 5):
         page = run_search.search([a, b], [], "ALL", order, 4, offset)
-        assert [r.run_id for r in page.items] == everything[offset:offset + 4]
+        assert [r.run_id for r in page.items] == everything[offset : offset + 4]
         assert page.next_offset == (offset + 4 if offset + 4 < len(everything) else None)
     if page_from == "bound":
         assert taken == {"walks": 0, "ties": 0}
@@ -146,6 +160,7 @@ def test_metric_order_is_mlflows(registry_db):
             group = 2 if value is None else (1 if math.isnan(value) else 0)
             ordered = 0.0 if group else (value if ascending else -value)
             return (group, ordered, -run.start_time, rid)
+
         return sorted(rows, key=key)
 
     for ascending in (False, True):
@@ -154,32 +169,46 @@ def test_metric_order_is_mlflows(registry_db):
 
 
 def test_latest_metrics_carry_the_runs_experiment(registry_db):
-    a, b, runs = _seed()
+    _a, b, runs = _seed()
     rid = candidates.create(b, "u", 5, [], "late").run_id
     candidates.log_metric(rid, {"key": "solo", "value": 1.0, "timestamp": 1, "step": 0})
     candidates.log_metric(rid, {"key": "solo", "value": 2.0, "timestamp": 2, "step": 1})  # an update
-    candidates.log_batch(rid, [{"key": "solo", "value": 3.0, "timestamp": 3, "step": 2},
-                               {"key": "other", "value": math.nan, "timestamp": 3, "step": 0}], [], [])
+    candidates.log_batch(
+        rid,
+        [
+            {"key": "solo", "value": 3.0, "timestamp": 3, "step": 2},
+            {"key": "other", "value": math.nan, "timestamp": 3, "step": 0},
+        ],
+        [],
+        [],
+    )
     runs[rid] = b
     stored = list(LatestMetric.select(LatestMetric.run, LatestMetric.experiment_id).tuples())
     assert stored and all(eid == runs[run] for run, eid in stored)
     mismatched = (
-        LatestMetric.select().join(Run, on=(Run.run_uuid == LatestMetric.run))
-        .where(Run.experiment != LatestMetric.experiment_id).count()
+        LatestMetric.select()
+        .join(Run, on=(Run.run_uuid == LatestMetric.run))
+        .where(Run.experiment != LatestMetric.experiment_id)
+        .count()
     )
     assert mismatched == 0
 
 
 def _latest_rows():
     m = LatestMetric
-    return sorted(m.select(m.run, m.key, m.value, m.timestamp, m.step, m.is_nan, m.experiment_id).tuples(),
-                  key=lambda row: (row[0], row[1]))
+    return sorted(
+        m.select(m.run, m.key, m.value, m.timestamp, m.step, m.is_nan, m.experiment_id).tuples(),
+        key=lambda row: (row[0], row[1]),
+    )
 
 
 def _latest_metrics_schema(database):
     columns = {(c.name, c.data_type.lower(), c.null) for c in database.get_columns("latest_metrics")}
-    indexes = {(i.name, tuple(i.columns), i.unique) for i in database.get_indexes("latest_metrics")
-               if not i.name.startswith("sqlite_autoindex_")}
+    indexes = {
+        (i.name, tuple(i.columns), i.unique)
+        for i in database.get_indexes("latest_metrics")
+        if not i.name.startswith("sqlite_autoindex_")
+    }
     return columns, indexes
 
 
@@ -219,8 +248,9 @@ def test_upgrade_from_v1_backfills_latest_metrics_experiment(backend_uri, monkey
             # new writes after the upgrade carry the experiment too
             rid = candidates.create(a, "u", 1, [], "after").run_id
             candidates.log_metric(rid, {"key": "m", "value": 99.0, "timestamp": 1, "step": 0})
-            found = run_search.search([a], [Comparison("metric", "m", "=", 99.0)], "ACTIVE_ONLY",
-                                      [OrderKey("metric", "m", False)], 5, 0)
+            found = run_search.search(
+                [a], [Comparison("metric", "m", "=", 99.0)], "ACTIVE_ONLY", [OrderKey("metric", "m", False)], 5, 0
+            )
             assert [r.run_id for r in found.items] == [rid]
     finally:
         if hasattr(database, "close_all"):
@@ -241,11 +271,12 @@ def test_walk_reads_the_index_in_order(tmp_path):
         return original(sql, params, *args, **kwargs)
 
     with database.connection_context():
-        a, b, runs = _seed()
+        a, _b, _runs = _seed()
         database.execute_sql = spy
         try:
-            page = run_search.search([a], [Comparison("param", "p", "=", "a")], "ACTIVE_ONLY",
-                                     [OrderKey("metric", "m", False)], 3, 0)
+            page = run_search.search(
+                [a], [Comparison("param", "p", "=", "a")], "ACTIVE_ONLY", [OrderKey("metric", "m", False)], 3, 0
+            )
         finally:
             del database.execute_sql
     assert len(page.items) == 3 and page.next_offset == 3

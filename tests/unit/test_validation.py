@@ -1,4 +1,5 @@
 """registry_core.validation: MLflow's key rules, value limits and batch sizes (spec section D)."""
+
 from __future__ import annotations
 
 import math
@@ -6,7 +7,7 @@ import math
 import pytest
 
 from registry_core import validation as v
-from registry_core.errors import InvalidInput, NotFound
+from registry_core.errors import InvalidInput
 
 
 def raises(fn, *args, fragment: str = "", **kwargs) -> str:
@@ -18,8 +19,7 @@ def raises(fn, *args, fragment: str = "", **kwargs) -> str:
 
 # --- keys ---------------------------------------------------------------------------------------
 
-GOOD_KEYS = ["a", "loss", "val/loss", "a b", "a:b", "a.b", "a-b_c", "x" * 250, "épsilon", "a/b/c", "a..b",
-             "1", "a."]
+GOOD_KEYS = ["a", "loss", "val/loss", "a b", "a:b", "a.b", "a-b_c", "x" * 250, "épsilon", "a/b/c", "a..b", "1", "a."]
 BAD_CHAR_KEYS = ["a!", "a|b", "a\\b", "tab\tkey", "new\nline", "a*b", "a?b", "a'b", 'a"b', "a,b", "a+b", "a=b"]
 BAD_PATH_KEYS = ["..a", "../x", "/abs", "a/../b", ".", "..", "a/", "a//b", "./a", "a/./b", "../"]
 
@@ -74,9 +74,21 @@ def test_truncation_of_param_and_tag_values():
 
 # Every double whose stored form needs care: the extremes, subnormals, signed zeros, NaN, infinities.
 SPECIAL_DOUBLES = [
-    1.7976931348623157e308, -1.7976931348623157e308, 5e-324, -5e-324, 2.2250738585072014e-308,
-    -2.2250738585072014e-308, 2.225073858507201e-308, 0.0, -0.0, math.inf, -math.inf, math.nan,
-    0.1 + 0.2, 1e300, -1e-300,
+    1.7976931348623157e308,
+    -1.7976931348623157e308,
+    5e-324,
+    -5e-324,
+    2.2250738585072014e-308,
+    -2.2250738585072014e-308,
+    2.225073858507201e-308,
+    0.0,
+    -0.0,
+    math.inf,
+    -math.inf,
+    math.nan,
+    0.1 + 0.2,
+    1e300,
+    -1e-300,
 ]
 
 

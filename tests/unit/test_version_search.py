@@ -1,5 +1,6 @@
 """Version search's statement: one model's versions read off the (model, last_updated_time,
 version) index, and the schema step that adds that index to an existing database."""
+
 from __future__ import annotations
 
 from registry_core import db as core_db
@@ -30,8 +31,11 @@ def test_one_model_in_the_default_order_is_the_index_read_without_a_sort(tmp_pat
 
 
 def _indexes(database):
-    return {(i.name, tuple(i.columns), i.unique) for i in database.get_indexes("model_versions")
-            if not i.name.startswith("sqlite_autoindex_")}
+    return {
+        (i.name, tuple(i.columns), i.unique)
+        for i in database.get_indexes("model_versions")
+        if not i.name.startswith("sqlite_autoindex_")
+    }
 
 
 def test_upgrade_from_v2_adds_the_order_index(backend_uri):

@@ -2,6 +2,7 @@
 verified, the server refused any other source then) is upgraded to the schema a new database
 gets; its versions read as verified, and new unverified ones are recorded after the upgrade; also
 when an earlier upgrade stopped after adding the column (MySQL commits each DDL statement)."""
+
 from __future__ import annotations
 
 import io

@@ -1,5 +1,6 @@
 """The worker's one-send response writes exactly the bytes gunicorn's own response writes, and a
 small response (head and body) in a single send."""
+
 import re
 
 import pytest
@@ -72,18 +73,28 @@ def test_every_response_shape_keeps_gunicorns_bytes(method, headers, chunks):
         assert _undated(ours).endswith(b"\r\n\r\n")
 
 
-@pytest.mark.parametrize("head", [
-    b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n",
-    b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",  # Connection: close
-    b"GET /x HTTP/1.0\r\n\r\n",  # closed after the answer
-    b"GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
-])
-@pytest.mark.parametrize("status, headers, body", [
-    ("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")], b"{}"),
-    ("404 NOT FOUND", [("Content-Type", "application/json"), ("Content-Length", "7"), ("Retry-After", "1")], b'{"a":1}'),
-    ("200 OK", [("Content-Length", "5")], b"ab"),  # shorter than declared: the rest may follow
-    ("200 OK", [("Content-Length", "0")], b""),
-])
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",  # Connection: close
+        b"GET /x HTTP/1.0\r\n\r\n",  # closed after the answer
+        b"GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    ],
+)
+@pytest.mark.parametrize(
+    "status, headers, body",
+    [
+        ("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")], b"{}"),
+        (
+            "404 NOT FOUND",
+            [("Content-Type", "application/json"), ("Content-Length", "7"), ("Retry-After", "1")],
+            b'{"a":1}',
+        ),
+        ("200 OK", [("Content-Length", "5")], b"ab"),  # shorter than declared: the rest may follow
+        ("200 OK", [("Content-Length", "0")], b""),
+    ],
+)
 def test_a_small_answer_written_whole_is_gunicorns_bytes_in_one_send(head, status, headers, body):
     """The first small write of a response of known length goes out with the head, built in one
     piece: gunicorn's bytes for each request version and keep-alive, status and header list."""
@@ -116,8 +127,8 @@ def test_memoryview_chunks_are_sent_as_gunicorn_sends_their_bytes(method, header
 
     def views():
         for chunk in chunks:  # one buffer for every chunk: each must be sent before the next
-            buffer[:len(chunk)] = chunk
-            yield memoryview(buffer)[:len(chunk)]
+            buffer[: len(chunk)] = chunk
+            yield memoryview(buffer)[: len(chunk)]
 
     ours = _answer(OneSendResponse, method, headers, views())
     theirs = _answer(wsgi.Response, method, headers, chunks)
@@ -163,7 +174,10 @@ def test_base_environ_is_gunicorns_copied_from_one_template(capsys):
     theirs = wsgi.base_environ(cfg)
     for environ in (first, second):
         assert environ[gunicorn_process.WRITES_VIEWS] is True
-        assert {k: v for k, v in environ.items() if k not in ("wsgi.errors", gunicorn_process.WRITES_VIEWS, "REQUEST_METHOD")} \
-            == {k: v for k, v in theirs.items() if k != "wsgi.errors"}
+        assert {
+            k: v
+            for k, v in environ.items()
+            if k not in ("wsgi.errors", gunicorn_process.WRITES_VIEWS, "REQUEST_METHOD")
+        } == {k: v for k, v in theirs.items() if k != "wsgi.errors"}
     second["wsgi.errors"].write("an app's error line\n")
     assert "an app's error line" in capsys.readouterr().err
