@@ -16,7 +16,7 @@ MLFLOW2_SPEC ?= mlflow-skinny==2.22.5
 EXPORTIMPORT_SPEC ?= databricks-mlflow-export-import==1.2.1
 EXPORTIMPORT_MLFLOW_SPEC ?= mlflow-skinny==3.17.2
 
-.PHONY: run test test-main test-mlflow2 test-exportimport test-peer install install-test clean
+.PHONY: run test test-fast test-main test-mlflow2 test-exportimport test-peer lint install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 $(VENV2)/.installed: Makefile
 	test -x $(VENV2)/bin/python || $(PYTHON) -m venv $(VENV2)
 	$(VENV2)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV2)/bin/python -m pip install --quiet '$(MLFLOW2_SPEC)' pytest requests pandas
+	$(VENV2)/bin/python -m pip install --quiet '$(MLFLOW2_SPEC)' pytest pytest-timeout requests pandas
 	touch $@
 
 $(VENV_EI)/.installed: Makefile
@@ -52,6 +52,15 @@ test: test-main test-mlflow2
 
 test-main: $(VENV)/.installed-test $(VENV_EI)/.installed
 	EXPORTIMPORT_BIN=$(abspath $(VENV_EI)/bin) $(BIN)/python -m pytest -q tests
+
+# Unit and API tests on SQLite alone: the quick loop while changing code (under a minute or two).
+test-fast: $(VENV)/.installed-test
+	MODELOPS_TEST_DATABASES=sqlite $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/api
+
+# ruff's lint rules and formatting (config in pyproject.toml); CI runs it.
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Only the export/import round trips (they are part of test-main too).
 test-exportimport: $(VENV)/.installed-test $(VENV_EI)/.installed

@@ -3,8 +3,9 @@
 SQLite always; PostgreSQL and MariaDB/MySQL when reachable (URIs from MODELOPS_TEST_POSTGRES_URI
 and MODELOPS_TEST_MYSQL_URI, defaulting to this machine's services). With
 MODELOPS_REQUIRE_ALL_DATABASES=1 (set by .ci/run) an unreachable server fails the run instead of
-being left out.
+being left out. MODELOPS_TEST_DATABASES=sqlite (``make test-fast``) keeps to the listed ones.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,16 +31,25 @@ def _connect(kind: str, uri: str, database: str | None = None):
         import psycopg2
 
         conn = psycopg2.connect(
-            host=parts.hostname, port=parts.port or 5432, user=parts.username,
-            password=parts.password, dbname=name, connect_timeout=3,
+            host=parts.hostname,
+            port=parts.port or 5432,
+            user=parts.username,
+            password=parts.password,
+            dbname=name,
+            connect_timeout=3,
         )
         conn.autocommit = True
         return conn
     import pymysql
 
     return pymysql.connect(
-        host=parts.hostname, port=parts.port or 3306, user=parts.username,
-        password=parts.password or "", database=name, connect_timeout=3, autocommit=True,
+        host=parts.hostname,
+        port=parts.port or 3306,
+        user=parts.username,
+        password=parts.password or "",
+        database=name,
+        connect_timeout=3,
+        autocommit=True,
     )
 
 
@@ -53,14 +63,16 @@ def reachable(kind: str) -> bool:
 
 def backends() -> list[str]:
     required = os.environ.get("MODELOPS_REQUIRE_ALL_DATABASES") == "1"
+    only = os.environ.get("MODELOPS_TEST_DATABASES")
+    wanted = [k for k in ("postgresql", "mysql") if not only or k in only.split(",")]
+    if required and len(wanted) < 2:
+        raise RuntimeError("MODELOPS_TEST_DATABASES leaves a database out and MODELOPS_REQUIRE_ALL_DATABASES=1")
     found = ["sqlite"]
-    for kind in ("postgresql", "mysql"):
+    for kind in wanted:
         if reachable(kind):
             found.append(kind)
         elif required:
-            raise RuntimeError(
-                f"{kind} at {admin_uri(kind)} is unreachable and MODELOPS_REQUIRE_ALL_DATABASES=1"
-            )
+            raise RuntimeError(f"{kind} at {admin_uri(kind)} is unreachable and MODELOPS_REQUIRE_ALL_DATABASES=1")
     return found
 
 
