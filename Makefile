@@ -57,10 +57,12 @@ test-main: $(VENV)/.installed-test $(VENV_EI)/.installed
 test-fast: $(VENV)/.installed-test
 	MODELOPS_TEST_DATABASES=sqlite $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/api
 
-# ruff's lint rules and formatting (config in pyproject.toml); CI runs it.
+# ruff's lint rules and formatting, and the import contract of the layers (config in
+# pyproject.toml); CI runs it.
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # Only the export/import round trips (they are part of test-main too).
 test-exportimport: $(VENV)/.installed-test $(VENV_EI)/.installed
