@@ -32,11 +32,13 @@ def registry_db(backend_uri):
 
 
 @pytest.fixture
-def app(registry_db, backend_uri):
+def app(registry_db, backend_uri, tmp_path):
+    """The app over the test's database; its artifacts under the test's own tmp_path, never the
+    working directory's ./modelops-data."""
     from mlflow_compat.app import create_app
     from mlflow_compat.config import ServerConfig
 
-    config = ServerConfig.resolve(backend_store_uri=backend_uri)
+    config = ServerConfig.resolve(backend_store_uri=backend_uri, artifacts_destination=str(tmp_path / "artifacts"))
     application = create_app(config, database=registry_db)
     application.testing = True
     return application

@@ -96,7 +96,8 @@ def test_an_exhausted_connection_pool_is_503_not_500(kind, tmp_path):
         setup.close_all()
         database = core_db.open_database(uri)
         database._max_connections, database._wait_timeout = 1, 0.05
-        app = create_app(ServerConfig.resolve(backend_store_uri=uri), database=database)
+        config = ServerConfig.resolve(backend_store_uri=uri, artifacts_destination=str(tmp_path / "artifacts"))
+        app = create_app(config, database=database)
         taken, done = threading.Event(), threading.Event()
 
         def hold_the_only_connection():
@@ -200,7 +201,8 @@ def test_connect_failures_are_503_only_when_a_retry_can_help(kind, tmp_path):
         (urlunsplit((admin.scheme, admin.netloc, "/mo_no_such_database", "", "")), 500, "INTERNAL_ERROR"),
     ]
     for uri, status, code in cases:
-        app = create_app(ServerConfig.resolve(backend_store_uri=uri), database=core_db.open_database(uri))
+        config = ServerConfig.resolve(backend_store_uri=uri, artifacts_destination=str(tmp_path / "artifacts"))
+        app = create_app(config, database=core_db.open_database(uri))
         resp = app.test_client().get(f"{API}/experiments/get", query_string={"experiment_id": "0"})
         error(resp, status, code)
         assert ("Retry-After" in resp.headers) == (status == 503), uri

@@ -27,10 +27,12 @@ def client(tmp_path_factory):
     from registry_core import db as core_db
     from registry_core import schema
 
-    uri = f"sqlite:///{tmp_path_factory.mktemp('corpus')}/registry.db"
+    folder = tmp_path_factory.mktemp("corpus")
+    uri = f"sqlite:///{folder}/registry.db"
     database = core_db.open_database(uri)
     schema.upgrade(database, "mlflow-artifacts:/")
-    application = create_app(ServerConfig.resolve(backend_store_uri=uri), database=database)
+    config = ServerConfig.resolve(backend_store_uri=uri, artifacts_destination=str(folder / "artifacts"))
+    application = create_app(config, database=database)
     application.testing = True
     yield application.test_client()
     database.close()
