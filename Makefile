@@ -102,4 +102,4 @@ $(VENV_BENCH)/.installed:
 	touch $@
 
 bench: $(VENV)/.installed $(VENV_BENCH)/.installed
-	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+	$(BIN)/python scripts/run_bench.py $(BENCH_ARGS)

@@ -1,8 +1,8 @@
 """Side-by-side benchmark of MLflow-protocol tracking servers (issue 5).
 
-    python scripts/bench.py                 # make bench: modelops, mlflow server, FastTrackML, modelops on PG
-    python scripts/bench.py --quick         # the same in under a couple of minutes, tiny sizes
-    python scripts/bench.py --url http://127.0.0.1:5000 [--server-pid PID]   # any running server
+    python scripts/run_bench.py                 # make bench: modelops, mlflow server, FastTrackML, modelops on PG
+    python scripts/run_bench.py --quick         # the same in under a couple of minutes, tiny sizes
+    python scripts/run_bench.py --url http://127.0.0.1:5000 [--server-pid PID]   # any running server
 
 Workloads (every answer is checked; a fast wrong answer never counts):
   W1 log-batch ingest          runs x 100 keys x 100 steps, batches of 1,000 metrics
@@ -499,7 +499,7 @@ def main(argv=None) -> int:
                 f"(both experiments in the same database)"
             )
     elapsed = time.perf_counter() - _started
-    command = "python scripts/bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python scripts/run_bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
     print()
     print(f"## bench {started_at:%Y-%m-%d %H:%M} — {args.repetitions} repetition(s), medians (min–max)")
     m = machine_at_start
