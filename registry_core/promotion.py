@@ -17,10 +17,12 @@ import uuid
 
 import peewee as pw
 
-from registry_core import logged_models, registry, sources
+from registry_core import logged_models, model_versions, registered_models, sources
+from registry_core import validation as v
 from registry_core.artifacts import ArtifactRepository
 from registry_core.clock import now_ms
 from registry_core.db import database, dialect
+from registry_core.entities import VersionView
 from registry_core.errors import NotFound
 from registry_core.models import (
     Dataset,
@@ -208,12 +210,12 @@ def _lineage(run_id: str | None, rows: list[tuple] | None = None) -> dict:
 
 def promote(
     name, source, run_id, tags, run_link, description, model_id, repo: ArtifactRepository, proxied: bool
-) -> registry.VersionView:
+) -> VersionView:
     """Create the next version of model ``name`` from a candidate (MLflow's CreateModelVersion).
     ``run_id`` / ``model_id``: None when the request did not carry them."""
-    tags = dict(registry.validate_tag(k, val) for k, val in (tags or []))
-    prompt = (tags.get(registry.IS_PROMPT_TAG) or "").lower() == "true"
-    model_pk = registry.model_pk(name)
+    tags = dict(v.registry_tag(k, val) for k, val in (tags or []))
+    prompt = (tags.get(registered_models.IS_PROMPT_TAG) or "").lower() == "true"
+    model_pk = registered_models.model_pk(name)
     resolved = sources.resolve(source, run_id, model_id, repo, prompt, _run_rows)
     location = None if prompt else _snapshot(repo, resolved, proxied)
     lineage = _lineage(resolved.run_id, resolved.run_rows) if not prompt and resolved.run_id else {}
@@ -232,7 +234,7 @@ def promote(
         _record_on_logged_model(resolved.model_id, name, version)
     # The answer is what was just written, not read back: a new version's number was never used
     # (numbers of deleted versions are not reused), so no alias can name it yet.
-    return registry.VersionView(
+    return VersionView(
         name=name,
         version=version,
         creation_timestamp=now,
@@ -308,7 +310,7 @@ def _record_on_logged_model(model_id: str, name: str, version: int) -> None:
 
 def lineage(name: str, version) -> dict:
     """What a version was promoted from: run, experiment, commit, repository, datasets."""
-    _, mv = registry.live_version(name, version)
+    _, mv = model_versions.live_version(name, version)
     datasets = list(
         ModelVersionDataset.select(ModelVersionDataset.name, ModelVersionDataset.digest, ModelVersionDataset.context)
         .where(ModelVersionDataset.model_version == mv["id"])

@@ -28,8 +28,9 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote, unquote_plus, urlsplit
 
-from registry_core import logged_models, registry
+from registry_core import aliases, logged_models, model_versions, registered_models
 from registry_core.artifacts import ArtifactRepository, Location, is_local_uri, local_path
+from registry_core.entities import VersionView
 from registry_core.errors import InvalidInput, NotFound
 
 PROMPT_SOURCES = ("dummy-source", "prompt-template")
@@ -72,7 +73,7 @@ def parse_models_uri(source: str):
             return None, name, int(suffix), None, None
         if suffix.lower() == "latest":
             return None, name, None, None, None
-        return None, name, None, registry.canonical_stage(suffix), None
+        return None, name, None, model_versions.canonical_stage(suffix), None
     if "@" in segments[0]:
         name, alias = segments[0].rsplit("@", 1)
         if not alias:
@@ -81,14 +82,14 @@ def parse_models_uri(source: str):
     return segments[0], None, None, None, None
 
 
-def _registry_version(source, name, version, stage, alias) -> registry.VersionView:
-    if registry.is_prompt(name):
+def _registry_version(source, name, version, stage, alias) -> VersionView:
+    if registered_models.is_prompt(name):
         raise invalid_source(source, "Prompt versions cannot be used as model version sources.")
     if alias:
-        return registry.version_by_alias(name, alias)
+        return aliases.version_by_alias(name, alias)
     if version is not None:
-        return registry.get_version(name, version)
-    latest = registry.latest_versions(name, [stage] if stage else None)
+        return model_versions.get_version(name, version)
+    latest = registered_models.latest_versions(name, [stage] if stage else None)
     if not latest:
         raise NotFound(f"No versions of model {name}" + (f" in stage {stage}" if stage else ""))
     return max(latest, key=lambda mv: mv.version)
