@@ -16,12 +16,9 @@ from registry_core.clock import now_ms
 from registry_core.db import database
 from registry_core.entities import VersionView
 from registry_core.errors import InvalidInput, NotFound
+from registry_core.lifecycle import ACTIVE_VERSION_STAGES, ARCHIVED, DELETED_VERSION_STAGE, VERSION_STAGES
 from registry_core.models import ModelVersion, ModelVersionTag, RegisteredModel, RegisteredModelAlias
 from registry_core.sqlutil import Prepared, quoted, select_in, upsert
-
-STAGES = ("None", "Staging", "Production", "Archived")
-ACTIVE_STAGES = ("Staging", "Production")
-
 
 # --- rules -----------------------------------------------------------------------------------
 
@@ -36,11 +33,11 @@ def validate_version(version) -> int:
 
 
 def canonical_stage(stage) -> str:
-    """One of ``STAGES``, matched case-insensitively."""
-    for s in STAGES:
+    """One of ``VERSION_STAGES``, matched case-insensitively."""
+    for s in VERSION_STAGES:
         if str(stage).lower() == s.lower():
             return s
-    raise InvalidInput(f"Invalid Model Version stage: {stage}. Value must be one of {', '.join(STAGES)}.")
+    raise InvalidInput(f"Invalid Model Version stage: {stage}. Value must be one of {', '.join(VERSION_STAGES)}.")
 
 
 def version_not_found(name: str, number) -> NotFound:
@@ -205,16 +202,16 @@ def update_version(name, version, description) -> VersionView:
 
 def transition_stage(name, version, stage, archive_existing: bool) -> VersionView:
     stage = canonical_stage(stage)
-    if archive_existing and stage not in ACTIVE_STAGES:
+    if archive_existing and stage not in ACTIVE_VERSION_STAGES:
         raise InvalidInput(
             f"Model version transition cannot archive existing model versions because '{stage}' is "
-            f"not an Active stage. Valid stages are {list(ACTIVE_STAGES)}"
+            f"not an Active stage. Valid stages are {list(ACTIVE_VERSION_STAGES)}"
         )
     row, mv = live_version(name, version)
     now = now_ms()
     with database.atomic():
         if archive_existing:
-            ModelVersion.update(current_stage="Archived", last_updated_time=now).where(
+            ModelVersion.update(current_stage=ARCHIVED, last_updated_time=now).where(
                 (ModelVersion.registered_model == row["id"])
                 & (ModelVersion.id != mv["id"])
                 & (ModelVersion.current_stage == stage)
@@ -235,7 +232,7 @@ def delete_version(name, version) -> None:
         ).execute()
         ModelVersion.update(
             deleted=True,
-            current_stage="Deleted_Internal",
+            current_stage=DELETED_VERSION_STAGE,
             last_updated_time=now,
             description=None,
             user_id=None,

@@ -19,11 +19,12 @@ import peewee as pw
 
 from registry_core import logged_models, model_versions, registered_models, sources
 from registry_core import validation as v
-from registry_core.artifacts import ArtifactRepository
+from registry_core.artifacts import REGISTRY_ROOT, ArtifactRepository
 from registry_core.clock import now_ms
 from registry_core.db import database, dialect
 from registry_core.entities import VersionView
 from registry_core.errors import NotFound
+from registry_core.lifecycle import DELETED, NO_STAGE
 from registry_core.models import (
     Dataset,
     Input,
@@ -42,7 +43,6 @@ MODEL_VERSIONS_TAG = "mlflow.modelVersions"
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
 GIT_REPO_TAGS = ("mlflow.source.git.repoURL", "mlflow.gitRepoURL")
 DATASET_CONTEXT_TAG = "mlflow.data.context"
-SNAPSHOT_ROOT = "registry"
 _VERSION_RETRIES = 5
 
 
@@ -55,7 +55,7 @@ def _named_model(run_id, name, column):
         .where(
             (LoggedModel.source_run_id == run_id)
             & (LoggedModel.name == name)
-            & (LoggedModel.lifecycle_stage != "deleted")
+            & (LoggedModel.lifecycle_stage != DELETED)
         )
         .order_by(LoggedModel.creation_timestamp.desc())
         .limit(1)
@@ -124,7 +124,7 @@ _VERSION_COLUMNS = (
 
 def _build_insert(*markers):
     query = ModelVersion.insert(
-        dict(zip(_VERSION_COLUMNS, map(pw.Value, markers)), user_id=None, current_stage="None", status="READY")
+        dict(zip(_VERSION_COLUMNS, map(pw.Value, markers)), user_id=None, current_stage=NO_STAGE, status="READY")
     )
     return query.returning(ModelVersion.id) if database.obj.returning_clause else query
 
@@ -141,7 +141,7 @@ def _build_numbered_insert(*markers):
         ModelVersion.registered_model == values["registered_model"]
     )  # a bare MAX: read off the index's end
     values["version"] = pw.fn.COALESCE(highest, 0) + 1
-    return ModelVersion.insert(values, user_id=None, current_stage="None", status="READY").returning(
+    return ModelVersion.insert(values, user_id=None, current_stage=NO_STAGE, status="READY").returning(
         ModelVersion.id, ModelVersion.version
     )
 
@@ -179,7 +179,7 @@ def _snapshot(repo: ArtifactRepository, resolved: sources.Resolved, proxied: boo
     artifacts, or (nothing there to copy, or a source not verified) the reference itself."""
     if resolved.shared_snapshot or resolved.location is None:
         return resolved.storage_location or resolved.source
-    dst = f"{SNAPSHOT_ROOT}/{uuid.uuid4().hex}"
+    dst = f"{REGISTRY_ROOT}/{uuid.uuid4().hex}"
     if not repo.snapshot(resolved.location, dst):
         return resolved.source  # nothing there (yet): keep the reference, as MLflow does
     return repo.uri_for(dst, proxied)
@@ -241,7 +241,7 @@ def promote(
         last_updated_timestamp=now,
         description=description or None,
         user_id=None,
-        current_stage="None",
+        current_stage=NO_STAGE,
         source=resolved.source,
         run_id=resolved.run_id or None,
         run_link=run_link or None,

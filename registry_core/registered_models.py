@@ -16,7 +16,8 @@ from registry_core.clock import now_ms
 from registry_core.db import database
 from registry_core.entities import ModelView, VersionView
 from registry_core.errors import AlreadyExists, NotFound
-from registry_core.model_versions import STAGES, canonical_stage, latest_per_stage, version_views
+from registry_core.lifecycle import VERSION_STAGES
+from registry_core.model_versions import canonical_stage, latest_per_stage, version_views
 from registry_core.models import (
     ModelVersion,
     ModelVersionDataset,
@@ -111,7 +112,7 @@ def is_prompt(name: str) -> bool:
 def latest_versions(name, stages) -> list[VersionView]:
     """The model's highest live version of each stage asked for (every stage when none is)."""
     row = model_row(name)
-    wanted = [canonical_stage(s) for s in stages] if stages else list(STAGES)
+    wanted = [canonical_stage(s) for s in stages] if stages else list(VERSION_STAGES)
     rows = latest_per_stage([row["id"]], wanted).get(row["id"], [])
     return version_views(rows, {row["id"]: name})
 
