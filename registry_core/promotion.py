@@ -64,7 +64,8 @@ def _named_model(run_id, name, column):
 
 # the run with its git tags (a row per tag found, one row of NULL tags when none is), then the id
 # and location of its logged model named ``name``, if any, and whether it took datasets as
-# input: what resolving a source reads, and lineage then, in one statement
+# input: what resolving a source reads, and lineage then, in one statement. The columns are
+# ``sources.RunRow``'s, in its order.
 _RUN = Prepared(
     lambda run_id, name: (
         Run.select(
@@ -167,11 +168,10 @@ _TOUCH_MODEL = Prepared(
 )
 
 
-def _run_rows(run_id: str, named: str = "") -> list[tuple]:
-    """The run's ``_RUN`` rows ([] when there is no such run): ``[0][2]`` is its artifact URI,
-    ``[0][5:7]`` the id and location of its logged model called ``named``, ``[0][7]`` whether it
-    has input datasets."""
-    return _RUN.execute(run_id=run_id, name=named).fetchall()
+def _run_rows(run_id: str, named: str = "") -> list[sources.RunRow]:
+    """The run's ``_RUN`` rows, its logged model called ``named`` in ``named_model_*`` ([] when
+    there is no such run)."""
+    return [sources.RunRow._make(row) for row in _RUN.execute(run_id=run_id, name=named).fetchall()]
 
 
 def _snapshot(repo: ArtifactRepository, resolved: sources.Resolved, proxied: bool) -> str | None:
@@ -185,25 +185,25 @@ def _snapshot(repo: ArtifactRepository, resolved: sources.Resolved, proxied: boo
     return repo.uri_for(dst, proxied)
 
 
-def _lineage(run_id: str | None, rows: list[tuple] | None = None) -> dict:
+def _lineage(run_id: str | None, rows: list[sources.RunRow] | None = None) -> dict:
     """What the run a version is promoted from records: experiment, git tags, input datasets.
     ``rows``: the run's ``_RUN`` rows, if already read."""
     if not run_id:
         return {}
     if rows is None:
-        rows = _RUN.execute(run_id=run_id, name="").fetchall()
+        rows = _run_rows(run_id)
     if not rows:
         return {}  # no such run (a models:/ source's run may have been deleted since)
-    tags = {row[3]: row[4] for row in rows if row[3] is not None}
+    tags = {row.tag_key: row.tag_value for row in rows if row.tag_key is not None}
     return {
-        "source_experiment_id": rows[0][1],
+        "source_experiment_id": rows[0].experiment_id,
         "source_commit": tags.get(GIT_COMMIT_TAG),
         "source_repository": next((tags[t] for t in GIT_REPO_TAGS if tags.get(t)), None),
         "datasets": [
             {"name": name, "digest": digest, "context": context}
             for name, digest, context in _LINEAGE_DATASETS.execute(run_id=run_id).fetchall()
         ]
-        if rows[0][7]
+        if rows[0].has_inputs
         else [],
     }
 
