@@ -94,3 +94,21 @@ class ModelView:
     latest_versions: list[VersionView] = field(default_factory=list)
     tags: list[tuple[str, str]] = field(default_factory=list)
     aliases: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class LoggedModelView:
+    model_id: str
+    experiment_id: int
+    name: str
+    artifact_location: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    status: str
+    status_message: str | None
+    model_type: str | None
+    source_run_id: str | None
+    lifecycle_stage: str
+    tags: list[tuple[str, str]] = field(default_factory=list)
+    params: list[tuple[str, str]] = field(default_factory=list)
+    metrics: list[dict] = field(default_factory=list)

@@ -7,13 +7,13 @@ under ``<experiment artifact location>/models/<model_id>/artifacts``, then is fi
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 
 import peewee as pw
 
 from registry_core import validation as v
 from registry_core.clock import now_ms
 from registry_core.db import database
+from registry_core.entities import LoggedModelView
 from registry_core.errors import InvalidInput, NotFound
 from registry_core.lifecycle import ACTIVE, DELETED
 from registry_core.models import (
@@ -35,24 +35,6 @@ STATUSES = (
 )
 DEFAULT_MAX_RESULTS = 50
 _BAD_NAME_CHARS = set("/:.%\"'")
-
-
-@dataclass(slots=True)
-class LoggedModelView:
-    model_id: str
-    experiment_id: int
-    name: str
-    artifact_location: str
-    creation_timestamp: int
-    last_updated_timestamp: int
-    status: str
-    status_message: str | None
-    model_type: str | None
-    source_run_id: str | None
-    lifecycle_stage: str
-    tags: list[tuple[str, str]] = field(default_factory=list)
-    params: list[tuple[str, str]] = field(default_factory=list)
-    metrics: list[dict] = field(default_factory=list)
 
 
 def status_name(value) -> str:
