@@ -209,10 +209,20 @@ def _lineage(run_id: str | None, rows: list[sources.RunRow] | None = None) -> di
 
 
 def promote(
-    name, source, run_id, tags, run_link, description, model_id, repo: ArtifactRepository, proxied: bool
+    name,
+    source,
+    *,
+    run_id=None,
+    model_id=None,
+    tags=None,
+    run_link=None,
+    description=None,
+    repo: ArtifactRepository,
+    proxied: bool,
 ) -> VersionView:
     """Create the next version of model ``name`` from a candidate (MLflow's CreateModelVersion).
-    ``run_id`` / ``model_id``: None when the request did not carry them."""
+    ``run_id`` / ``model_id``: None when the request did not carry them; ``proxied``: whether
+    the server serves artifacts, so a snapshot's location is an ``mlflow-artifacts`` URI."""
     tags = dict(v.registry_tag(k, val) for k, val in (tags or []))
     prompt = (tags.get(registered_models.IS_PROMPT_TAG) or "").lower() == "true"
     model_pk = registered_models.model_pk(name)

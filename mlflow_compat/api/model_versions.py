@@ -24,13 +24,13 @@ def create(m):
     version = promotion.promote(
         m["name"],
         m["source"],
-        m["run_id"],
-        m["tags"],
-        m["run_link"],
-        m["description"],
-        m["model_id"],
-        repository(),
-        current_app.config["MODELOPS"].serve_artifacts,
+        run_id=m["run_id"],
+        model_id=m["model_id"],
+        tags=m["tags"],
+        run_link=m["run_link"],
+        description=m["description"],
+        repo=repository(),
+        proxied=current_app.config["MODELOPS"].serve_artifacts,
     )
     return model_version_answer(version)
 

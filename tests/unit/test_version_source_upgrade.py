@@ -21,7 +21,7 @@ def _columns(database):
 
 
 def _promote(repo, name, source, run_id):
-    return promotion.promote(name, source, run_id, [], None, None, None, repo, True)
+    return promotion.promote(name, source, run_id=run_id, tags=[], repo=repo, proxied=True)
 
 
 @pytest.mark.parametrize("interrupted", [False, True])
