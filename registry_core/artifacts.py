@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import storage
 from registry_core.errors import Forbidden, InvalidInput, NotFound, RegistryError, StoreUnavailable, Unsupported
+from storage.base import MULTIPART_UPLOAD_UNSUPPORTED as MULTIPART_UPLOAD_UNSUPPORTED  # the protocol's 501 message
 from storage.base import (
     ArtifactNotFound,
     ArtifactStore,

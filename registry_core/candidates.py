@@ -15,6 +15,7 @@ from registry_core.clock import now_ms
 from registry_core.db import database
 from registry_core.entities import DatasetInputView, MetricPoint, RunView
 from registry_core.errors import InvalidInput, NotFound
+from registry_core.lifecycle import ACTIVE, DELETED
 from registry_core.models import (
     Dataset,
     Experiment,
@@ -31,7 +32,6 @@ from registry_core.names import random_run_name
 from registry_core.sqlutil import Prepared, insert_ignore, quoted, select_in, upsert
 
 RUN_NAME_TAG = "mlflow.runName"
-ACTIVE, DELETED = "active", "deleted"
 RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 
 
@@ -166,8 +166,6 @@ def get(run_id: str) -> RunView:
 
 
 def create(experiment_id, user_id, start_time, tags, run_name) -> RunView:
-    from registry_core.experiments import ACTIVE as EXP_ACTIVE
-
     eid = v.experiment_id(experiment_id if experiment_id not in (None, "") else 0)
     exp = (
         Experiment.select(Experiment.lifecycle_stage, Experiment.artifact_location)
@@ -177,7 +175,7 @@ def create(experiment_id, user_id, start_time, tags, run_name) -> RunView:
     )
     if exp is None:
         raise NotFound(f"No Experiment with id={eid} exists")
-    if exp[0] != EXP_ACTIVE:
+    if exp[0] != ACTIVE:
         raise InvalidInput(f"The experiment {eid} must be in the 'active' state. Current state is {exp[0]}.")
     tags = dict(_validated_tags(tags))
     tag_name = tags.get(RUN_NAME_TAG)

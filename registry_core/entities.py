@@ -59,3 +59,56 @@ class RunView:
 class Page:
     items: list
     next_offset: int | None = None
+
+
+@dataclass(slots=True)
+class VersionView:
+    """A model version of record; ``tags`` and ``aliases`` are this view's own lists."""
+
+    name: str
+    version: int
+    creation_timestamp: int
+    last_updated_timestamp: int
+    description: str | None
+    user_id: str | None
+    current_stage: str
+    source: str | None
+    run_id: str | None
+    run_link: str | None
+    status: str
+    status_message: str | None
+    model_id: str | None
+    storage_location: str | None
+    tags: list[tuple[str, str]] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ModelView:
+    """A registered model with its latest version per stage, tags and (alias, version) pairs."""
+
+    name: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    description: str | None
+    latest_versions: list[VersionView] = field(default_factory=list)
+    tags: list[tuple[str, str]] = field(default_factory=list)
+    aliases: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class LoggedModelView:
+    model_id: str
+    experiment_id: int
+    name: str
+    artifact_location: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    status: str
+    status_message: str | None
+    model_type: str | None
+    source_run_id: str | None
+    lifecycle_stage: str
+    tags: list[tuple[str, str]] = field(default_factory=list)
+    params: list[tuple[str, str]] = field(default_factory=list)
+    metrics: list[dict] = field(default_factory=list)

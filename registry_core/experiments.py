@@ -14,13 +14,12 @@ from registry_core.clock import now_ms
 from registry_core.db import database
 from registry_core.entities import ExperimentView, Page
 from registry_core.errors import AlreadyExists, InvalidInput, NotFound
+from registry_core.lifecycle import ACTIVE, ACTIVE_ONLY, DELETED, DELETED_ONLY
 from registry_core.models import Dataset, Experiment, ExperimentTag, Input, InputTag, Run
 from registry_core.search_ast import Comparison, OrderKey
 from registry_core.sqlutil import compare, has_row, upsert
 
-ACTIVE, DELETED = "active", "deleted"
 MAX_LOCATION_LENGTH = int(os.environ.get("MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH", "2048"))
-VIEW_TYPES = ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")
 
 
 def _location(root: str, experiment_id: int) -> str:
@@ -238,9 +237,9 @@ def _int_id(value) -> int:
 
 
 def _stage_filter(view_type: str):
-    if view_type == "ACTIVE_ONLY":
+    if view_type == ACTIVE_ONLY:
         return Experiment.lifecycle_stage == ACTIVE
-    if view_type == "DELETED_ONLY":
+    if view_type == DELETED_ONLY:
         return Experiment.lifecycle_stage == DELETED
     return Experiment.lifecycle_stage.in_([ACTIVE, DELETED])
 

@@ -7,14 +7,15 @@ under ``<experiment artifact location>/models/<model_id>/artifacts``, then is fi
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 
 import peewee as pw
 
 from registry_core import validation as v
 from registry_core.clock import now_ms
 from registry_core.db import database
+from registry_core.entities import LoggedModelView
 from registry_core.errors import InvalidInput, NotFound
+from registry_core.lifecycle import ACTIVE, DELETED
 from registry_core.models import (
     Experiment,
     LoggedModel,
@@ -34,24 +35,6 @@ STATUSES = (
 )
 DEFAULT_MAX_RESULTS = 50
 _BAD_NAME_CHARS = set("/:.%\"'")
-
-
-@dataclass(slots=True)
-class LoggedModelView:
-    model_id: str
-    experiment_id: int
-    name: str
-    artifact_location: str
-    creation_timestamp: int
-    last_updated_timestamp: int
-    status: str
-    status_message: str | None
-    model_type: str | None
-    source_run_id: str | None
-    lifecycle_stage: str
-    tags: list[tuple[str, str]] = field(default_factory=list)
-    params: list[tuple[str, str]] = field(default_factory=list)
-    metrics: list[dict] = field(default_factory=list)
 
 
 def status_name(value) -> str:
@@ -96,7 +79,7 @@ def create(experiment_id, name, source_run_id, tags, params, model_type) -> Logg
     )
     if exp is None:
         raise NotFound(f"No Experiment with id={eid} exists")
-    if exp[0] != "active":
+    if exp[0] != ACTIVE:
         raise InvalidInput(f"The experiment {eid} must be in the 'active' state. Current state is {exp[0]}.")
     model_id = "m-" + uuid.uuid4().hex
     now = now_ms()
@@ -109,7 +92,7 @@ def create(experiment_id, name, source_run_id, tags, params, model_type) -> Logg
             creation_timestamp=now,
             last_updated_timestamp=now,
             status="LOGGED_MODEL_PENDING",
-            lifecycle_stage="active",
+            lifecycle_stage=ACTIVE,
             model_type=model_type or None,
             source_run_id=source_run_id or None,
         ).execute()
@@ -141,7 +124,7 @@ def _write_params(model_id: str, params) -> None:
 def _row(model_id: str, allow_deleted: bool = False) -> dict:
     query = LoggedModel.select().where(LoggedModel.model_id == model_id)
     if not allow_deleted:
-        query = query.where(LoggedModel.lifecycle_stage != "deleted")
+        query = query.where(LoggedModel.lifecycle_stage != DELETED)
     row = query.dicts().first()
     if row is None:
         raise NotFound(f"Logged model with ID '{model_id}' not found.")
@@ -228,7 +211,7 @@ def finalize(model_id: str, status) -> LoggedModelView:
 
 def delete(model_id: str) -> None:
     _row(model_id)
-    LoggedModel.update(lifecycle_stage="deleted", last_updated_timestamp=now_ms()).where(
+    LoggedModel.update(lifecycle_stage=DELETED, last_updated_timestamp=now_ms()).where(
         LoggedModel.model_id == model_id
     ).execute()
 
@@ -322,7 +305,7 @@ def search(
     if datasets and not all(d.get("dataset_name") for d in datasets):
         raise InvalidInput("`dataset_name` in the `datasets` clause must be specified.")
     ids = [v.experiment_id(e) for e in experiment_ids]
-    query = LoggedModel.select().where(LoggedModel.experiment.in_(ids) & (LoggedModel.lifecycle_stage != "deleted"))
+    query = LoggedModel.select().where(LoggedModel.experiment.in_(ids) & (LoggedModel.lifecycle_stage != DELETED))
     has_metric_filter = False
     for n, c in enumerate(comparisons):
         if c.kind == "attribute":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import peewee as pw
 
 from registry_core.db import database
+from registry_core.lifecycle import ACTIVE, NO_STAGE
 
 
 class BigIntField(pw.BigIntegerField):
@@ -36,7 +37,7 @@ class Experiment(BaseModel):
     experiment_id = pw.AutoField()
     name = pw.CharField(max_length=500, unique=True)
     artifact_location = pw.TextField(null=True)
-    lifecycle_stage = pw.CharField(max_length=32, default="active")
+    lifecycle_stage = pw.CharField(max_length=32, default=ACTIVE)
     creation_time = BigIntField(null=True)
     last_update_time = BigIntField(null=True)
 
@@ -66,7 +67,7 @@ class Run(BaseModel):
     start_time = BigIntField(null=True)
     end_time = BigIntField(null=True)
     deleted_time = BigIntField(null=True)
-    lifecycle_stage = pw.CharField(max_length=20, default="active")
+    lifecycle_stage = pw.CharField(max_length=20, default=ACTIVE)
     artifact_uri = pw.TextField(null=True)
 
     class Meta:
@@ -205,7 +206,7 @@ class LoggedModel(BaseModel):
     last_updated_timestamp = BigIntField()
     status = pw.CharField(max_length=40, default="LOGGED_MODEL_PENDING")
     status_message = pw.TextField(null=True)
-    lifecycle_stage = pw.CharField(max_length=32, default="active")
+    lifecycle_stage = pw.CharField(max_length=32, default=ACTIVE)
     model_type = pw.CharField(max_length=500, null=True)
     source_run_id = pw.CharField(max_length=32, null=True, index=True)
 
@@ -289,7 +290,7 @@ class ModelVersion(BaseModel):
     last_updated_time = BigIntField()
     description = pw.TextField(null=True)
     user_id = pw.CharField(max_length=256, null=True)
-    current_stage = pw.CharField(max_length=20, default="None")
+    current_stage = pw.CharField(max_length=20, default=NO_STAGE)
     source = pw.TextField(null=True)
     storage_location = pw.TextField(null=True)
     run_id = pw.CharField(max_length=32, null=True, index=True)

@@ -17,11 +17,14 @@ import uuid
 
 import peewee as pw
 
-from registry_core import logged_models, registry, sources
-from registry_core.artifacts import ArtifactRepository
+from registry_core import logged_models, model_versions, registered_models, sources
+from registry_core import validation as v
+from registry_core.artifacts import REGISTRY_ROOT, ArtifactRepository
 from registry_core.clock import now_ms
 from registry_core.db import database, dialect
+from registry_core.entities import VersionView
 from registry_core.errors import NotFound
+from registry_core.lifecycle import DELETED, NO_STAGE
 from registry_core.models import (
     Dataset,
     Input,
@@ -40,7 +43,6 @@ MODEL_VERSIONS_TAG = "mlflow.modelVersions"
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
 GIT_REPO_TAGS = ("mlflow.source.git.repoURL", "mlflow.gitRepoURL")
 DATASET_CONTEXT_TAG = "mlflow.data.context"
-SNAPSHOT_ROOT = "registry"
 _VERSION_RETRIES = 5
 
 
@@ -53,7 +55,7 @@ def _named_model(run_id, name, column):
         .where(
             (LoggedModel.source_run_id == run_id)
             & (LoggedModel.name == name)
-            & (LoggedModel.lifecycle_stage != "deleted")
+            & (LoggedModel.lifecycle_stage != DELETED)
         )
         .order_by(LoggedModel.creation_timestamp.desc())
         .limit(1)
@@ -62,7 +64,8 @@ def _named_model(run_id, name, column):
 
 # the run with its git tags (a row per tag found, one row of NULL tags when none is), then the id
 # and location of its logged model named ``name``, if any, and whether it took datasets as
-# input: what resolving a source reads, and lineage then, in one statement
+# input: what resolving a source reads, and lineage then, in one statement. The columns are
+# ``sources.RunRow``'s, in its order.
 _RUN = Prepared(
     lambda run_id, name: (
         Run.select(
@@ -122,7 +125,7 @@ _VERSION_COLUMNS = (
 
 def _build_insert(*markers):
     query = ModelVersion.insert(
-        dict(zip(_VERSION_COLUMNS, map(pw.Value, markers)), user_id=None, current_stage="None", status="READY")
+        dict(zip(_VERSION_COLUMNS, map(pw.Value, markers)), user_id=None, current_stage=NO_STAGE, status="READY")
     )
     return query.returning(ModelVersion.id) if database.obj.returning_clause else query
 
@@ -139,7 +142,7 @@ def _build_numbered_insert(*markers):
         ModelVersion.registered_model == values["registered_model"]
     )  # a bare MAX: read off the index's end
     values["version"] = pw.fn.COALESCE(highest, 0) + 1
-    return ModelVersion.insert(values, user_id=None, current_stage="None", status="READY").returning(
+    return ModelVersion.insert(values, user_id=None, current_stage=NO_STAGE, status="READY").returning(
         ModelVersion.id, ModelVersion.version
     )
 
@@ -165,11 +168,10 @@ _TOUCH_MODEL = Prepared(
 )
 
 
-def _run_rows(run_id: str, named: str = "") -> list[tuple]:
-    """The run's ``_RUN`` rows ([] when there is no such run): ``[0][2]`` is its artifact URI,
-    ``[0][5:7]`` the id and location of its logged model called ``named``, ``[0][7]`` whether it
-    has input datasets."""
-    return _RUN.execute(run_id=run_id, name=named).fetchall()
+def _run_rows(run_id: str, named: str = "") -> list[sources.RunRow]:
+    """The run's ``_RUN`` rows, its logged model called ``named`` in ``named_model_*`` ([] when
+    there is no such run)."""
+    return [sources.RunRow._make(row) for row in _RUN.execute(run_id=run_id, name=named).fetchall()]
 
 
 def _snapshot(repo: ArtifactRepository, resolved: sources.Resolved, proxied: bool) -> str | None:
@@ -177,43 +179,53 @@ def _snapshot(repo: ArtifactRepository, resolved: sources.Resolved, proxied: boo
     artifacts, or (nothing there to copy, or a source not verified) the reference itself."""
     if resolved.shared_snapshot or resolved.location is None:
         return resolved.storage_location or resolved.source
-    dst = f"{SNAPSHOT_ROOT}/{uuid.uuid4().hex}"
+    dst = f"{REGISTRY_ROOT}/{uuid.uuid4().hex}"
     if not repo.snapshot(resolved.location, dst):
         return resolved.source  # nothing there (yet): keep the reference, as MLflow does
     return repo.uri_for(dst, proxied)
 
 
-def _lineage(run_id: str | None, rows: list[tuple] | None = None) -> dict:
+def _lineage(run_id: str | None, rows: list[sources.RunRow] | None = None) -> dict:
     """What the run a version is promoted from records: experiment, git tags, input datasets.
     ``rows``: the run's ``_RUN`` rows, if already read."""
     if not run_id:
         return {}
     if rows is None:
-        rows = _RUN.execute(run_id=run_id, name="").fetchall()
+        rows = _run_rows(run_id)
     if not rows:
         return {}  # no such run (a models:/ source's run may have been deleted since)
-    tags = {row[3]: row[4] for row in rows if row[3] is not None}
+    tags = {row.tag_key: row.tag_value for row in rows if row.tag_key is not None}
     return {
-        "source_experiment_id": rows[0][1],
+        "source_experiment_id": rows[0].experiment_id,
         "source_commit": tags.get(GIT_COMMIT_TAG),
         "source_repository": next((tags[t] for t in GIT_REPO_TAGS if tags.get(t)), None),
         "datasets": [
             {"name": name, "digest": digest, "context": context}
             for name, digest, context in _LINEAGE_DATASETS.execute(run_id=run_id).fetchall()
         ]
-        if rows[0][7]
+        if rows[0].has_inputs
         else [],
     }
 
 
 def promote(
-    name, source, run_id, tags, run_link, description, model_id, repo: ArtifactRepository, proxied: bool
-) -> registry.VersionView:
+    name,
+    source,
+    *,
+    run_id=None,
+    model_id=None,
+    tags=None,
+    run_link=None,
+    description=None,
+    repo: ArtifactRepository,
+    proxied: bool,
+) -> VersionView:
     """Create the next version of model ``name`` from a candidate (MLflow's CreateModelVersion).
-    ``run_id`` / ``model_id``: None when the request did not carry them."""
-    tags = dict(registry.validate_tag(k, val) for k, val in (tags or []))
-    prompt = (tags.get(registry.IS_PROMPT_TAG) or "").lower() == "true"
-    model_pk = registry.model_pk(name)
+    ``run_id`` / ``model_id``: None when the request did not carry them; ``proxied``: whether
+    the server serves artifacts, so a snapshot's location is an ``mlflow-artifacts`` URI."""
+    tags = dict(v.registry_tag(k, val) for k, val in (tags or []))
+    prompt = (tags.get(registered_models.IS_PROMPT_TAG) or "").lower() == "true"
+    model_pk = registered_models.model_pk(name)
     resolved = sources.resolve(source, run_id, model_id, repo, prompt, _run_rows)
     location = None if prompt else _snapshot(repo, resolved, proxied)
     lineage = _lineage(resolved.run_id, resolved.run_rows) if not prompt and resolved.run_id else {}
@@ -232,14 +244,14 @@ def promote(
         _record_on_logged_model(resolved.model_id, name, version)
     # The answer is what was just written, not read back: a new version's number was never used
     # (numbers of deleted versions are not reused), so no alias can name it yet.
-    return registry.VersionView(
+    return VersionView(
         name=name,
         version=version,
         creation_timestamp=now,
         last_updated_timestamp=now,
         description=description or None,
         user_id=None,
-        current_stage="None",
+        current_stage=NO_STAGE,
         source=resolved.source,
         run_id=resolved.run_id or None,
         run_link=run_link or None,
@@ -308,7 +320,7 @@ def _record_on_logged_model(model_id: str, name: str, version: int) -> None:
 
 def lineage(name: str, version) -> dict:
     """What a version was promoted from: run, experiment, commit, repository, datasets."""
-    _, mv = registry.live_version(name, version)
+    _, mv = model_versions.live_version(name, version)
     datasets = list(
         ModelVersionDataset.select(ModelVersionDataset.name, ModelVersionDataset.digest, ModelVersionDataset.context)
         .where(ModelVersionDataset.model_version == mv["id"])

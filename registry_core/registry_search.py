@@ -13,8 +13,9 @@ import peewee as pw
 from registry_core.db import dialect
 from registry_core.entities import Page
 from registry_core.errors import InvalidInput
+from registry_core.model_versions import VERSION_ROW, version_views_of_tuples
 from registry_core.models import ModelVersion, ModelVersionTag, RegisteredModel, RegisteredModelTag
-from registry_core.registry import IS_PROMPT_TAG, VERSION_ROW, model_views, version_views_of_tuples
+from registry_core.registered_models import IS_PROMPT_TAG, model_views
 from registry_core.search_ast import Comparison, OrderKey
 from registry_core.sqlutil import compare, has_row
 

@@ -23,6 +23,7 @@ from registry_core.candidates import _RUN_FIELDS, load_runs
 from registry_core.db import database, dialect
 from registry_core.entities import Page
 from registry_core.errors import InvalidInput
+from registry_core.lifecycle import VIEW_STAGES
 from registry_core.models import Dataset, Input, InputTag, LatestMetric, Param, Run, Tag
 from registry_core.search_ast import Comparison, OrderKey
 from registry_core.sqlutil import compare, compare_double, has_row
@@ -39,7 +40,6 @@ ATTRIBUTE_COLUMNS = {
     "experiment_id": Run.experiment,
 }
 _KEYED = {"metric": LatestMetric, "param": Param, "tag": Tag}
-_VIEW_STAGES = {"ACTIVE_ONLY": ("active",), "DELETED_ONLY": ("deleted",), "ALL": ("active", "deleted")}
 DATASET_CONTEXT_TAG = "mlflow.data.context"
 
 
@@ -318,7 +318,7 @@ def search(
     ids = [v.experiment_id(e) for e in experiment_ids]
     if not ids:
         return Page([], None)
-    stages = _VIEW_STAGES.get(view_type)
+    stages = VIEW_STAGES.get(view_type)
     if stages is None:
         raise InvalidInput(f"Invalid value {view_type} for parameter 'run_view_type' supplied.")
     for n, c in enumerate(comparisons):

@@ -15,6 +15,7 @@ from registry_core import db as dbmod
 from registry_core import validation
 from registry_core.clock import now_ms
 from registry_core.db import SCHEMA_VERSION, SchemaError
+from registry_core.lifecycle import ACTIVE
 from registry_core.models import (
     TABLES,
     Experiment,
@@ -228,7 +229,7 @@ def _ensure_default_experiment(db: pw.Database, default_artifact_root: str) -> N
             experiment_id=DEFAULT_EXPERIMENT_ID,
             name=DEFAULT_EXPERIMENT_NAME,
             artifact_location=location,
-            lifecycle_stage="active",
+            lifecycle_stage=ACTIVE,
             creation_time=now,
             last_update_time=now,
         ).execute()

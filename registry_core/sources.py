@@ -25,11 +25,14 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import unquote, unquote_plus, urlsplit
 
-from registry_core import logged_models, registry
+from registry_core import aliases, logged_models, model_versions, registered_models
 from registry_core.artifacts import ArtifactRepository, Location, is_local_uri, local_path
+from registry_core.entities import VersionView
 from registry_core.errors import InvalidInput, NotFound
 
 PROMPT_SOURCES = ("dummy-source", "prompt-template")
@@ -44,7 +47,7 @@ class Resolved:
     storage_location: str | None = None  # when not snapshotted: what the version points at
     shared_snapshot: bool = False  # a registry version's own (immutable) snapshot
     unverified: str | None = None  # why the server could not verify the source
-    run_rows: list | None = None  # the promotion's _RUN rows of run_id, when read here
+    run_rows: list[RunRow] | None = None  # the promotion's reading of run_id, when read here
 
 
 def invalid_source(source, why: str) -> InvalidInput:
@@ -55,8 +58,34 @@ def _must_identify(source, what: str) -> InvalidInput:
     return invalid_source(source, f"The {what} request parameter must identify the resource that contains the source.")
 
 
-def parse_models_uri(source: str):
-    """(model_id, name, version, stage, alias) of a models:/ URI, as MLflow parses it."""
+class ModelsUri(NamedTuple):
+    """A ``models:/`` URI as MLflow parses it: a logged model's id, or a registered model's name
+    with at most one of version, stage and alias (none of them: its latest version)."""
+
+    model_id: str | None
+    name: str | None
+    version: int | None
+    stage: str | None
+    alias: str | None
+
+
+class RunRow(NamedTuple):
+    """One row of promotion's reading of a run (``promotion._RUN``, which selects these columns
+    in this order): the run, one of its git tags (None when it has none), its logged model of
+    the name asked for (None when none), and whether it has input datasets."""
+
+    run_id: str
+    experiment_id: int
+    artifact_uri: str | None
+    tag_key: str | None
+    tag_value: str | None
+    named_model_id: str | None
+    named_model_location: str | None
+    has_inputs: bool
+
+
+def parse_models_uri(source: str) -> ModelsUri:
+    """The parts of a models:/ URI, as MLflow parses it."""
     parts = urlsplit(source)
     path = parts.path
     if not path.startswith("/") or len(path) <= 1:
@@ -69,26 +98,26 @@ def parse_models_uri(source: str):
         if not suffix.strip():
             raise _must_identify(source, "model_id")
         if suffix.isdigit():
-            return None, name, int(suffix), None, None
+            return ModelsUri(None, name, int(suffix), None, None)
         if suffix.lower() == "latest":
-            return None, name, None, None, None
-        return None, name, None, registry.canonical_stage(suffix), None
+            return ModelsUri(None, name, None, None, None)
+        return ModelsUri(None, name, None, model_versions.canonical_stage(suffix), None)
     if "@" in segments[0]:
         name, alias = segments[0].rsplit("@", 1)
         if not alias:
             raise _must_identify(source, "model_id")
-        return None, name, None, None, alias
-    return segments[0], None, None, None, None
+        return ModelsUri(None, name, None, None, alias)
+    return ModelsUri(segments[0], None, None, None, None)
 
 
-def _registry_version(source, name, version, stage, alias) -> registry.VersionView:
-    if registry.is_prompt(name):
+def _registry_version(source, name, version, stage, alias) -> VersionView:
+    if registered_models.is_prompt(name):
         raise invalid_source(source, "Prompt versions cannot be used as model version sources.")
     if alias:
-        return registry.version_by_alias(name, alias)
+        return aliases.version_by_alias(name, alias)
     if version is not None:
-        return registry.get_version(name, version)
-    latest = registry.latest_versions(name, [stage] if stage else None)
+        return model_versions.get_version(name, version)
+    latest = registered_models.latest_versions(name, [stage] if stage else None)
     if not latest:
         raise NotFound(f"No versions of model {name}" + (f" in stage {stage}" if stage else ""))
     return max(latest, key=lambda mv: mv.version)
@@ -138,18 +167,27 @@ def _refuse_relative_paths(source: str) -> None:
         raise InvalidInput(message)
 
 
+@dataclass(slots=True)
 class _Candidate:
     """The run or logged model a source must lie in: its artifact URI, read once."""
 
-    def __init__(self, kind: str, ident: str, uri: str | None, rows=None, source_run_id=None):
-        self.kind, self.ident, self.uri, self.rows, self.source_run_id = kind, ident, uri, rows, source_run_id
+    kind: str  # "run" or "model"
+    ident: str
+    uri: str | None
+    rows: list[RunRow] | None = None
+    source_run_id: str | None = None
 
 
-def _run(run_id: str, source: str, run_rows) -> _Candidate:
+# ``run_rows(run_id, named)``: the run's RunRows, its logged model called ``named`` in
+# ``named_model_*`` ([] when there is no such run).
+RunRows = Callable[[str, str], list[RunRow]]
+
+
+def _run(run_id: str, source: str, run_rows: RunRows) -> _Candidate:
     rows = run_rows(run_id, "")
     if not rows:
         raise _must_identify(source, "run_id")
-    return _Candidate("run", run_id, rows[0][2], rows)
+    return _Candidate("run", run_id, rows[0].artifact_uri, rows)
 
 
 def _model(model_id: str, source: str) -> _Candidate:
@@ -178,11 +216,10 @@ def _local_source(source, candidate: _Candidate | None, repo: ArtifactRepository
 
 
 def resolve(
-    source: str, run_id: str | None, model_id: str | None, repo: ArtifactRepository, prompt: bool, run_rows
+    source: str, run_id: str | None, model_id: str | None, repo: ArtifactRepository, prompt: bool, run_rows: RunRows
 ) -> Resolved:
     """Resolve a CreateModelVersion's source. ``run_id`` / ``model_id``: None when the request
-    did not carry them. ``run_rows(run_id, named)``: the promotion's reading of a run (its
-    artifact URI at ``[0][2]``, its logged model called ``named`` at ``[0][5:7]``), [] if absent."""
+    did not carry them. ``run_rows``: the promotion's reading of a run (see ``RunRows``)."""
     if prompt:
         if source not in PROMPT_SOURCES:
             raise InvalidInput(f"Invalid prompt source: '{source}'. Prompt sources must use an MLflow placeholder.")
@@ -194,9 +231,9 @@ def resolve(
     if resolved is not None:
         source, run_id, model_id = resolved.source, resolved.run_id, resolved.model_id
     if model_id:
-        found = _check_model_source(source, model_id, repo)
+        found = _FOR_MODEL[_source_kind(source)](source, model_id, repo, run_rows)
     else:
-        found = _check_run_source(source, run_id, repo, run_rows)
+        found = _FOR_RUN[_source_kind(source)](source, run_id, repo, run_rows)
     if resolved is not None:  # a registry version: its own snapshot, whatever its source was
         return resolved
     found.run_id = found.run_id or run_id
@@ -211,10 +248,10 @@ def _registered_model_source(source, run_id, model_id) -> Resolved | None:
         return None
     if parts.netloc:
         raise invalid_source(source, "Registered model sources must use the active model registry.")
-    mid, name, version, stage, alias = parse_models_uri(source)
-    if mid is not None:
+    uri = parse_models_uri(source)
+    if uri.model_id is not None:
         return None
-    mv = _registry_version(source, name, version, stage, alias)
+    mv = _registry_version(source, uri.name, uri.version, uri.stage, uri.alias)
     if (run_id is not None and (run_id or "") != (mv.run_id or "")) or (
         model_id is not None and (model_id or "") != (mv.model_id or "")
     ):
@@ -222,7 +259,7 @@ def _registered_model_source(source, run_id, model_id) -> Resolved | None:
             source, "The run_id and model_id request parameters must match the referenced model version."
         )
     return Resolved(
-        f"models:/{name}/{mv.version}",
+        f"models:/{uri.name}/{mv.version}",
         mv.run_id if run_id is None else run_id,
         mv.model_id if model_id is None else model_id,
         storage_location=mv.storage_location,
@@ -230,69 +267,39 @@ def _registered_model_source(source, run_id, model_id) -> Resolved | None:
     )
 
 
-def _check_run_source(source, run_id, repo: ArtifactRepository, run_rows) -> Resolved:
-    """MLflow's _validate_source_run, then whether this server holds what the source names."""
+def _source_kind(source: str) -> str:
+    """Which row of ``_FOR_RUN`` / ``_FOR_MODEL`` checks ``source``. Any source but a local one
+    is first refused if it holds a relative segment in any encoding (MLflow's order)."""
     if is_local_uri(source):
-        candidate = _run(run_id, source, run_rows) if run_id else None
-        location = _local_source(source, candidate, repo, "run_id")
-        return Resolved(source, run_id, None, location=location, run_rows=candidate.rows)
+        return "local"
     _refuse_relative_paths(source)
-    parts = urlsplit(source)
-    scheme = parts.scheme.lower()
-    if scheme == "runs":
-        if parts.netloc:
-            raise _must_identify(source, "run_id")
-        segments = [s for s in parts.path.split("/") if s]
-        if not segments or not run_id or segments[0] != run_id:
-            raise _must_identify(source, "run_id")
-        return _runs_uri(source, run_id, "/".join(segments[1:]), repo, run_rows)
-    if scheme == "models" and (parts.netloc or parse_models_uri(source)[0] is not None):
-        raise _must_identify(source, "model_id")
-    if _is_mlflow_artifact_source(source):
-        candidate = _run(run_id, source, run_rows) if run_id else None
-        if candidate is None or not within(source, candidate.uri):
-            raise _must_identify(source, "run_id")
-        return Resolved(source, run_id, None, location=repo.locate(source), run_rows=candidate.rows)
-    rows = run_rows(run_id, "") if run_id else []
-    return _other_source(source, _Candidate("run", run_id, rows[0][2], rows) if rows else None, run_id, None, repo)
+    scheme = urlsplit(source).scheme.lower()
+    if scheme in ("runs", "models"):
+        return scheme
+    return "mlflow-artifacts" if _is_mlflow_artifact_source(source) else "other"
 
 
-def _check_model_source(source, model_id, repo: ArtifactRepository) -> Resolved:
-    """MLflow's _validate_source_model, then whether this server holds what the source names."""
-    if is_local_uri(source):
-        candidate = _model(model_id, source)
-        location = _local_source(source, candidate, repo, "model_id")
-        return Resolved(source, candidate.source_run_id, model_id, location=location)
-    _refuse_relative_paths(source)
-    parts = urlsplit(source)
-    scheme = parts.scheme.lower()
-    if scheme == "models":
-        if parts.netloc:
-            raise _must_identify(source, "model_id")
-        mid = parse_models_uri(source)[0]
-        if mid is not None:
-            if mid != model_id:
-                raise _must_identify(source, "model_id")
-            candidate = _model(model_id, source)
-            return Resolved(source, candidate.source_run_id, model_id, location=repo.locate(candidate.uri))
-    if scheme == "runs":
-        raise _must_identify(source, "model_id")
-    if _is_mlflow_artifact_source(source):
-        candidate = _model(model_id, source)
-        if not within(source, candidate.uri):
-            raise _must_identify(source, "model_id")
-        return Resolved(source, candidate.source_run_id, model_id, location=repo.locate(source))
-    try:
-        candidate = _model(model_id, source)
-    except InvalidInput:
-        candidate = None
-    return _other_source(source, candidate, candidate.source_run_id if candidate else None, model_id, repo)
+# --- sources given with a run_id (or neither id): MLflow's _validate_source_run, then whether
+# this server holds what the source names
 
 
-def _runs_uri(source, run_id, rel, repo: ArtifactRepository, run_rows) -> Resolved:
+def _run_local(source, run_id, repo: ArtifactRepository, run_rows: RunRows) -> Resolved:
+    candidate = _run(run_id, source, run_rows) if run_id else None
+    location = _local_source(source, candidate, repo, "run_id")
+    return Resolved(source, run_id, None, location=location, run_rows=candidate.rows)
+
+
+def _run_runs_uri(source, run_id, repo: ArtifactRepository, run_rows: RunRows) -> Resolved:
     """``runs:/<run_id>/<path>``: the run's artifacts at ``path``, or the run's logged model
     called ``path``'s first segment (where MLflow 3's log_model writes), when the run holds no
     such path; unverified when this server holds no such run."""
+    parts = urlsplit(source)
+    if parts.netloc:
+        raise _must_identify(source, "run_id")
+    segments = [s for s in parts.path.split("/") if s]
+    if not segments or not run_id or segments[0] != run_id:
+        raise _must_identify(source, "run_id")
+    rel = "/".join(segments[1:])
     first, _, rest = rel.partition("/")
     rows = run_rows(run_id, first)
     if not rows:
@@ -303,11 +310,96 @@ def _runs_uri(source, run_id, rel, repo: ArtifactRepository, run_rows) -> Resolv
             storage_location=source,
             unverified=f"the run '{run_id}' does not exist on this server",
         )
-    run_uri, named_id, named_location = rows[0][2], rows[0][5], rows[0][6]
-    location = repo.locate(run_uri, rel or None)
-    if rel and named_id is not None and not repo.list(location):
-        return Resolved(source, run_id, named_id, location=repo.locate(named_location, rest or None), run_rows=rows)
+    run = rows[0]
+    location = repo.locate(run.artifact_uri, rel or None)
+    if rel and run.named_model_id is not None and not repo.list(location):
+        located = repo.locate(run.named_model_location, rest or None)
+        return Resolved(source, run_id, run.named_model_id, location=located, run_rows=rows)
     return Resolved(source, run_id, None, location=location, run_rows=rows)
+
+
+def _run_models_uri(source, run_id, repo: ArtifactRepository, run_rows: RunRows) -> Resolved:
+    """A logged model's ``models:/<model_id>`` needs its model_id; a registry version's
+    (already resolved) is checked as any other URI."""
+    if urlsplit(source).netloc or parse_models_uri(source).model_id is not None:
+        raise _must_identify(source, "model_id")
+    return _run_other(source, run_id, repo, run_rows)
+
+
+def _run_proxied(source, run_id, repo: ArtifactRepository, run_rows: RunRows) -> Resolved:
+    """An ``mlflow-artifacts`` source must lie inside the run's artifacts."""
+    candidate = _run(run_id, source, run_rows) if run_id else None
+    if candidate is None or not within(source, candidate.uri):
+        raise _must_identify(source, "run_id")
+    return Resolved(source, run_id, None, location=repo.locate(source), run_rows=candidate.rows)
+
+
+def _run_other(source, run_id, repo: ArtifactRepository, run_rows: RunRows) -> Resolved:
+    rows = run_rows(run_id, "") if run_id else []
+    candidate = _Candidate("run", run_id, rows[0].artifact_uri, rows) if rows else None
+    return _other_source(source, candidate, run_id, None, repo)
+
+
+_FOR_RUN = {
+    "local": _run_local,
+    "runs": _run_runs_uri,
+    "models": _run_models_uri,
+    "mlflow-artifacts": _run_proxied,
+    "other": _run_other,
+}
+
+
+# --- sources given with a model_id: MLflow's _validate_source_model, then whether this server
+# holds what the source names
+
+
+def _model_local(source, model_id, repo: ArtifactRepository, _run_rows: RunRows) -> Resolved:
+    candidate = _model(model_id, source)
+    location = _local_source(source, candidate, repo, "model_id")
+    return Resolved(source, candidate.source_run_id, model_id, location=location)
+
+
+def _model_runs_uri(source, _model_id, _repo: ArtifactRepository, _run_rows: RunRows) -> Resolved:
+    raise _must_identify(source, "model_id")
+
+
+def _model_models_uri(source, model_id, repo: ArtifactRepository, run_rows: RunRows) -> Resolved:
+    """``models:/<model_id>`` must name the model_id given; a registry version's (already
+    resolved) is checked as any other URI."""
+    if urlsplit(source).netloc:
+        raise _must_identify(source, "model_id")
+    mid = parse_models_uri(source).model_id
+    if mid is None:
+        return _model_other(source, model_id, repo, run_rows)
+    if mid != model_id:
+        raise _must_identify(source, "model_id")
+    candidate = _model(model_id, source)
+    return Resolved(source, candidate.source_run_id, model_id, location=repo.locate(candidate.uri))
+
+
+def _model_proxied(source, model_id, repo: ArtifactRepository, _run_rows: RunRows) -> Resolved:
+    """An ``mlflow-artifacts`` source must lie inside the model's artifacts."""
+    candidate = _model(model_id, source)
+    if not within(source, candidate.uri):
+        raise _must_identify(source, "model_id")
+    return Resolved(source, candidate.source_run_id, model_id, location=repo.locate(source))
+
+
+def _model_other(source, model_id, repo: ArtifactRepository, _run_rows: RunRows) -> Resolved:
+    try:
+        candidate = _model(model_id, source)
+    except InvalidInput:
+        candidate = None
+    return _other_source(source, candidate, candidate.source_run_id if candidate else None, model_id, repo)
+
+
+_FOR_MODEL = {
+    "local": _model_local,
+    "runs": _model_runs_uri,
+    "models": _model_models_uri,
+    "mlflow-artifacts": _model_proxied,
+    "other": _model_other,
+}
 
 
 def _other_source(source, candidate: _Candidate | None, run_id, model_id, repo: ArtifactRepository) -> Resolved:

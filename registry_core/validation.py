@@ -251,3 +251,28 @@ def limited(name: str, value: str | None, limit: int, required: bool = True) -> 
     if len(value) > limit:
         raise InvalidInput(f"'{name}' exceeds the maximum length of {limit} characters")
     return value
+
+
+# --- the model registry ----------------------------------------------------------------------
+
+MAX_REGISTRY_TAG_VALUE = 100_000
+
+
+def model_name(name) -> str:
+    """A registered model's name: not empty, no '/' or ':', at most 256 characters."""
+    if not name or not isinstance(name, str):
+        raise InvalidInput("Registered model name cannot be empty.")
+    if "/" in name or ":" in name:
+        raise InvalidInput(f"Invalid name: '{name}'. Registered model name cannot contain '/' or ':'.")
+    if len(name) > 256:
+        raise InvalidInput("Registered model name exceeds the maximum length of 256 characters")
+    return name
+
+
+def registry_tag(key, value) -> tuple[str, str]:
+    """A registered model's or model version's tag: a valid key, a value as text (None is "")."""
+    validate_key("tag", key)
+    value = "" if value is None else str(value)
+    if len(value) > MAX_REGISTRY_TAG_VALUE:
+        raise InvalidInput(f"'value' exceeds the maximum length of {MAX_REGISTRY_TAG_VALUE} characters")
+    return key, value

@@ -23,7 +23,7 @@ from mlflow_compat.schemas.base import ProtoSchema, RequestSchema
 from mlflow_compat.schemas.tracking import RunRef
 from mlflow_compat.wire import Int64, json_response, read_message, rpc
 from registry_core import candidates, logged_models
-from registry_core.artifacts import ArtifactRepository, Location, clean_path
+from registry_core.artifacts import MULTIPART_UPLOAD_UNSUPPORTED, ArtifactRepository, Location, clean_path
 
 proxy = Blueprint("mlflow_artifacts", __name__)  # mounted at /api/2.0/mlflow-artifacts
 tracking = Blueprint("run_artifacts", __name__)  # mounted at /api/2.0/mlflow
@@ -31,8 +31,6 @@ ui = Blueprint("artifact_downloads", __name__)  # mounted at the root
 ajax = Blueprint("artifact_uploads", __name__)  # mounted under /ajax-api only, as in MLflow
 
 MAX_UI_UPLOAD = 10 * 1024 * 1024
-
-MULTIPART_UNSUPPORTED = "Multipart upload is not supported for the current artifact repository"
 
 
 class _AnyPath(PathConverter):
@@ -235,7 +233,7 @@ class _AbortMultipart(RequestSchema):
 
 def _require_multipart():
     if not repository().supports_multipart:
-        raise MlflowError(MULTIPART_UNSUPPORTED, "NOT_IMPLEMENTED")
+        raise MlflowError(MULTIPART_UPLOAD_UNSUPPORTED, "NOT_IMPLEMENTED")
 
 
 @proxy.post("/mpu/create/<anypath:artifact_path>")

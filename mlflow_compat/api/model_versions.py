@@ -10,7 +10,7 @@ from mlflow_compat.encoders import model_version_answer, model_versions_json
 from mlflow_compat.errors import invalid
 from mlflow_compat.schemas import registry as s
 from mlflow_compat.wire import rpc
-from registry_core import promotion, registry, registry_search
+from registry_core import model_versions, promotion, registry_search
 from registry_core.artifacts import clean_path
 
 bp = Blueprint("model_versions", __name__)
@@ -24,13 +24,13 @@ def create(m):
     version = promotion.promote(
         m["name"],
         m["source"],
-        m["run_id"],
-        m["tags"],
-        m["run_link"],
-        m["description"],
-        m["model_id"],
-        repository(),
-        current_app.config["MODELOPS"].serve_artifacts,
+        run_id=m["run_id"],
+        model_id=m["model_id"],
+        tags=m["tags"],
+        run_link=m["run_link"],
+        description=m["description"],
+        repo=repository(),
+        proxied=current_app.config["MODELOPS"].serve_artifacts,
     )
     return model_version_answer(version)
 
@@ -38,26 +38,26 @@ def create(m):
 @bp.get("/model-versions/get")
 @rpc(s.VersionRef)
 def get(m):
-    return model_version_answer(registry.get_version(m["name"], m["version"]))
+    return model_version_answer(model_versions.get_version(m["name"], m["version"]))
 
 
 @bp.patch("/model-versions/update")
 @rpc(s.UpdateModelVersion)
 def update(m):
-    return model_version_answer(registry.update_version(m["name"], m["version"], m["description"]))
+    return model_version_answer(model_versions.update_version(m["name"], m["version"], m["description"]))
 
 
 @bp.post("/model-versions/transition-stage")
 @rpc(s.TransitionStage)
 def transition_stage(m):
-    version = registry.transition_stage(m["name"], m["version"], m["stage"], m["archive_existing_versions"])
+    version = model_versions.transition_stage(m["name"], m["version"], m["stage"], m["archive_existing_versions"])
     return model_version_answer(version)
 
 
 @bp.delete("/model-versions/delete")
 @rpc(s.VersionRef)
 def delete(m):
-    registry.delete_version(m["name"], m["version"])
+    model_versions.delete_version(m["name"], m["version"])
     return {}
 
 
@@ -76,20 +76,20 @@ def search(m):
 @bp.get("/model-versions/get-download-uri")
 @rpc(s.VersionRef)
 def get_download_uri(m):
-    return {"artifact_uri": registry.download_uri(m["name"], m["version"])}
+    return {"artifact_uri": model_versions.download_uri(m["name"], m["version"])}
 
 
 @bp.post("/model-versions/set-tag")
 @rpc(s.SetModelVersionTag)
 def set_tag(m):
-    registry.set_version_tag(m["name"], m["version"], m["key"], m["value"])
+    model_versions.set_version_tag(m["name"], m["version"], m["key"], m["value"])
     return {}
 
 
 @bp.delete("/model-versions/delete-tag")
 @rpc(s.DeleteModelVersionTag)
 def delete_tag(m):
-    registry.delete_version_tag(m["name"], m["version"], m["key"])
+    model_versions.delete_version_tag(m["name"], m["version"], m["key"])
     return {}
 
 
@@ -106,5 +106,5 @@ def get_artifact():
     if not name or not version or not path:
         raise invalid("The 'name', 'version' and 'path' query parameters are required.")
     path = clean_path(path)  # first, as MLflow checks it: "Invalid path"
-    location = registry.download_uri(name, version)
+    location = model_versions.download_uri(name, version)
     return send_artifact(repository().locate(location, path))

@@ -7,7 +7,7 @@ from mlflow_compat.encoders import model_version_answer, model_versions_json
 from mlflow_compat.errors import invalid
 from mlflow_compat.schemas import registry as s
 from mlflow_compat.wire import rpc
-from registry_core import registry, registry_search
+from registry_core import aliases, registered_models, registry_search
 
 bp = Blueprint("registered_models", __name__)
 _model = s.RegisteredModelOut()
@@ -16,32 +16,32 @@ _model = s.RegisteredModelOut()
 @bp.post("/registered-models/create")
 @rpc(s.CreateRegisteredModel)
 def create(m):
-    model = registry.create_model(m["name"], m["tags"], m["description"])
+    model = registered_models.create_model(m["name"], m["tags"], m["description"])
     return {"registered_model": _model.dump(model)}
 
 
 @bp.get("/registered-models/get")
 @rpc(s.ModelName)
 def get(m):
-    return {"registered_model": _model.dump(registry.get_model(m["name"]))}
+    return {"registered_model": _model.dump(registered_models.get_model(m["name"]))}
 
 
 @bp.post("/registered-models/rename")
 @rpc(s.RenameRegisteredModel)
 def rename(m):
-    return {"registered_model": _model.dump(registry.rename_model(m["name"], m["new_name"]))}
+    return {"registered_model": _model.dump(registered_models.rename_model(m["name"], m["new_name"]))}
 
 
 @bp.patch("/registered-models/update")
 @rpc(s.UpdateRegisteredModel)
 def update(m):
-    return {"registered_model": _model.dump(registry.update_model(m["name"], m["description"]))}
+    return {"registered_model": _model.dump(registered_models.update_model(m["name"], m["description"]))}
 
 
 @bp.delete("/registered-models/delete")
 @rpc(s.ModelName)
 def delete(m):
-    registry.delete_model(m["name"])
+    registered_models.delete_model(m["name"])
     return {}
 
 
@@ -68,38 +68,38 @@ def search(m):
 @bp.route("/registered-models/get-latest-versions", methods=["GET", "POST"])
 @rpc(s.GetLatestVersions)
 def get_latest_versions(m):
-    return model_versions_json(registry.latest_versions(m["name"], m["stages"]))
+    return model_versions_json(registered_models.latest_versions(m["name"], m["stages"]))
 
 
 @bp.post("/registered-models/set-tag")
 @rpc(s.SetRegisteredModelTag)
 def set_tag(m):
-    registry.set_model_tag(m["name"], m["key"], m["value"])
+    registered_models.set_model_tag(m["name"], m["key"], m["value"])
     return {}
 
 
 @bp.delete("/registered-models/delete-tag")
 @rpc(s.DeleteRegisteredModelTag)
 def delete_tag(m):
-    registry.delete_model_tag(m["name"], m["key"])
+    registered_models.delete_model_tag(m["name"], m["key"])
     return {}
 
 
 @bp.post("/registered-models/alias")
 @rpc(s.SetAlias)
 def set_alias(m):
-    registry.set_alias(m["name"], m["alias"], m["version"])
+    aliases.set_alias(m["name"], m["alias"], m["version"])
     return {}
 
 
 @bp.delete("/registered-models/alias")
 @rpc(s.AliasRef)
 def delete_alias(m):
-    registry.delete_alias(m["name"], m["alias"])
+    aliases.delete_alias(m["name"], m["alias"])
     return {}
 
 
 @bp.get("/registered-models/alias")
 @rpc(s.AliasRef)
 def get_by_alias(m):
-    return model_version_answer(registry.version_by_alias(m["name"], m["alias"]))
+    return model_version_answer(aliases.version_by_alias(m["name"], m["alias"]))

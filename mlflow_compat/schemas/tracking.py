@@ -5,11 +5,9 @@ from marshmallow import fields, validate
 from mlflow_compat.schemas.base import KeyValueList, Part, ProtoSchema, RequestSchema
 from mlflow_compat.wire import Double, IdString, Int64, ProtoEnum, refuse
 from registry_core.candidates import RUN_STATUSES
+from registry_core.lifecycle import ACTIVE_ONLY, ALL, DELETED_ONLY, VIEW_TYPES
 from registry_core.metric_history import MAX_RESULTS_PER_RUN
 from registry_core.metric_history import MAX_RUNS_BULK_INTERVAL as MAX_RUNS_BULK
-
-VIEW_TYPES = ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")
-
 
 # --- responses -----------------------------------------------------------------------------
 
@@ -89,11 +87,11 @@ class RunOut(ProtoSchema):
 # Each request message lists its fields in the order of MLflow 3.17.2's handler schema (the
 # first refused field is the one MLflow names); required as its ``_assert_required`` requires.
 
-_VIEW_NUMBERS = {1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"}
+_VIEW_NUMBERS = {1: ACTIVE_ONLY, 2: DELETED_ONLY, 3: ALL}
 
 
 def _view_type(**kwargs):
-    return ProtoEnum(VIEW_TYPES, _VIEW_NUMBERS, load_default="ACTIVE_ONLY", **kwargs)
+    return ProtoEnum(VIEW_TYPES, _VIEW_NUMBERS, load_default=ACTIVE_ONLY, **kwargs)
 
 
 class CreateExperiment(RequestSchema):

@@ -17,7 +17,7 @@ import re
 
 import pytest
 
-from registry_core import promotion, registry
+from registry_core import aliases, model_versions, promotion, registered_models
 from tests.api.wire import AJAX, API, delete, error, get, ok, patch, post
 
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
@@ -45,6 +45,12 @@ def store(tmp_path):
     return tmp_path / "store"
 
 
+def registry_clock(monkeypatch, now_ms):
+    """The registry's writes (models, versions, aliases) read ``now_ms`` as their clock."""
+    for module in (registered_models, model_versions, aliases):
+        monkeypatch.setattr(module, "now_ms", now_ms)
+
+
 @pytest.fixture
 def clock(monkeypatch):
     """A registry clock that ticks one second per reading, so timestamps order strictly."""
@@ -54,7 +60,7 @@ def clock(monkeypatch):
         state["t"] += 1000
         return state["t"]
 
-    monkeypatch.setattr(registry, "now_ms", tick)
+    registry_clock(monkeypatch, tick)
     monkeypatch.setattr(promotion, "now_ms", tick)
     return state
 
@@ -936,7 +942,7 @@ def test_one_model_search_under_timestamp_ties(client, monkeypatch):
     sees every write in between."""
     from registry_core import registry_search
 
-    monkeypatch.setattr(registry, "now_ms", lambda: 1_800_000_000_000)
+    registry_clock(monkeypatch, lambda: 1_800_000_000_000)
     monkeypatch.setattr(promotion, "now_ms", lambda: 1_800_000_000_000)
     eid = create_experiment(client)
     run = run_with_model(client, eid)
@@ -957,7 +963,7 @@ def test_one_model_search_under_timestamp_ties(client, monkeypatch):
     assert one_model() == ["5", "4", "3", "2", "1"]
     assert one_model(max_results=2) == ["5", "4", "3", "2", "1"]
     assert one_model(order_by=["name DESC", "version_number ASC"]) == ["1", "2", "3", "4", "5"]
-    monkeypatch.setattr(registry, "now_ms", lambda: 1_800_000_000_001)
+    registry_clock(monkeypatch, lambda: 1_800_000_000_001)
     ok(patch(client, "model-versions/update", {"name": "m", "version": "2", "description": "touched"}))
     hits = registry_search._version_statement.cache_info().hits
     assert one_model() == ["2", "5", "4", "3", "1"]

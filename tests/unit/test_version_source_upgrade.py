@@ -9,7 +9,7 @@ import io
 
 import pytest
 
-from registry_core import candidates, experiments, promotion, registry, schema
+from registry_core import candidates, experiments, promotion, registered_models, schema
 from registry_core import db as core_db
 from registry_core.artifacts import ArtifactRepository
 
@@ -21,7 +21,7 @@ def _columns(database):
 
 
 def _promote(repo, name, source, run_id):
-    return promotion.promote(name, source, run_id, [], None, None, None, repo, True)
+    return promotion.promote(name, source, run_id=run_id, tags=[], repo=repo, proxied=True)
 
 
 @pytest.mark.parametrize("interrupted", [False, True])
@@ -36,7 +36,7 @@ def test_upgrade_from_v4_keeps_versions_verified(backend_uri, tmp_path, interrup
             eid = experiments.create("upgrade", None, [], ROOT)
             run = candidates.create(eid, "u", 1, [], "r")
             repo.write_at(run.artifact_uri, "model/MLmodel", io.BytesIO(b"flavors: {}\n"), 12)
-            registry.create_model("m", [], None)
+            registered_models.create_model("m", [], None)
             _promote(repo, "m", f"runs:/{run.run_id}/model", run.run_id)
             if not interrupted:
                 database.execute_sql("ALTER TABLE model_versions DROP COLUMN source_unverified")

@@ -77,7 +77,7 @@ def test_model_versions_fast_encoder_equals_the_schema():
     from mlflow_compat.encoders import model_version_answer, model_version_json, model_versions_json
     from mlflow_compat.schemas.registry import ModelVersionOut
     from mlflow_compat.wire import json_response
-    from registry_core.registry import VersionView
+    from registry_core.entities import VersionView
 
     full = VersionView(
         name='m "quoted" \\ ü/模型 🚀',
