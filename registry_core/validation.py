@@ -53,7 +53,6 @@ NEG_ZERO_BITS = float_bits(-0.0)
 _SPECIAL_VALUES = {INF_BITS: math.inf, NEG_INF_BITS: -math.inf, NEG_ZERO_BITS: -0.0}
 
 _KEY_RE = re.compile(r"^[/\w.\- :]*$")
-_RUN_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
 _EXPERIMENT_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,63}$")
 
 _BAD_CHARS = (
@@ -176,12 +175,6 @@ def int_value(name: str, value, minimum: int | None = None) -> int:
     if not -(2**63) <= number < 2**63:
         raise InvalidInput(f"Invalid value {value} for parameter '{name}' supplied: out of range for a 64-bit integer.")
     return number
-
-
-def validate_run_id(run_id) -> str:
-    if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id):
-        raise InvalidInput(f"Invalid run ID: '{run_id}'")
-    return run_id
 
 
 def experiment_id(value) -> int:
