@@ -8,8 +8,7 @@ fills or drains the others, the way nginx serves large files (``directio`` with 
 * no page cache at all for a large artifact: nothing for the kernel to allocate, flush or
   reclaim, no writeback burst, nothing that counts against a container's memory limit. The ring
   is the only memory a transfer touches, and it is reused from one transfer to the next (on a VM
-  whose free memory is handed back to the host, fresh pages were the bound of an upload: see
-  docs/performance.md, sixth and seventh rounds);
+  whose free memory is handed back to the host, fresh pages are the bound of an upload);
 * one copy instead of two: the socket's bytes land in the ring and the disk takes them from there
   (the page cache path copies them again, into the cache);
 * several requests in flight: up to :data:`DEPTH` blocks are being read or written by the disk at
