@@ -54,10 +54,10 @@ test-main: $(VENV)/.installed-test $(VENV_EI)/.installed
 	EXPORTIMPORT_BIN=$(abspath $(VENV_EI)/bin) $(BIN)/python -m pytest -q tests
 
 # Unit and API tests on SQLite alone: the quick loop while changing code (under a minute), with
-# the line coverage of the three packages they reach (the e2e tests' servers are not measured).
+# the line coverage of the packages they reach (the e2e tests' servers are not measured).
 test-fast: $(VENV)/.installed-test
 	MODELOPS_TEST_DATABASES=sqlite $(BIN)/python -m pytest -q -p no:cacheprovider \
-		--cov=mlflow_compat --cov=registry_core --cov=storage --cov-report=term:skip-covered tests/unit tests/api
+		--cov=modelops_server --cov=mlflow_compat --cov=registry_core --cov=storage --cov-report=term:skip-covered tests/unit tests/api
 
 # ruff's lint rules and formatting, and the import contract of the layers (config in
 # pyproject.toml); CI runs it.

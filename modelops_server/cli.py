@@ -142,7 +142,7 @@ def server(
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     _prepare(config)
-    from mlflow_compat.serve import run_gunicorn
+    from modelops_server.serve import run_gunicorn
 
     run_gunicorn(config, host, port, workers, threads, shlex.split(gunicorn_opts or ""))
 

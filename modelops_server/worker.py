@@ -68,8 +68,8 @@ from gunicorn.workers.base import Worker
 from gunicorn.workers.gthread import _DEFER, TConn
 from gunicorn.workers.gthread import ThreadWorker as GThreadWorker
 
-from mlflow_compat.gunicorn_process import OneSendResponse, base_environ, settle_process
-from mlflow_compat.http1 import PlainReader, plain_environ
+from modelops_server.gunicorn_process import OneSendResponse, base_environ, settle_process
+from modelops_server.http1 import PlainReader, plain_environ
 
 HEARTBEAT_SECONDS = 1.0
 # How long a new connection may take to send its first request (gthread: DEFAULT_WORKER_DATA_TIMEOUT).

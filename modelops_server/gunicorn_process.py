@@ -3,7 +3,7 @@
 peer's forwarding-trust decision kept, the ``Date`` header formatted once a second, MLflow's JSON
 error for a request gunicorn cannot read, a small response sent in one ``send``
 (``OneSendResponse``) and the base environ built once (``base_environ``). Why each: the module
-docstring of ``mlflow_compat/worker.py``, which serves the requests."""
+docstring of ``modelops_server/worker.py``, which serves the requests."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ import time
 from gunicorn import util
 from gunicorn.http import message, wsgi
 
+from mlflow_compat.server_environ import BODY_READER, WRITES_VIEWS
+from modelops_server.body import socket_body
+
 # A first body write up to this size goes out with the headers; a larger one (an artifact, a long
 # history page) is sent as gunicorn sends it, without another copy of it.
 ONE_SEND_LIMIT = 64 * 1024
-# In the WSGI environ of this worker's requests: a response may yield memoryviews, each sent
-# before the next is asked for (an artifact read with direct I/O reuses its buffers).
-WRITES_VIEWS = "modelops.writes_views"
 
 
 class SettledConfig:
@@ -181,13 +181,15 @@ _environ_template: list = [None, None]  # [the config it was built from, the env
 
 
 def base_environ(cfg):
-    """gunicorn's ``base_environ`` (the same keys and values, and ``WRITES_VIEWS``), built once
-    per worker and copied for each request: its values cannot change within a worker."""
+    """gunicorn's ``base_environ`` (the same keys and values, and the app's ``WRITES_VIEWS`` and
+    ``BODY_READER``), built once per worker and copied for each request: its values cannot
+    change within a worker."""
     built_for, template = _environ_template
     if built_for is not cfg:
         template = _gunicorn_base_environ(cfg)
         template["wsgi.errors"] = _ErrorsStream(cfg)
         template[WRITES_VIEWS] = True
+        template[BODY_READER] = socket_body
         _environ_template[:] = [cfg, template]
     return template.copy()
 

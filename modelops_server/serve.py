@@ -9,7 +9,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.config import Config
 
 from mlflow_compat.config import ServerConfig
-from mlflow_compat.worker import HAS_EPOLL
+from modelops_server.worker import HAS_EPOLL
 
 
 class _App(BaseApplication):
@@ -75,7 +75,7 @@ def run_gunicorn(config: ServerConfig, host: str, port: int, workers: int, threa
     options = {
         "bind": f"{host}:{port}",
         "workers": max(1, workers),
-        "worker_class": "mlflow_compat.worker." + ("ThreadWorker" if HAS_EPOLL else "PortableThreadWorker"),
+        "worker_class": "modelops_server.worker." + ("ThreadWorker" if HAS_EPOLL else "PortableThreadWorker"),
         "threads": max(1, threads),
         "timeout": 120,
         "graceful_timeout": 3,
