@@ -24,9 +24,9 @@ from __future__ import annotations
 import io
 import socket
 
-from gunicorn.http.body import Body as _GunicornBody
-from gunicorn.http.body import LengthReader as _LengthReader
-from gunicorn.http.unreader import SocketUnreader as _SocketUnreader
+from modelops_server.gunicorn_private import Body as _GunicornBody
+from modelops_server.gunicorn_private import LengthReader as _LengthReader
+from modelops_server.gunicorn_private import SocketUnreader as _SocketUnreader
 
 
 class SocketBody(io.RawIOBase):
