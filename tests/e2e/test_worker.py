@@ -22,11 +22,13 @@ pytestmark = pytest.mark.e2e
 
 
 def _server(tmp, *extra: str) -> harness.ServerProcess:
-    """modelops itself whatever the suite's target: the worker is ours."""
+    """modelops itself whatever the suite's target, on its own worker whatever MODELOPS_WORKER says."""
     port = harness.free_port()
     cmd = [
         harness.modelops_bin(),
         "server",
+        "--worker",
+        "modelops",
         "--host",
         "127.0.0.1",
         "--port",
