@@ -16,7 +16,7 @@ MLFLOW2_SPEC ?= mlflow-skinny==2.22.5
 EXPORTIMPORT_SPEC ?= databricks-mlflow-export-import==1.2.1
 EXPORTIMPORT_MLFLOW_SPEC ?= mlflow-skinny==3.17.2
 
-.PHONY: run test test-fast test-main test-mlflow2 test-exportimport test-peer lint install install-test clean
+.PHONY: run test test-fast test-main test-mlflow2 test-gthread test-exportimport test-peer lint install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,16 +48,16 @@ install-test: $(VENV)/.installed-test
 run: $(VENV)/.installed
 	$(BIN)/modelops server --host $(HOST) --port $(PORT)
 
-test: test-main test-mlflow2
+test: test-main test-mlflow2 test-gthread
 
 test-main: $(VENV)/.installed-test $(VENV_EI)/.installed
 	EXPORTIMPORT_BIN=$(abspath $(VENV_EI)/bin) $(BIN)/python -m pytest -q tests
 
 # Unit and API tests on SQLite alone: the quick loop while changing code (under a minute), with
-# the line coverage of the three packages they reach (the e2e tests' servers are not measured).
+# the line coverage of the packages they reach (the e2e tests' servers are not measured).
 test-fast: $(VENV)/.installed-test
 	MODELOPS_TEST_DATABASES=sqlite $(BIN)/python -m pytest -q -p no:cacheprovider \
-		--cov=mlflow_compat --cov=registry_core --cov=storage --cov-report=term:skip-covered tests/unit tests/api
+		--cov=modelops_server --cov=mlflow_compat --cov=registry_core --cov=storage --cov-report=term:skip-covered tests/unit tests/api
 
 # ruff's lint rules and formatting, and the import contract of the layers (config in
 # pyproject.toml); CI runs it.
@@ -65,6 +65,15 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+
+# The client and HTTP e2e files again on gunicorn's stock gthread worker (--worker gthread, through
+# MODELOPS_WORKER), on SQLite: the app must serve the same through plain WSGI.
+GTHREAD_E2E := tests/e2e/test_stock_gthread.py tests/e2e/test_tracking_client.py \
+	tests/e2e/test_registry_client.py tests/e2e/test_logged_models_client.py \
+	tests/e2e/test_artifacts_client.py tests/e2e/test_artifacts_http.py tests/e2e/test_http_protocol.py
+test-gthread: $(VENV)/.installed-test
+	env -u MODELOPS_TEST_POSTGRES_URI -u MODELOPS_TEST_MYSQL_URI -u MODELOPS_REQUIRE_ALL_DATABASES \
+		MODELOPS_WORKER=gthread $(BIN)/python -m pytest -q -p no:cacheprovider $(GTHREAD_E2E)
 
 # Only the export/import round trips (they are part of test-main too).
 test-exportimport: $(VENV)/.installed-test $(VENV_EI)/.installed

@@ -1,6 +1,6 @@
 """The proxied artifact API (``/api/2.0/mlflow-artifacts/*``) and the run / logged-model
 artifact listings and UI download routes. Bytes stream through in fixed-size chunks; an upload is
-read from gunicorn's socket in large pieces (``mlflow_compat.body``)."""
+read in large pieces where the server offers a reader (``mlflow_compat.server_environ``)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,10 @@ from marshmallow import fields
 from werkzeug.http import quote_header_value
 from werkzeug.routing import PathConverter
 
-from mlflow_compat.body import body_stream
 from mlflow_compat.errors import MlflowError, invalid
-from mlflow_compat.gunicorn_process import WRITES_VIEWS
 from mlflow_compat.schemas.base import ProtoSchema, RequestSchema
 from mlflow_compat.schemas.tracking import RunRef
+from mlflow_compat.server_environ import body_stream, writes_views
 from mlflow_compat.wire import Int64, json_response, read_message, rpc
 from registry_core import candidates, logged_models
 from registry_core.artifacts import MULTIPART_UPLOAD_UNSUPPORTED, ArtifactRepository, Location, clean_path
@@ -163,7 +162,7 @@ def send_artifact(where: Location | str) -> Response:
             return json_response(body, 416, {"Content-Range": f"bytes */{total}"})
         status = 206
     # our gunicorn worker sends each chunk before it asks for the next; another server may not
-    chunks, total = repo.download(where, start, end, views=bool(request.environ.get(WRITES_VIEWS)))
+    chunks, total = repo.download(where, start, end, views=writes_views(request.environ))
     name = posixpath.basename(store_path)
     headers = {
         "Content-Type": mime_type(name),

@@ -19,8 +19,8 @@ PROJECT = ("mlflow_compat/", "registry_core/", "storage/")
 # leaf frames of threads that only wait: the gthread pool's idle threads, the worker's and the
 # arbiter's event loops. py-spy counts them as busy; they are left out of the percentages.
 IDLE_LEAVES = (
-    "ThreadWorker._serve_events (mlflow_compat/worker.py)",  # a pool thread in epoll_wait
-    "ThreadWorker._linger (mlflow_compat/worker.py)",  # a pool thread polling a lone client's socket
+    "ThreadWorker._serve_events (modelops_server/worker.py)",  # a pool thread in epoll_wait
+    "ThreadWorker._linger (modelops_server/worker.py)",  # a pool thread polling a lone client's socket
     "Checkpointer._next (registry_core/checkpointer.py)",  # the WAL checkpointer waiting for commits
     "Condition.wait (threading.py)",  # the worker's main thread between heartbeats
     "_worker (concurrent/futures/thread.py)",

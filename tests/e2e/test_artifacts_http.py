@@ -518,7 +518,7 @@ def test_run_artifact_routes(artifact_server, http):
 
 
 # --- request bodies: keep-alive, chunked, no length, clients that stop half way -----------------
-# The server reads a Content-Length upload straight from gunicorn's socket (mlflow_compat/body.py):
+# The server reads a Content-Length upload straight from gunicorn's socket (modelops_server/body.py):
 # every request behind it on the same connection must still be read from the right byte.
 
 

@@ -1,4 +1,4 @@
-"""The gunicorn worker (mlflow_compat/worker.py) on a real server: its pool threads take ready
+"""The gunicorn worker (modelops_server/worker.py) on a real server: its pool threads take ready
 connections from one epoll set; keep-alive connections stay correct, never starve the others, are
 closed when idle too long; the connection limit, signals and shutdown behave as gunicorn's."""
 
@@ -22,11 +22,13 @@ pytestmark = pytest.mark.e2e
 
 
 def _server(tmp, *extra: str) -> harness.ServerProcess:
-    """modelops itself whatever the suite's target: the worker is ours."""
+    """modelops itself whatever the suite's target, on its own worker whatever MODELOPS_WORKER says."""
     port = harness.free_port()
     cmd = [
         harness.modelops_bin(),
         "server",
+        "--worker",
+        "modelops",
         "--host",
         "127.0.0.1",
         "--port",
@@ -241,8 +243,8 @@ def test_pipelined_requests_are_all_answered_in_order(two_thread_server):
 
 def test_each_worker_settles_its_heap_after_loading_the_app(two_thread_server):
     """The post_worker_init hook ran in the real worker: the app's objects frozen out of the
-    cyclic collector, the young generation's threshold raised (mlflow_compat.serve)."""
-    from mlflow_compat import serve
+    cyclic collector, the young generation's threshold raised (modelops_server.serve)."""
+    from modelops_server import serve
 
     conn = _connection(two_thread_server)
     conn.request("GET", "/api/2.0/mlflow/experiments/get?experiment_id=0")
@@ -256,7 +258,7 @@ def test_each_worker_settles_its_heap_after_loading_the_app(two_thread_server):
 def test_settle_heap_freezes_and_raises_the_young_threshold():
     import gc
 
-    from mlflow_compat import serve
+    from modelops_server import serve
 
     threshold = gc.get_threshold()
     try:
@@ -279,7 +281,7 @@ def _answer(reader) -> tuple[int, dict, bytes]:
 
 
 def test_one_connection_serves_plain_and_gunicorn_read_requests_in_turn(two_thread_server):
-    """After a connection's first request, plain requests are read by mlflow_compat.http1 and
+    """After a connection's first request, plain requests are read by modelops_server.http1 and
     the rest (chunked, Expect: 100-continue, large bodies, malformed) by gunicorn: on one
     keep-alive connection each is answered in order, and a malformed one gets gunicorn's 400."""
     host, port = two_thread_server.url.split("//", 1)[1].split(":")
@@ -323,7 +325,7 @@ def test_one_connection_serves_plain_and_gunicorn_read_requests_in_turn(two_thre
 
 def test_request_lines_as_long_as_mlflow_takes_are_served(two_thread_server):
     """mlflow server (uvicorn) takes request heads up to 16 KiB; gunicorn's own cap is 8190 bytes
-    of request line unless told none (mlflow_compat.serve). A 15,000-byte GET is answered, first
+    of request line unless told none (modelops_server.serve). A 15,000-byte GET is answered, first
     on a connection (gunicorn's reader) and then behind another request (the plain reader)."""
     conn = _connection(two_thread_server)
     query = "experiment_id=0&" + "&".join(f"ignored{n}=" + "v" * 40 for n in range(300))
@@ -450,7 +452,7 @@ def test_the_portable_worker_serves_where_there_is_no_epoll(tmp_path):
     module's responses (``PortableThreadWorker``); chosen here explicitly, it serves keep-alive and
     pipelined requests, and MLflow's JSON error for a request gunicorn cannot read."""
     with _server(
-        tmp_path, "--gunicorn-opts", "--worker-class mlflow_compat.worker.PortableThreadWorker"
+        tmp_path, "--gunicorn-opts", "--worker-class modelops_server.worker.PortableThreadWorker"
     ).start() as srv:
         conn = _connection(srv)
         for n in range(3):
@@ -461,14 +463,14 @@ def test_the_portable_worker_serves_where_there_is_no_epoll(tmp_path):
             sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header Name: v\r\n\r\n")
             status, _headers, body = _answer(sock.makefile("rb"))
         assert status == 400 and json.loads(body)["error_code"] == "BAD_REQUEST"
-        assert "Using worker: mlflow_compat.worker.PortableThreadWorker" in srv.logs()["stderr"], srv.logs_tail()
+        assert "Using worker: modelops_server.worker.PortableThreadWorker" in srv.logs()["stderr"], srv.logs_tail()
 
 
 def test_the_epoll_worker_is_the_default_on_linux(two_thread_server):
-    from mlflow_compat import worker
+    from modelops_server import worker
 
     assert worker.HAS_EPOLL  # this suite runs on Linux
-    assert "Using worker: mlflow_compat.worker.ThreadWorker" in two_thread_server.logs()["stderr"]
+    assert "Using worker: modelops_server.worker.ThreadWorker" in two_thread_server.logs()["stderr"]
 
 
 def test_with_an_access_log_every_request_is_logged(tmp_path):

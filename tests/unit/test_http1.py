@@ -1,4 +1,4 @@
-"""The plain-request reader (mlflow_compat/http1.py) against gunicorn's own parser: for every
+"""The plain-request reader (modelops_server/http1.py) against gunicorn's own parser: for every
 request it accepts, the WSGI environ gunicorn builds from it, its body and its keep-alive decision
 are those of gunicorn's ``Request`` for the same bytes; every request it declines is left, byte
 for byte, for gunicorn to read as if nothing had happened."""
@@ -15,8 +15,8 @@ from gunicorn.http import wsgi
 from gunicorn.http.errors import ParseException
 from gunicorn.http.parser import RequestParser
 
-from mlflow_compat import http1
-from mlflow_compat.gunicorn_process import SettledConfig
+from modelops_server import http1
+from modelops_server.gunicorn_process import SettledConfig
 
 CLIENT = ("127.0.0.1", 40000)
 SERVER = ("127.0.0.1", "5000")
@@ -276,7 +276,7 @@ def test_the_reader_uses_gunicorns_limits():
     assert reader.limits["limit_request_line"] == req._fast_limit_request_line == 8190
     assert reader.limits["limit_request_fields"] == req.limit_request_fields == 50
     assert reader.limits["limit_request_field_size"] == req.limit_request_field_size == 4000
-    unlimited = _cfg(limit_request_line=0)  # as mlflow_compat.serve sets it: gunicorn's 1 MiB
+    unlimited = _cfg(limit_request_line=0)  # as modelops_server.serve sets it: gunicorn's 1 MiB
     req = next(RequestParser(unlimited, [b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n"], CLIENT))
     assert http1.PlainReader(SettledConfig(unlimited)).limits["limit_request_line"] == req._fast_limit_request_line
     assert req._fast_limit_request_line == 1024 * 1024

@@ -1,4 +1,4 @@
-"""mlflow_compat.body: an upload read straight from gunicorn's socket, against gunicorn's own
+"""modelops_server.body: an upload read straight from gunicorn's socket, against gunicorn's own
 objects on a socket pair. The bytes come out in order wherever gunicorn held them (its Body's
 read-ahead, its unreader's, the socket), gunicorn's count of what is left stays true at every
 step, and what follows the body stays for gunicorn to parse as the next request."""
@@ -18,7 +18,8 @@ from gunicorn.http.body import Body, ChunkedReader, LengthReader
 from gunicorn.http.unreader import SocketUnreader
 from gunicorn.http.wsgi import create
 
-from mlflow_compat.body import SocketBody, _socket_body, body_stream
+from mlflow_compat.server_environ import BODY_READER, body_stream
+from modelops_server.body import SocketBody, socket_body
 
 NEXT = b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -60,7 +61,7 @@ def test_reads_the_body_in_order_and_leaves_the_next_request(pair, ahead, throug
     server, client = pair
     data = os.urandom(3 * 1024 * 1024 + 11)
     unreader, body, first, sender = _gunicorn_body(server, client, data, ahead, through_body)
-    stream = _socket_body({"wsgi.input": body, "gunicorn.socket": server})
+    stream = socket_body({"wsgi.input": body, "gunicorn.socket": server})
     assert isinstance(stream, SocketBody)
     if buffer_size == 1:  # byte by byte through the first stretch, then the rest
         rest = b"".join(bytes(_one(stream)) for _ in range(3000)) + _read_all(stream, 1 << 20)
@@ -90,7 +91,7 @@ def test_through_gunicorns_own_parser(pair):
     parser = get_parser(cfg, server, ("127.0.0.1", 1))
     request = next(parser)
     _, environ = create(request, server, ("127.0.0.1", 1), ("127.0.0.1", 2), cfg)
-    stream = _socket_body(environ)
+    stream = socket_body(environ)
     assert isinstance(stream, SocketBody), "gunicorn's request body is not what body.py expects"
     assert _read_all(stream, 1 << 20) == data
     after = next(parser)
@@ -104,7 +105,7 @@ def test_gunicorn_can_take_over_half_way(pair):
     server, client = pair
     data = os.urandom(1024 * 1024)
     unreader, body, _, sender = _gunicorn_body(server, client, data, 7000, 0)
-    stream = _socket_body({"wsgi.input": body, "gunicorn.socket": server})
+    stream = socket_body({"wsgi.input": body, "gunicorn.socket": server})
     half = bytearray(400_000)
     got = 0
     while got < len(half):
@@ -121,7 +122,7 @@ def test_a_body_cut_short_ends_early(pair):
     data = os.urandom(100_000)
     unreader = SocketUnreader(server)
     body = Body(LengthReader(unreader, 150_000))
-    stream = _socket_body({"wsgi.input": body, "gunicorn.socket": server})
+    stream = socket_body({"wsgi.input": body, "gunicorn.socket": server})
     client.sendall(data)
     client.shutdown(socket.SHUT_WR)
     assert _read_all(stream, 65536) == data
@@ -132,13 +133,13 @@ def test_anything_else_is_left_to_the_wsgi_stream(pair):
     server, client = pair
     unreader = SocketUnreader(server)
     length_body = Body(LengthReader(unreader, 10))
-    assert _socket_body({"wsgi.input": length_body, "gunicorn.socket": server}) is not None
+    assert socket_body({"wsgi.input": length_body, "gunicorn.socket": server}) is not None
     # another socket than the connection's, chunked, not gunicorn, no socket in the environ
-    assert _socket_body({"wsgi.input": length_body, "gunicorn.socket": client}) is None
-    assert _socket_body({"wsgi.input": length_body}) is None
+    assert socket_body({"wsgi.input": length_body, "gunicorn.socket": client}) is None
+    assert socket_body({"wsgi.input": length_body}) is None
     chunked = Body(ChunkedReader(None, unreader))
-    assert _socket_body({"wsgi.input": chunked, "gunicorn.socket": server}) is None
-    assert _socket_body({"wsgi.input": io.BytesIO(b"0123456789")}) is None
+    assert socket_body({"wsgi.input": chunked, "gunicorn.socket": server}) is None
+    assert socket_body({"wsgi.input": io.BytesIO(b"0123456789")}) is None
 
 
 def test_body_stream_in_a_request(pair):
@@ -153,11 +154,24 @@ def test_body_stream_in_a_request(pair):
         "gunicorn.socket": server,
         "wsgi.input_terminated": True,
         "CONTENT_LENGTH": "5",
+        BODY_READER: socket_body,
     }
     with app.test_request_context("/", method="PUT", environ_overrides=gunicorn_like):
         stream = body_stream()
         assert isinstance(stream, SocketBody) and _read_all(stream, 64) == b"hello"
     with app.test_request_context("/", method="PUT", data=b"hello"):
+        stream = body_stream()
+        assert not isinstance(stream, SocketBody) and stream.read() == b"hello"
+
+
+def test_body_stream_without_a_server_reader_is_the_wsgi_input(pair):
+    """A server that offers no ``BODY_READER`` (any WSGI server but this one): plain WSGI."""
+    server, client = pair
+    app = Flask("t")
+    body = Body(LengthReader(SocketUnreader(server), 5))
+    client.sendall(b"hello")
+    plain = {"wsgi.input": body, "gunicorn.socket": server, "wsgi.input_terminated": True, "CONTENT_LENGTH": "5"}
+    with app.test_request_context("/", method="PUT", environ_overrides=plain):
         stream = body_stream()
         assert not isinstance(stream, SocketBody) and stream.read() == b"hello"
 

@@ -8,7 +8,7 @@ from gunicorn.config import Config
 from gunicorn.http import wsgi
 from gunicorn.http.parser import RequestParser
 
-from mlflow_compat.gunicorn_process import ONE_SEND_LIMIT, OneSendResponse
+from modelops_server.gunicorn_process import ONE_SEND_LIMIT, OneSendResponse
 
 
 class RecordingSocket:
@@ -141,14 +141,14 @@ def test_requests_are_parsed_by_gunicorns_c_parser():
     from gunicorn.http.message import _check_fast_parser
 
     cfg = Config()
-    cfg.set("limit_request_line", 0)  # as mlflow_compat.serve sets it
+    cfg.set("limit_request_line", 0)  # as modelops_server.serve sets it
     assert _check_fast_parser(cfg)
 
 
 def test_a_request_gunicorn_cannot_read_is_answered_with_mlflows_json_error():
     import json
 
-    from mlflow_compat.gunicorn_process import write_error
+    from modelops_server.gunicorn_process import write_error
 
     sock = RecordingSocket()
     sock.gettimeout = lambda: 0.0  # what gunicorn's write_nonblock asks of the socket
@@ -163,7 +163,9 @@ def test_a_request_gunicorn_cannot_read_is_answered_with_mlflows_json_error():
 def test_base_environ_is_gunicorns_copied_from_one_template(capsys):
     """Each request gets its own environ dict with gunicorn's base values (and the worker's
     memoryview flag); ``wsgi.errors`` writes where gunicorn's wrapper writes (stderr for '-')."""
-    from mlflow_compat import gunicorn_process
+    from mlflow_compat.server_environ import BODY_READER, WRITES_VIEWS
+    from modelops_server import gunicorn_process
+    from modelops_server.body import socket_body
 
     cfg = Config()
     cfg.set("errorlog", "-")
@@ -173,11 +175,10 @@ def test_base_environ_is_gunicorns_copied_from_one_template(capsys):
     assert "REQUEST_METHOD" not in second
     theirs = wsgi.base_environ(cfg)
     for environ in (first, second):
-        assert environ[gunicorn_process.WRITES_VIEWS] is True
+        assert environ[WRITES_VIEWS] is True
+        assert environ[BODY_READER] is socket_body
         assert {
-            k: v
-            for k, v in environ.items()
-            if k not in ("wsgi.errors", gunicorn_process.WRITES_VIEWS, "REQUEST_METHOD")
+            k: v for k, v in environ.items() if k not in ("wsgi.errors", WRITES_VIEWS, BODY_READER, "REQUEST_METHOD")
         } == {k: v for k, v in theirs.items() if k != "wsgi.errors"}
     second["wsgi.errors"].write("an app's error line\n")
     assert "an app's error line" in capsys.readouterr().err

@@ -61,15 +61,18 @@ import select
 import threading
 import time
 
-from gunicorn import config as gconfig
-from gunicorn import util
-from gunicorn.http import wsgi
-from gunicorn.workers.base import Worker
-from gunicorn.workers.gthread import _DEFER, TConn
-from gunicorn.workers.gthread import ThreadWorker as GThreadWorker
-
-from mlflow_compat.gunicorn_process import OneSendResponse, base_environ, settle_process
-from mlflow_compat.http1 import PlainReader, plain_environ
+from modelops_server.gunicorn_private import (
+    DEFER,
+    GThreadWorker,
+    PostRequest,
+    PreRequest,
+    TConn,
+    Worker,
+    close_graceful,
+    make_early_hints_callback,
+)
+from modelops_server.gunicorn_process import OneSendResponse, base_environ, settle_process
+from modelops_server.http1 import PlainReader, plain_environ
 
 HEARTBEAT_SECONDS = 1.0
 # How long a new connection may take to send its first request (gthread: DEFAULT_WORKER_DATA_TIMEOUT).
@@ -285,7 +288,7 @@ class ThreadWorker(GThreadWorker):
                 except Exception:  # handle answers what it can; a failure here must not end the thread
                     self.log.exception("Error serving a connection")
                     keepalive = False
-                if keepalive is _DEFER:  # a new connection that sent nothing within gthread's data timeout
+                if keepalive is DEFER:  # a new connection that sent nothing within gthread's data timeout
                     keepalive = True
                 if not (keepalive and self.alive):
                     self._discard(conn, graceful=True)
@@ -423,7 +426,7 @@ class ThreadWorker(GThreadWorker):
         resp = OneSendResponse(req, sock, self.cfg)
         try:
             environ = plain_environ(req, sock, conn.client, conn.server, base_environ(self.cfg))
-            environ["wsgi.early_hints"] = wsgi._make_early_hints_callback(req, sock, resp)
+            environ["wsgi.early_hints"] = make_early_hints_callback(req, sock, resp)
             environ["wsgi.multithread"] = True
             self.nr += 1
             if self.nr >= self.max_requests:
@@ -450,7 +453,7 @@ class ThreadWorker(GThreadWorker):
         except Exception:
             if resp.headers_sent:  # gthread's: the answer is cut short, the connection closed
                 self.log.exception("Error handling request")
-                util.close_graceful(sock)
+                close_graceful(sock)
                 raise StopIteration() from None
             raise
 
@@ -462,8 +465,8 @@ def _unobserved(worker) -> bool:
     cfg = worker.cfg
     return (
         not worker.log.access_log_enabled
-        and cfg.pre_request is gconfig.PreRequest.default
-        and cfg.post_request is gconfig.PostRequest.default
+        and cfg.pre_request is PreRequest.default
+        and cfg.post_request is PostRequest.default
         and not worker.log.error_log.isEnabledFor(logging.DEBUG)
         and not os.environ.get("SCRIPT_NAME")
     )

@@ -3,7 +3,7 @@
 peer's forwarding-trust decision kept, the ``Date`` header formatted once a second, MLflow's JSON
 error for a request gunicorn cannot read, a small response sent in one ``send``
 (``OneSendResponse``) and the base environ built once (``base_environ``). Why each: the module
-docstring of ``mlflow_compat/worker.py``, which serves the requests."""
+docstring of ``modelops_server/worker.py``, which serves the requests."""
 
 from __future__ import annotations
 
@@ -12,15 +12,21 @@ import io
 import json
 import time
 
-from gunicorn import util
-from gunicorn.http import message, wsgi
+from mlflow_compat.server_environ import BODY_READER, WRITES_VIEWS
+from modelops_server.body import socket_body
+from modelops_server.gunicorn_private import (
+    GunicornResponse,
+    WSGIErrorsWrapper,
+    gunicorn_base_environ,
+    ip_in_allow_list,
+    replace_globals,
+    util,
+    write_nonblock,
+)
 
 # A first body write up to this size goes out with the headers; a larger one (an artifact, a long
 # history page) is sent as gunicorn sends it, without another copy of it.
 ONE_SEND_LIMIT = 64 * 1024
-# In the WSGI environ of this worker's requests: a response may yield memoryviews, each sent
-# before the next is asked for (an artifact read with direct I/O reuses its buffers).
-WRITES_VIEWS = "modelops.writes_views"
 
 
 class SettledConfig:
@@ -41,7 +47,7 @@ class SettledConfig:
 
 
 _TRUST_CACHE_LIMIT = 4096
-_allow_list_check = message._ip_in_allow_list
+_allow_list_check = ip_in_allow_list
 _trusted: dict = {}
 
 
@@ -82,7 +88,7 @@ def write_error(sock, status_int: int, reason: str, mesg: str) -> None:
         f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
-    util.write_nonblock(sock, head.encode("latin-1") + body)
+    write_nonblock(sock, head.encode("latin-1") + body)
 
 
 class _Held:
@@ -98,7 +104,7 @@ class _Held:
         self.parts.append(data)
 
 
-class OneSendResponse(wsgi.Response):
+class OneSendResponse(GunicornResponse):
     """gunicorn's response, whose head goes out with its first body write when that is small.
     gunicorn's own code still builds the head, frames a chunked body and trims to the declared
     length; only its socket writes are gathered."""
@@ -158,9 +164,6 @@ class OneSendResponse(wsgi.Response):
         self._emit_body(view)
 
 
-_gunicorn_base_environ = wsgi.base_environ
-
-
 class _ErrorsStream(io.RawIOBase):
     """``wsgi.errors`` for every request of a worker: gunicorn's ``WSGIErrorsWrapper``, which
     gunicorn builds for each request by walking the error log's handlers, made only when
@@ -173,7 +176,7 @@ class _ErrorsStream(io.RawIOBase):
         return True
 
     def write(self, data):
-        wsgi.WSGIErrorsWrapper(self._cfg).write(data)
+        WSGIErrorsWrapper(self._cfg).write(data)
         return len(data)
 
 
@@ -181,13 +184,15 @@ _environ_template: list = [None, None]  # [the config it was built from, the env
 
 
 def base_environ(cfg):
-    """gunicorn's ``base_environ`` (the same keys and values, and ``WRITES_VIEWS``), built once
-    per worker and copied for each request: its values cannot change within a worker."""
+    """gunicorn's ``base_environ`` (the same keys and values, and the app's ``WRITES_VIEWS`` and
+    ``BODY_READER``), built once per worker and copied for each request: its values cannot
+    change within a worker."""
     built_for, template = _environ_template
     if built_for is not cfg:
-        template = _gunicorn_base_environ(cfg)
+        template = gunicorn_base_environ(cfg)
         template["wsgi.errors"] = _ErrorsStream(cfg)
         template[WRITES_VIEWS] = True
+        template[BODY_READER] = socket_body
         _environ_template[:] = [cfg, template]
     return template.copy()
 
@@ -196,11 +201,13 @@ def settle_process(worker) -> None:
     """What every worker process of this server changes in gunicorn, before it loads the app."""
     # gthread builds each response with wsgi.create(), which makes a wsgi.Response; this
     # worker process serves only this app.
-    wsgi.Response = OneSendResponse
-    wsgi.base_environ = base_environ
-    message._ip_in_allow_list = _ip_in_allow_list
-    util.http_date = http_date
-    util.write_error = write_error
+    replace_globals(
+        response=OneSendResponse,
+        base_environ=base_environ,
+        ip_in_allow_list=_ip_in_allow_list,
+        http_date=http_date,
+        write_error=write_error,
+    )
     worker.cfg = SettledConfig(worker.cfg)
     if getattr(worker.log, "cfg", None) is not None:  # the access log asks it on every request
         worker.log.cfg = SettledConfig(worker.log.cfg)

@@ -10,6 +10,8 @@ import click
 
 from mlflow_compat.config import KEEP_RECENT_MB, ServerConfig
 
+WORKERS = ("modelops", "gthread")  # --worker: modelops_server.serve.worker_class
+
 
 @click.group()
 def main():
@@ -85,6 +87,15 @@ def _prepare(config: ServerConfig) -> None:
     "--threads", envvar="MODELOPS_THREADS", default=4, type=int, show_default=True, help="Threads per worker."
 )
 @click.option(
+    "--worker",
+    envvar="MODELOPS_WORKER",
+    type=click.Choice(WORKERS),
+    default="modelops",
+    show_default=True,
+    help="The gunicorn worker: 'modelops' (this server's epoll worker and its gunicorn patches) "
+    "or 'gthread' (gunicorn's stock threaded worker, unpatched, serving the same app).",
+)
+@click.option(
     "--artifacts-page-cache",
     envvar="MODELOPS_ARTIFACTS_PAGE_CACHE",
     type=click.Choice(["bounded", "kernel"]),
@@ -123,6 +134,7 @@ def server(
     serve_artifacts,
     workers,
     threads,
+    worker,
     artifacts_page_cache,
     artifacts_keep_recent_mb,
     static_prefix,
@@ -142,9 +154,9 @@ def server(
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     _prepare(config)
-    from mlflow_compat.serve import run_gunicorn
+    from modelops_server.serve import run_gunicorn
 
-    run_gunicorn(config, host, port, workers, threads, shlex.split(gunicorn_opts or ""))
+    run_gunicorn(config, host, port, workers, threads, shlex.split(gunicorn_opts or ""), worker=worker)
 
 
 @main.group()

@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import io
 
-from gunicorn import util
-from gunicorn.http import message
-
-try:
-    import gunicorn_h1c as _h1c
-except ImportError:  # gunicorn without its C parser: every request takes gunicorn's own path
-    _h1c = None
+from modelops_server.gunicorn_private import (
+    DEFAULT_MAX_HEADERFIELD_SIZE,
+    MAX_HEADERS,
+    MAX_REQUEST_LINE,
+    Message,
+    check_fast_parser,
+    unquote_to_wsgi_str,
+)
+from modelops_server.gunicorn_private import h1c as _h1c
 
 BODY_LIMIT = 64 * 1024  # larger bodies (artifact uploads) stream through gunicorn's reader
 HEAD_LIMIT = 64 * 1024
@@ -82,8 +84,8 @@ class PlainRequest:
         self._expected_100_continue = False
         self.req_number = 0
 
-    force_close = message.Message.force_close
-    should_close = message.Message.should_close
+    force_close = Message.force_close
+    should_close = Message.should_close
 
 
 class PlainReader:
@@ -94,21 +96,21 @@ class PlainReader:
             _h1c is not None
             and not cfg.is_ssl
             and cfg.proxy_protocol == "off"
-            and message._check_fast_parser(cfg)  # gunicorn itself parses with h1c, same flags
+            and check_fast_parser(cfg)  # gunicorn itself parses with h1c, same flags
         )
         if not self.enabled:
             return
         line = cfg.limit_request_line  # Request.__init__'s reading of the limits
-        if line < 0 or line >= message.MAX_REQUEST_LINE:
-            line = message.MAX_REQUEST_LINE
+        if line < 0 or line >= MAX_REQUEST_LINE:
+            line = MAX_REQUEST_LINE
         elif line == 0:
             line = 1024 * 1024
         fields = cfg.limit_request_fields
-        if fields <= 0 or fields > message.MAX_HEADERS:
-            fields = message.MAX_HEADERS
+        if fields <= 0 or fields > MAX_HEADERS:
+            fields = MAX_HEADERS
         size = cfg.limit_request_field_size
         if size <= 0:
-            size = message.DEFAULT_MAX_HEADERFIELD_SIZE
+            size = DEFAULT_MAX_HEADERFIELD_SIZE
         self.limits = {
             "limit_request_line": line,
             "limit_request_fields": fields,
@@ -242,6 +244,6 @@ def plain_environ(req: PlainRequest, sock, client, server, base: dict) -> dict:
                 server.append("")
     base["SERVER_NAME"] = server[0]
     base["SERVER_PORT"] = str(server[1])
-    base["PATH_INFO"] = util.unquote_to_wsgi_str(req.path)
+    base["PATH_INFO"] = unquote_to_wsgi_str(req.path)
     base["SCRIPT_NAME"] = ""
     return base

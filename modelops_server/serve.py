@@ -1,4 +1,5 @@
-"""Serving through gunicorn (gthread workers), configured from Python rather than a file."""
+"""Serving through gunicorn (this package's worker, or stock gthread), configured from Python
+rather than a file."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.config import Config
 
 from mlflow_compat.config import ServerConfig
-from mlflow_compat.worker import HAS_EPOLL
+from modelops_server.worker import HAS_EPOLL
 
 
 class _App(BaseApplication):
@@ -71,11 +72,30 @@ def _settle_heap(worker=None) -> None:
         )
 
 
-def run_gunicorn(config: ServerConfig, host: str, port: int, workers: int, threads: int, argv: list[str]):
+def worker_class(worker: str) -> str:
+    """gunicorn's ``worker_class`` for ``--worker``: ``modelops``, this package's worker (which
+    patches gunicorn in its process, ``gunicorn_process.settle_process``), or ``gthread``,
+    gunicorn's own threaded worker as released, which serves the same app through plain WSGI."""
+    if worker == "gthread":
+        return "gthread"
+    if worker != "modelops":
+        raise ValueError(f"unknown worker {worker!r}: 'modelops' or 'gthread'")
+    return "modelops_server.worker." + ("ThreadWorker" if HAS_EPOLL else "PortableThreadWorker")
+
+
+def run_gunicorn(
+    config: ServerConfig,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    argv: list[str],
+    worker: str = "modelops",
+):
     options = {
         "bind": f"{host}:{port}",
         "workers": max(1, workers),
-        "worker_class": "mlflow_compat.worker." + ("ThreadWorker" if HAS_EPOLL else "PortableThreadWorker"),
+        "worker_class": worker_class(worker),
         "threads": max(1, threads),
         "timeout": 120,
         "graceful_timeout": 3,

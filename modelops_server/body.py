@@ -6,7 +6,7 @@ a fresh ``BytesIO`` (gunicorn/http/body.py, unreader.py). A 100 MiB upload spent
 there and ran at ~500 MiB/s (bench W5).
 
 For a ``Content-Length`` body (``Body`` -> ``LengthReader`` -> ``SocketUnreader``, the same in
-gunicorn 25.1 to 26.x), ``body_stream`` reads the same bytes in the same order, but with
+gunicorn 25.1 to 26.x), ``socket_body``'s stream reads the same bytes in the same order, but with
 ``recv_into`` straight into the caller's buffer: first what ``Body`` and the unreader already
 hold, then the connection's socket. ``LengthReader.length`` is decremented by every byte taken,
 so gunicorn's own bookkeeping stays true at every moment: a handler that stops half way leaves
@@ -14,6 +14,9 @@ the rest to the app's and gunicorn's drain and keep-alive logic exactly as befor
 request on the connection starts where gunicorn expects it. Anything else (chunked bodies,
 HTTP/2, the Flask test client, another WSGI server, a gunicorn whose internals differ) is read
 through ``request.stream`` as before.
+
+The app reaches ``socket_body`` through the environ key ``BODY_READER``
+(``mlflow_compat.server_environ``), which this server's base environ holds.
 """
 
 from __future__ import annotations
@@ -21,14 +24,9 @@ from __future__ import annotations
 import io
 import socket
 
-from flask import request
-
-try:
-    from gunicorn.http.body import Body as _GunicornBody
-    from gunicorn.http.body import LengthReader as _LengthReader
-    from gunicorn.http.unreader import SocketUnreader as _SocketUnreader
-except ImportError:  # served by something else: every body goes through request.stream
-    _GunicornBody = _LengthReader = _SocketUnreader = None
+from modelops_server.gunicorn_private import Body as _GunicornBody
+from modelops_server.gunicorn_private import LengthReader as _LengthReader
+from modelops_server.gunicorn_private import SocketUnreader as _SocketUnreader
 
 
 class SocketBody(io.RawIOBase):
@@ -79,9 +77,11 @@ class SocketBody(io.RawIOBase):
         return n
 
 
-def _socket_body(environ) -> SocketBody | None:
+def socket_body(environ) -> SocketBody | None:
+    """The rest of the request's body read from the connection's socket, or ``None`` when it is
+    not a plain gunicorn ``Content-Length`` body."""
     body = environ.get("wsgi.input")
-    if _GunicornBody is None or type(body) is not _GunicornBody:
+    if type(body) is not _GunicornBody:
         return None
     reader = getattr(body, "reader", None)
     unreader = getattr(reader, "unreader", None)
@@ -97,13 +97,3 @@ def _socket_body(environ) -> SocketBody | None:
     ):
         return None
     return SocketBody(body, reader, unreader, sock)
-
-
-def body_stream():
-    """The current request's body as a binary stream with ``readinto``."""
-    stream = request.stream
-    if stream is request.environ.get("wsgi.input"):  # werkzeug did not wrap it (no size limit)
-        fast = _socket_body(request.environ)
-        if fast is not None:
-            return fast
-    return stream
