@@ -30,7 +30,7 @@ SQLite drops a connection's whole page cache when another connection has written
 transaction: every request re-read its pages (12 ``pread`` calls for a model version's creation,
 none with one thread). The other threads stay in the epoll set meanwhile, so no other connection
 waits for the lingering one; with several connections being served, nothing lingers (threads
-waiting on their own sockets then contended for the GIL: fifth round, docs/performance.md). The heartbeat (an ``fchmod`` of the worker's temp file) is written at most
+waiting on their own sockets then contend for the GIL). The heartbeat (an ``fchmod`` of the worker's temp file) is written at most
 once per second; the arbiter only needs one within ``timeout`` (120 s).
 
 And each small response leaves in one ``send``: gunicorn sends the status line and headers,
