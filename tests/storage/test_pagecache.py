@@ -94,20 +94,30 @@ def test_a_large_read_of_a_file_not_cached_drops_what_it_has_sent(disk_dir, no_d
 
 
 def test_a_large_range_is_read_whole_and_only_its_own_pages_are_dropped(disk_dir, no_direct):
-    store = LocalArtifactStore(disk_dir / "g", fsync=True, page_cache="kernel")
+    """Outside the range (and its edge pages) the file stays cached; inside, it is dropped behind
+    the reader (all but the first large folio, which the kernel keeps because it begins before
+    the range). The kernel may itself reclaim clean pages while the machine is loaded (the whole
+    suite running beside it), so the scenario is tried up to three times: a reader that dropped
+    pages outside its range fails every time."""
     payload = data(6 * WINDOW)
-    store.write("big.bin", io.BytesIO(payload), len(payload))
-    path = stored(store, "big.bin")
     start, end = WINDOW + 5, 5 * WINDOW - 7
-    uncache(path, start, end - start + 1)  # the range is not cached, the rest of the file is
-    with LocalArtifactStore(disk_dir / "g").open_read("big.bin", start, end)[0] as chunks:
-        assert b"".join(chunks) == payload[start : end + 1]
-    pages = resident(path)
     first, last = start // PAGE, end // PAGE
-    assert all(pages[: first + 1]) and all(pages[last:])  # outside the range (and its edge pages): untouched
-    # inside: dropped behind the reader (all but the first large folio, which the kernel keeps
-    # because it begins before the range)
-    assert not any(pages[2 * WINDOW // PAGE : 3 * WINDOW // PAGE])
+    seen = []
+    for attempt in range(3):
+        store = LocalArtifactStore(disk_dir / f"g{attempt}", fsync=True, page_cache="kernel")
+        store.write("big.bin", io.BytesIO(payload), len(payload))
+        path = stored(store, "big.bin")
+        uncache(path, start, end - start + 1)  # the range is not cached, the rest of the file is
+        with LocalArtifactStore(disk_dir / f"g{attempt}").open_read("big.bin", start, end)[0] as chunks:
+            assert b"".join(chunks) == payload[start : end + 1]
+        pages = resident(path)
+        outside = all(pages[: first + 1]) and all(pages[last:])
+        inside_dropped = not any(pages[2 * WINDOW // PAGE : 3 * WINDOW // PAGE])
+        assert inside_dropped  # the reader's own drop-behind: never up to the kernel
+        if outside:
+            return
+        seen.append([i for i, cached in enumerate(pages) if not cached and not first < i < last][:10])
+    pytest.fail(f"pages outside the range were dropped in every attempt (first missing: {seen})")
 
 
 def test_a_small_read_is_left_alone():
