@@ -66,14 +66,7 @@ class Manual:
 _STRING = {"type": "string"}
 _PROMPTLAB_BODY = {
     "type": "object",
-    "required": [
-        "experiment_id",
-        "prompt_template",
-        "prompt_parameters",
-        "model_route",
-        "model_input",
-        "mlflow_version",
-    ],
+    "required": list(runs.PROMPTLAB_REQUIRED),
     "properties": {
         "experiment_id": _STRING,
         "run_name": _STRING,

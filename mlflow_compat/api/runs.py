@@ -132,20 +132,24 @@ def search(m):
     return runs_json(page.items, page_tokens.encode(page.next_offset))
 
 
+# the fields MLflow's create_promptlab_run_handler requires, in the order it checks them
+PROMPTLAB_REQUIRED = (
+    "experiment_id",
+    "prompt_template",
+    "prompt_parameters",
+    "model_route",
+    "model_input",
+    "mlflow_version",
+)
+
+
 @ajax.post("/runs/create-promptlab-run")
 def create_promptlab_run():
     """The UI's prompt-engineering run (MLflow's create_promptlab_run_handler, whose checks and
     words these are)."""
     request_body.check_content_type()
     args = request_body.parse_json(request_body.raw_body(request_body.DEFAULT_MAX_BODY))
-    for name in (
-        "experiment_id",
-        "prompt_template",
-        "prompt_parameters",
-        "model_route",
-        "model_input",
-        "mlflow_version",
-    ):
+    for name in PROMPTLAB_REQUIRED:
         if not args.get(name):
             raise invalid(f"CreatePromptlabRun request must specify {name}.")
 
