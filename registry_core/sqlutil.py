@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import weakref
 
 import peewee as pw
@@ -199,17 +200,25 @@ def compare(column, op: str, value):
         return column**value
     if isinstance(column, pw.IntegerField) and _number(value) and not INT64_MIN <= value <= INT64_MAX:
         return _beyond_int64(column, op, value)
-    ops = {
-        "=": lambda: column == value,
-        "!=": lambda: column != value,
-        "<": lambda: column < value,
-        "<=": lambda: column <= value,
-        ">": lambda: column > value,
-        ">=": lambda: column >= value,
-    }
-    if op not in ops:
-        raise InvalidInput(f"Invalid comparator '{op}'")
-    return ops[op]()
+    return _ordering(op)(column, value)
+
+
+_ORDERINGS = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+def _ordering(op: str):
+    """The comparison function of ``op``; any other comparator is refused."""
+    try:
+        return _ORDERINGS[op]
+    except KeyError:
+        raise InvalidInput(f"Invalid comparator '{op}'") from None
 
 
 def _number(value) -> bool:
@@ -222,8 +231,7 @@ def _beyond_int64(column, op: str, value):
     and peewee converts it with int() (infinity). Every stored value lies below such a number
     (or above it), so "<", "<=" and "!=" (">", ">=" and "!=" for one below the range) hold for
     every row with a value, and the others for none."""
-    if op not in ("=", "!=", "<", "<=", ">", ">="):
-        raise InvalidInput(f"Invalid comparator '{op}'")
+    _ordering(op)
     if math.isnan(value):
         holds = op == "!="
     else:
@@ -240,8 +248,7 @@ def compare_double(column, bits, op: str, value: float):
     all but it; symmetrically for -inf."""
     if not math.isinf(value):
         return compare(column, op, value)
-    if op not in ("=", "!=", "<", "<=", ">", ">="):
-        raise InvalidInput(f"Invalid comparator '{op}'")
+    _ordering(op)
     stored, inf_bits = (FLOAT_MAX, INF_BITS) if value > 0 else (-FLOAT_MAX, NEG_INF_BITS)
     is_it = (column == stored) & (pw.fn.COALESCE(bits, 0) == inf_bits)
     never, only, all_but = (">", (">=", "="), ("<", "!=")) if value > 0 else ("<", ("<=", "="), (">", "!="))
