@@ -18,13 +18,11 @@ import os
 import time
 
 import pytest
+import schemathesis  # a test extra: missing, the run fails rather than skipping the fuzzing
+from hypothesis import HealthCheck, Phase, settings
 
-schemathesis = pytest.importorskip("schemathesis")
-
-from hypothesis import HealthCheck, Phase, settings  # noqa: E402
-
-from tests.e2e import conftest as e2e  # noqa: E402
-from tests.e2e import server as harness  # noqa: E402
+from tests.e2e import conftest as e2e
+from tests.e2e import server as harness
 
 pytestmark = pytest.mark.skipif(harness.is_reference(), reason="the reference server serves no OpenAPI document")
 
